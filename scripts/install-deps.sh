@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages diffuse needs to build and test, when any
+# is missing. Idempotent and quiet when everything is already there, so the
+# Makefile can call it before every build.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  zlib1g-dev          # inflating the bundled CLIP vocabulary
+  libjansson-dev      # JSON: safetensors headers, config.json
+  libutf8proc-dev     # Unicode tables for the tokenizer (NFC, categories)
+  libopenblas-dev     # reference BLAS used only by the kernel benchmark
+  clang libclang-rt-14-dev  # libFuzzer target (make fuzz)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+  echo "install-deps: missing packages (${missing[*]}) and not root; install them with apt-get" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq || true
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,74 @@
+/*
+ * checkpoint.h — a Stable Diffusion checkpoint in either layout users have,
+ * seen through one naming scheme.
+ *
+ * A diffusers folder (model_index.json, text_encoder/, unet/, vae/, each with
+ * *.safetensors and config.json) and an original single-file checkpoint
+ * (cond_stage_model.*, model.diffusion_model.*, first_stage_model.*) are both
+ * opened into per-component tables of weights named as diffusers names them
+ * ("text_model.encoder.layers.0.self_attn.q_proj.weight"). Original names are
+ * mapped on open; OpenCLIP's fused in_proj is split into q/k/v views. Models
+ * therefore know one naming only. Weights are views into mmapped files owned
+ * by the checkpoint.
+ */
+#ifndef DF_IO_CHECKPOINT_H
+#define DF_IO_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diffuse.h"
+#include "runtime/tensor.h"
+
+typedef enum df_component {
+    DF_COMPONENT_TEXT_ENCODER = 0,
+    DF_COMPONENT_UNET,
+    DF_COMPONENT_VAE,
+    DF_COMPONENT_COUNT
+} df_component;
+
+const char *df_component_name(df_component component); /* "text_encoder", "unet", "vae" */
+
+typedef struct df_checkpoint df_checkpoint;
+
+/* path: a diffusers folder, or a .safetensors file. Detects the family;
+ * opening an SDXL checkpoint succeeds (inspect reports it), models refuse it. */
+df_status df_checkpoint_open(const char *path, df_checkpoint **out, df_error *error);
+void df_checkpoint_free(df_checkpoint *checkpoint);
+
+df_family df_checkpoint_family(const df_checkpoint *checkpoint);
+df_layout df_checkpoint_layout(const df_checkpoint *checkpoint);
+const char *df_checkpoint_path(const df_checkpoint *checkpoint);
+int df_checkpoint_has(const df_checkpoint *checkpoint, df_component component);
+
+/* A weight by its diffusers name; NULL when absent. */
+const df_weight *df_checkpoint_weight(const df_checkpoint *checkpoint, df_component component,
+                                      const char *name);
+
+/* Like df_checkpoint_weight but an error when absent or when its shape is not
+ * `shape` (ndim dims; a -1 entry matches any size). The message names the
+ * checkpoint file, the component and the tensor (its original name too). */
+df_status df_checkpoint_require(const df_checkpoint *checkpoint, df_component component,
+                                const char *name, int ndim, const int64_t *shape,
+                                const df_weight **out, df_error *error);
+
+/* Number of weights of a component and the i-th (diffusers name, weight),
+ * in name order. For inspect and for counting parameters. */
+size_t df_checkpoint_count(const df_checkpoint *checkpoint, df_component component);
+const df_weight *df_checkpoint_at(const df_checkpoint *checkpoint, df_component component,
+                                  size_t index, const char **name);
+
+/* A value from the component's config.json (diffusers layout) or the value
+ * inferred for the single-file layout; `fallback` when unknown. */
+int64_t df_checkpoint_config_int(const df_checkpoint *checkpoint, df_component component,
+                                 const char *key, int64_t fallback);
+double df_checkpoint_config_float(const df_checkpoint *checkpoint, df_component component,
+                                  const char *key, double fallback);
+/* Returned string is owned by the checkpoint; `fallback` when unknown. */
+const char *df_checkpoint_config_string(const df_checkpoint *checkpoint, df_component component,
+                                        const char *key, const char *fallback);
+
+/* Number of files mapped and their total size in bytes (for inspect). */
+uint64_t df_checkpoint_file_bytes(const df_checkpoint *checkpoint);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * threads.h — the one compute thread pool. Work is expressed as a parallel
+ * for over [0, count): the calling thread takes part, and the call returns
+ * when every index is done. Nested calls from inside a task run serially on
+ * the calling worker (no deadlock, no oversubscription).
+ */
+#ifndef DF_RUNTIME_THREADS_H
+#define DF_RUNTIME_THREADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct df_pool df_pool;
+
+/* Processes [begin, end) of the range; `thread` is in [0, df_pool_size). */
+typedef void (*df_task_fn)(void *context, int64_t begin, int64_t end, int thread);
+
+/* threads <= 0: one per online CPU. Returns NULL only when out of memory. */
+df_pool *df_pool_create(int threads);
+void df_pool_free(df_pool *pool);
+int df_pool_size(const df_pool *pool);
+
+/* Splits [0, count) into chunks of at least `grain` indices and runs them on
+ * the pool. pool may be NULL (runs inline). */
+void df_pool_for(df_pool *pool, int64_t count, int64_t grain, df_task_fn fn, void *context);
+
+/* Per-thread scratch of at least `bytes`, 64-byte aligned, owned by the pool.
+ * It grows (rarely) but is never freed between calls, so kernels can use it
+ * for packing without allocating per op. NULL only when out of memory; with
+ * pool == NULL a process-wide buffer for inline execution is used. */
+void *df_pool_scratch(df_pool *pool, int thread, size_t bytes);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * harness.h — the small test harness every C test uses. A test file defines
+ * test functions, registers them in main() with DF_RUN, and returns
+ * df_test_finish(): it prints "N passed, N failed" and exits non-zero on any
+ * failure. CHECK records a failure and carries on; REQUIRE stops the test.
+ */
+#ifndef DF_TESTS_HARNESS_H
+#define DF_TESTS_HARNESS_H
+
+#include <stdio.h>
+
+extern int df_test_failures;
+extern int df_test_passed;
+extern int df_test_failed;
+extern const char *df_test_current;
+
+#define CHECK(cond)                                                                      \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__,         \
+                    df_test_current, #cond);                                             \
+            df_test_failures++;                                                          \
+        }                                                                                \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                                \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: %s: check failed: %s: ", __FILE__, __LINE__,         \
+                    df_test_current, #cond);                                             \
+            fprintf(stderr, __VA_ARGS__);                                                \
+            fputc('\n', stderr);                                                         \
+            df_test_failures++;                                                          \
+        }                                                                                \
+    } while (0)
+
+#define REQUIRE(cond)                                                                    \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: %s: requirement failed: %s\n", __FILE__, __LINE__,   \
+                    df_test_current, #cond);                                             \
+            df_test_failures++;                                                          \
+            return;                                                                      \
+        }                                                                                \
+    } while (0)
+
+#define DF_RUN(fn) df_test_run(#fn, fn)
+
+void df_test_run(const char *name, void (*fn)(void));
+int df_test_finish(void);
+
+/* Reads a whole file (binary); NULL on failure. Caller frees. */
+unsigned char *df_test_read_file(const char *path, size_t *size);
+/* Path under the source tree: DF_SOURCE_DIR "/" relative (static buffer, rotating). */
+const char *df_test_path(const char *relative);
+
+#endif
