@@ -44,8 +44,15 @@ df_status df_error_prefix(df_error *error, const char *format, ...)
     va_start(args, format);
     vsnprintf(prefix, sizeof prefix, format, args);
     va_end(args);
-    char old[sizeof error->message];
-    memcpy(old, error->message, sizeof old);
-    snprintf(error->message, sizeof error->message, "%s%s", prefix, old);
+    size_t prefix_length = strlen(prefix);
+    size_t capacity = sizeof error->message;
+    if (prefix_length >= capacity)
+        prefix_length = capacity - 1;
+    size_t old_length = strnlen(error->message, capacity - 1);
+    if (prefix_length + old_length >= capacity)
+        old_length = capacity - 1 - prefix_length;
+    memmove(error->message + prefix_length, error->message, old_length);
+    memcpy(error->message, prefix, prefix_length);
+    error->message[prefix_length + old_length] = 0;
     return error->status;
 }

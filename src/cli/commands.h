@@ -1,0 +1,16 @@
+/*
+ * commands.h — the subcommands of the `diffuse` executable. Each takes the
+ * arguments after its name (argv[0] is the subcommand) and returns the
+ * process exit status: 0 success, 1 a failure of the work, 2 a usage error.
+ */
+#ifndef DF_CLI_COMMANDS_H
+#define DF_CLI_COMMANDS_H
+
+int df_cli_tokenize(int argc, char **argv);
+int df_cli_inspect(int argc, char **argv);
+int df_cli_encode(int argc, char **argv);
+
+/* Parses "--threads N" style integers; 0 on success, prints and returns 2 on error. */
+int df_cli_parse_int(const char *option, const char *text, long min, long max, long *out);
+
+#endif

@@ -1,0 +1,9 @@
+/* inspect.c — temporary scaffold, replaced by the real subcommand. */
+#include <stdio.h>
+#include "cli/commands.h"
+int df_cli_inspect(int argc, char **argv)
+{
+    (void)argc; (void)argv;
+    fprintf(stderr, "diffuse inspect: not built yet\n");
+    return 2;
+}
