@@ -27,7 +27,14 @@ void df_pool_for(df_pool *pool, int64_t count, int64_t grain, df_task_fn fn, voi
 /* Per-thread scratch of at least `bytes`, 64-byte aligned, owned by the pool.
  * It grows (rarely) but is never freed between calls, so kernels can use it
  * for packing without allocating per op. NULL only when out of memory; with
- * pool == NULL a process-wide buffer for inline execution is used. */
+ * pool == NULL a buffer per OS thread for inline execution is used. A nested
+ * (inline) kernel call shares its thread's buffer, so a task must not keep
+ * scratch contents live across a nested kernel call. */
 void *df_pool_scratch(df_pool *pool, int thread, size_t bytes);
+
+/* Index of the calling thread if it is running a task of `pool`, else 0
+ * (the submitting thread's index). Lets a kernel that needs scratch outside
+ * its tasks take its caller's buffer even when it is called nested. */
+int df_pool_current_thread(const df_pool *pool);
 
 #endif

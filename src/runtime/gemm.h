@@ -1,0 +1,69 @@
+/*
+ * gemm.h — the packed GEMM behind df_linear and df_conv2d (private to the
+ * runtime). C[m, n] (+)= A[m, K] · B[K, n] + bias, where neither A nor B is
+ * ever materialised: the caller describes how to pack one K block of a few
+ * rows of A (activations, or im2col patches) and of a few columns of B
+ * (weight rows converted from f16/bf16 to f32) into the micro-kernel's
+ * layout, and df_gemm_run tiles, threads and accumulates.
+ *
+ * Results depend only on the K blocking the caller chooses and on the CPU's
+ * kernel (AVX-512, AVX2/FMA or portable), never on the thread count or on
+ * how M and N are split into tasks.
+ */
+#ifndef DF_RUNTIME_GEMM_H
+#define DF_RUNTIME_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/tensor.h"
+#include "runtime/threads.h"
+
+typedef struct df_gemm_problem df_gemm_problem;
+
+/* Packs rows (pack_a) or columns (pack_b) [first, first + count) of K block
+ * `kb` into micro-panels `width` wide: panel q holds kc x width floats with
+ * element (p, i) at dst[q * kc * width + p * width + i]; entries past
+ * `count` in the last panel must be zero. `tmp` is tmp_floats of per-thread
+ * scratch the function may use. */
+typedef void (*df_gemm_pack_fn)(const df_gemm_problem *problem, int64_t kb, int64_t first,
+                                int64_t count, int width, float *dst, float *tmp);
+
+struct df_gemm_problem {
+    int64_t m, n;
+    int64_t k_blocks;
+    int64_t kc_max; /* longest K block */
+    int64_t (*block_len)(const df_gemm_problem *problem, int64_t kb);
+    df_gemm_pack_fn pack_a, pack_b;
+    size_t tmp_floats;
+    const df_weight *bias; /* [n], any dtype, or NULL */
+    float *c;
+    int64_t ldc;
+    const void *user; /* for the pack functions */
+};
+
+void df_gemm_run(df_pool *pool, const df_gemm_problem *problem);
+
+/* Building blocks for pack functions. Rows of an f32 matrix with row
+ * stride lda, elements [k0, k0 + kc) of each: */
+void df_gemm_pack_rows_f32(const float *x, int64_t lda, int64_t row0, int64_t rows, int64_t k0,
+                           int64_t kc, int width, float *dst);
+/* Rows [n0, n0 + cols) of a weight viewed as [N, ldw] (any dtype),
+ * elements [k0, k0 + kc): converted into tmp (width * kc floats), then
+ * transposed into panels. */
+void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, int64_t cols,
+                              int64_t k0, int64_t kc, int width, float *dst, float *tmp);
+
+/* The kernel in use: "avx512", "avx2" or "generic". df_gemm_force selects
+ * one by name for tests and benchmarks (returns 0 if this CPU cannot run it);
+ * NULL restores the automatic choice. Not thread-safe: call it between runs. */
+const char *df_gemm_kernel_name(void);
+int df_gemm_force(const char *name);
+/* Micro-tile of the current kernel (rows x columns), for planners. */
+void df_gemm_micro_tile(int *mr, int *nr);
+
+/* K block length used by df_linear: long enough to amortise the C update,
+ * short enough that a B micro-panel stays in L1. */
+#define DF_GEMM_KC 256
+
+#endif
