@@ -68,7 +68,37 @@ double df_checkpoint_config_float(const df_checkpoint *checkpoint, df_component 
 const char *df_checkpoint_config_string(const df_checkpoint *checkpoint, df_component component,
                                         const char *key, const char *fallback);
 
+/* An integer array config value (block_out_channels, attention_head_dim);
+ * a scalar integer reads as one value. DF_OK and *count values written, or
+ * DF_ERR_INVALID_ARGUMENT when absent, not integers, or more than `max`. */
+df_status df_checkpoint_config_ints(const df_checkpoint *checkpoint, df_component component,
+                                    const char *key, int64_t *values, int max, int *count);
+/* The index-th string of a string array config value (down_block_types), or NULL. */
+const char *df_checkpoint_config_string_at(const df_checkpoint *checkpoint,
+                                           df_component component, const char *key,
+                                           size_t index);
+/* The whole effective config of a component as compact JSON (malloc'ed, free()). */
+char *df_checkpoint_config_json(const df_checkpoint *checkpoint, df_component component);
+
+/* The name a weight has in its file (differs from `name` in the single-file
+ * layout), or NULL when absent. */
+const char *df_checkpoint_original_name(const df_checkpoint *checkpoint, df_component component,
+                                        const char *name);
+
 /* Number of files mapped and their total size in bytes (for inspect). */
 uint64_t df_checkpoint_file_bytes(const df_checkpoint *checkpoint);
+size_t df_checkpoint_file_count(const df_checkpoint *checkpoint);
+
+/* Remarks made while opening (missing components, dropped layers, why the
+ * family is unknown), one line each. */
+size_t df_checkpoint_note_count(const df_checkpoint *checkpoint);
+const char *df_checkpoint_note_at(const df_checkpoint *checkpoint, size_t index);
+
+/* Tensors of the files that are not exposed as weights (EMA copies, buffers,
+ * OpenCLIP's projection, SD2's last OpenCLIP layer, non-float dtypes), by
+ * original name, with the reason. */
+size_t df_checkpoint_unused_count(const df_checkpoint *checkpoint);
+const char *df_checkpoint_unused_at(const df_checkpoint *checkpoint, size_t index,
+                                    const char **reason);
 
 #endif

@@ -28,10 +28,12 @@ typedef enum df_st_dtype {
 typedef struct df_st_tensor {
     char *name;
     df_st_dtype st_dtype;
-    int ndim;                 /* 0..DF_MAX_DIMS; more is rejected as unsupported */
+    int ndim;                 /* 0..DF_MAX_DIMS; a weight dtype (F32/F16/BF16) with more is
+                                 rejected as unsupported, other dtypes have their trailing
+                                 dimensions folded into shape[DF_MAX_DIMS - 1] */
     int64_t shape[DF_MAX_DIMS];
     uint64_t offset, size;    /* bytes, relative to the data section */
-    const void *data;         /* inside the mapping */
+    const void *data;         /* inside the mapping; not necessarily aligned to the dtype */
 } df_st_tensor;
 
 typedef struct df_safetensors df_safetensors;
@@ -52,6 +54,13 @@ const df_st_tensor *df_safetensors_at(const df_safetensors *file, size_t index);
 const df_st_tensor *df_safetensors_find(const df_safetensors *file, const char *name);
 /* Value of a "__metadata__" string entry, or NULL. */
 const char *df_safetensors_metadata(const df_safetensors *file, const char *key);
+
+/* The "__metadata__" entries in file order; NULL past the end. */
+size_t df_safetensors_metadata_count(const df_safetensors *file);
+const char *df_safetensors_metadata_at(const df_safetensors *file, size_t index,
+                                       const char **value);
+/* Size of the whole file image in bytes. */
+uint64_t df_safetensors_file_size(const df_safetensors *file);
 
 const char *df_st_dtype_name(df_st_dtype dtype);
 size_t df_st_dtype_size(df_st_dtype dtype);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR SECONDS — runs every libFuzzer target built in BUILD_DIR
+# (fuzz_* executables, see DF_FUZZ in CMakeLists.txt) for SECONDS each,
+# starting from a seed corpus of small valid files made here. Writes the
+# libFuzzer summary of each run to tests/fuzz/last-run.txt; exits non-zero
+# when a target crashes (the reproducer is kept under BUILD_DIR/fuzz-artifacts/).
+set -u
+build=${1:?usage: run.sh BUILD_DIR SECONDS}
+seconds=${2:-60}
+here=$(cd "$(dirname "$0")" && pwd)
+report="$here/last-run.txt"
+work="$build/fuzz-work"
+artifacts="$build/fuzz-artifacts"
+mkdir -p "$work" "$artifacts"
+
+# A safetensors image from a header string and hex data: 8-byte LE length,
+# header, data.
+seed() { # seed NAME HEADER DATA_HEX
+    local name=$1 header=$2 hex=${3:-} length
+    length=${#header}
+    {
+        printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
+            $((length & 255)) $(((length >> 8) & 255)) $(((length >> 16) & 255)) $(((length >> 24) & 255)))"
+        printf '%s' "$header"
+        [ -n "$hex" ] && printf "$(echo "$hex" | sed 's/../\\x&/g')"
+    } > "$corpus/$name"
+}
+
+status=0
+: > "$report"
+echo "fuzz run $(date -u +%Y-%m-%dT%H:%M:%SZ), ${seconds}s per target" >> "$report"
+found=0
+for target in "$build"/fuzz_*; do
+    [ -x "$target" ] || continue
+    found=1
+    name=$(basename "$target")
+    corpus="$work/$name-corpus"
+    rm -rf "$corpus"
+    mkdir -p "$corpus"
+    seed empty-header '{}'
+    seed metadata '{"__metadata__":{"format":"pt","diffuse_config":"{}"}}'
+    seed f32 '{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}' 0000803f000000400000404000008040
+    seed mixed '{"__metadata__":{"a":"b"},"model.diffusion_model.input_blocks.1.0.in_layers.2.weight":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"first_stage_model.decoder.up.0.block.0.nin_shortcut.weight":{"dtype":"BF16","shape":[1,1,1,1],"data_offsets":[4,6]},"cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight":{"dtype":"F32","shape":[3,1],"data_offsets":[6,18]},"position_ids":{"dtype":"I64","shape":[1],"data_offsets":[18,26]}}' 003c0040803f000000000000803f000000400100000000000000
+    seed scalar '{"s":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"U8","shape":[0],"data_offsets":[8,8]}}' 000000000000f03f
+    dict=()
+    [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
+    log="$work/$name.log"
+    echo "== $name" >> "$report"
+    "$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$artifacts/" -print_final_stats=1 "${dict[@]}" "$corpus" > "$log" 2>&1
+    rc=$?
+    # libFuzzer's own summary: the last status line, "Done N runs", final stats.
+    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 >> "$report"
+    grep -E '^Done [0-9]+ runs|^stat::' "$log" >> "$report"
+    if [ $rc -ne 0 ]; then
+        status=1
+        echo "CRASH (exit $rc); reproducer(s):" >> "$report"
+        ls "$artifacts" >> "$report"
+        grep -E 'ERROR: |SUMMARY: ' "$log" | head -n 5 >> "$report"
+    else
+        echo "no crash" >> "$report"
+    fi
+done
+if [ $found -eq 0 ]; then
+    echo "no fuzz_* targets in $build (configure with -DDF_FUZZ=ON and clang)" | tee -a "$report" >&2
+    exit 1
+fi
+cat "$report"
+exit $status
