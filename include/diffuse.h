@@ -60,6 +60,11 @@ typedef struct df_tokenizer df_tokenizer;
 
 /* The tokenizer with the vocabulary built into the library. */
 df_status df_tokenizer_create(df_tokenizer **out, df_error *error);
+/* The tokenizer of a model whose tokenizer pads with `pad_token`. With pad
+ * token 0 ("!", diffusers' SD 2.x tokenizer) every literal "!" in a prompt
+ * is that added token, id 0, exactly as transformers splits it; AUTOMATIC1111
+ * and open_clip do not do this, diffusers does, and we follow diffusers. */
+df_status df_tokenizer_create_for_pad(int32_t pad_token, df_tokenizer **out, df_error *error);
 void df_tokenizer_free(df_tokenizer *tokenizer);
 
 /* Token ids of `text` (UTF-8, `length` bytes) without start/end tokens and
@@ -116,6 +121,9 @@ int df_model_text_dim(const df_model *model);
 
 /* The pad token this model's tokenizer uses (49407 for SD 1.x, 0 for SD 2.x). */
 int32_t df_model_pad_token(const df_model *model);
+
+/* The model's tokenizer (owned by the model). */
+const df_tokenizer *df_model_tokenizer(const df_model *model);
 
 /* Encodes a prompt into the text conditioning the UNet cross-attends to:
  * window_count * 77 tokens of text_dim floats, windows concatenated.

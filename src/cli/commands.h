@@ -10,6 +10,9 @@ int df_cli_tokenize(int argc, char **argv);
 int df_cli_inspect(int argc, char **argv);
 int df_cli_encode(int argc, char **argv);
 
+/* The model used when -m is not given: $DIFFUSE_MODEL, else the bundled one. */
+const char *df_cli_default_model(void);
+
 /* Parses "--threads N" style integers; 0 on success, prints and returns 2 on error. */
 int df_cli_parse_int(const char *option, const char *text, long min, long max, long *out);
 

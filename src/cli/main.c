@@ -31,6 +31,12 @@ static void usage(FILE *out)
     fprintf(out, "\n'diffuse COMMAND --help' describes a command's options.\n");
 }
 
+const char *df_cli_default_model(void)
+{
+    const char *path = getenv("DIFFUSE_MODEL");
+    return path && *path ? path : DF_DEFAULT_MODEL;
+}
+
 int df_cli_parse_int(const char *option, const char *text, long min, long max, long *out)
 {
     char *end = NULL;

@@ -1,0 +1,46 @@
+/*
+ * clip_text_encoder.h — the CLIP text transformer of SD 1.x (OpenAI ViT-L/14,
+ * quick-GELU) and SD 2.x (OpenCLIP ViT-H/14, GELU), as transformers'
+ * CLIPTextModel computes it: token + position embeddings, pre-norm causal
+ * self-attention blocks, final layer norm.
+ *
+ * The encoder borrows its weights from a df_checkpoint (which must outlive
+ * it) and owns one scratch arena, planned for the largest batch seen so far.
+ * One forward at a time per encoder: it is not safe to call concurrently.
+ */
+#ifndef DF_TEXT_CLIP_TEXT_ENCODER_H
+#define DF_TEXT_CLIP_TEXT_ENCODER_H
+
+#include <stdint.h>
+
+#include "diffuse.h"
+#include "io/checkpoint.h"
+#include "runtime/threads.h"
+
+typedef struct df_clip_config {
+    int vocab_size;
+    int hidden_size;
+    int intermediate_size;
+    int layers;
+    int heads;
+    int max_positions;
+    int quick_gelu; /* 1: x*sigmoid(1.702x) (OpenAI CLIP), 0: exact GELU (OpenCLIP) */
+    float layer_norm_eps;
+} df_clip_config;
+
+typedef struct df_clip_text_encoder df_clip_text_encoder;
+
+df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_pool *pool,
+                                    df_clip_text_encoder **out, df_error *error);
+void df_clip_text_encoder_free(df_clip_text_encoder *encoder);
+const df_clip_config *df_clip_text_encoder_config(const df_clip_text_encoder *encoder);
+
+/* Encodes `sequences` rows of DF_CLIP_WINDOW token ids into
+ * out[sequences * 77 * hidden_size]. clip_skip as in diffuse.h (A1111's
+ * meaning: 1 = all layers, 2 = stop one layer earlier); the final layer norm
+ * is applied either way. Token ids outside the vocabulary are an error. */
+df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int32_t *ids,
+                                       int sequences, int clip_skip, float *out,
+                                       df_error *error);
+
+#endif

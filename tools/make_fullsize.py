@@ -1,0 +1,264 @@
+"""Writes full-size, random-weight Stable Diffusion 1.5 / 2.1 checkpoints with
+the exact tensor names, shapes and configs of the released models
+(runwayml/stable-diffusion-v1-5, stabilityai/stable-diffusion-2-1), for
+testing loaders and timing at real size without downloading weights. The
+values are a cheap random fill (normal(0, 0.02), norms around 1): names and
+shapes matter, not quality.
+
+Usage:
+    .venv-tools/bin/python tools/make_fullsize.py --model sd15|sd21 \\
+        --layout diffusers|single|both --dtype f16|f32 --out DIR [--no-verify]
+
+Writes DIR/<name>/ (diffusers folder: model_index.json, scheduler/,
+tokenizer/, text_encoder/, unet/, vae/) and/or DIR/<name>.safetensors, <name>
+being the model (sd15, sd21) for f16 and <model>-f32 for f32
+(original single-file layout: cond_stage_model.* -- for SD 2.1 the 24-block
+OpenCLIP text tower whose last block diffusers drops --, model.diffusion_model.*,
+first_stage_model.*, and the DDPM schedule buffers; no diffuse_config metadata,
+so loaders must infer the real configs as they do for real checkpoints).
+
+One component is built and written at a time (the single file is streamed),
+so peak memory stays around one UNet. Deterministic (fixed seeds).
+
+Check (unless --no-verify): diffusers' single-file converters run on the
+written single file give back exactly the folder's tensors (every tensor when
+both layouts are written; names and shapes otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sd_layout as L  # noqa: E402
+
+import torch  # noqa: E402
+
+MODELS = {
+    "sd15": dict(family="sd1", text_encoder=L.SD15_TEXT_ENCODER, unet=L.SD15_UNET, vae=L.SD15_VAE,
+                 scheduler=L.SD15_SCHEDULER, pad="<|endoftext|>", diffusers_version="0.6.0"),
+    "sd21": dict(family="sd2", text_encoder=L.SD21_TEXT_ENCODER, unet=L.SD21_UNET, vae=L.SD21_VAE,
+                 scheduler=L.SD21_SCHEDULER, pad="!", diffusers_version="0.10.0.dev0"),
+}
+SEED = {"text_encoder": 11, "unet": 12, "vae": 13, "extra": 14}
+COMPONENTS = ("text_encoder", "unet", "vae")
+FILES = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
+         "vae": "diffusion_pytorch_model.safetensors"}
+
+
+def meta_model(component: str, config: dict, layers: int | None = None):
+    """The model on the meta device: names, shapes and module types, no memory."""
+    with torch.device("meta"):
+        if component == "text_encoder":
+            from transformers import CLIPTextConfig, CLIPTextModel
+
+            cfg = {k: v for k, v in config.items() if not k.startswith("_")}
+            if layers is not None:
+                cfg["num_hidden_layers"] = layers
+            return CLIPTextModel(CLIPTextConfig(**cfg))
+        if component == "unet":
+            from diffusers import UNet2DConditionModel
+
+            return UNet2DConditionModel.from_config(config)
+        from diffusers import AutoencoderKL
+
+        return AutoencoderKL.from_config(config)
+
+
+def norm_weight_names(model) -> set[str]:
+    names = set()
+    for mod_name, module in model.named_modules():
+        if isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)) and module.weight is not None:
+            names.add(f"{mod_name}.weight")
+    return names
+
+
+def random_state(model, seed: int, dtype: torch.dtype, prefix: str = "") -> dict:
+    """normal(0, 0.02) for everything, norm weights around 1; generated per
+    tensor in f32 and cast at once, so only one f32 tensor exists at a time."""
+    gen = torch.Generator().manual_seed(seed)
+    norms = norm_weight_names(model)
+    out = {}
+    with torch.no_grad():
+        for name, meta in model.state_dict().items():
+            if not name.startswith(prefix):
+                continue
+            t = torch.empty(meta.shape, dtype=torch.float32).normal_(0.0, 0.02, generator=gen)
+            if name in norms:
+                t += 1.0
+            out[name] = t.to(dtype)
+            del t
+    return out
+
+
+def meta_state(model, prefix: str = "") -> dict:
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+
+
+def to_ldm(component: str, state: dict, spec: dict, extra: dict | None, dtype: torch.dtype) -> dict:
+    if component == "unet":
+        return L.unet_to_ldm(state, spec["unet"])
+    if component == "vae":
+        return L.vae_to_ldm(state, spec["vae"])
+    if spec["family"] == "sd1":
+        ldm = L.clip_to_ldm(state)
+        ldm[L.CLIP_PREFIX + "text_model.embeddings.position_ids"] = torch.arange(77, dtype=torch.int64)[None]
+        return ldm
+    d = spec["text_encoder"]["hidden_size"]
+    meta = state["text_model.final_layer_norm.weight"].device.type == "meta"
+    if meta:
+        projection = torch.empty((d, d), dtype=dtype, device="meta")
+        logit = torch.empty((), dtype=dtype, device="meta")
+    else:
+        gen = torch.Generator().manual_seed(SEED["extra"] + 1)
+        projection = torch.empty((d, d)).normal_(0, d ** -0.5, generator=gen).to(dtype)
+        logit = torch.tensor(4.6052, dtype=dtype)
+    return L.openclip_to_ldm(state, spec["text_encoder"]["num_hidden_layers"], extra=extra,
+                             text_projection=projection, logit_scale=logit)
+
+
+def extra_layer(spec: dict, dtype: torch.dtype, meta: bool) -> dict | None:
+    """SD 2.x single files carry OpenCLIP's 24th block, which diffusers drops."""
+    if spec["family"] != "sd2":
+        return None
+    n = spec["text_encoder"]["num_hidden_layers"]
+    model = meta_model("text_encoder", spec["text_encoder"], layers=n + 1)
+    prefix = f"text_model.encoder.layers.{n}."
+    return meta_state(model, prefix) if meta else random_state(model, SEED["extra"], dtype, prefix)
+
+
+def build(args) -> list[Path]:
+    spec = dict(MODELS[args.model])
+    spec["name"] = args.model
+    dtype = torch.float16 if args.dtype == "f16" else torch.float32
+    base = args.model if args.dtype == "f16" else f"{args.model}-{args.dtype}"  # bench/run.sh expects DIR/sd15
+    folder = args.out / base
+    single = args.out / f"{base}.safetensors"
+    write_folder = args.layout in ("diffusers", "both")
+    write_single = args.layout in ("single", "both")
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    if write_folder:
+        for sub in ("scheduler",) + COMPONENTS:
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        L.write_json(folder / "model_index.json", L.model_index(spec["family"], spec["diffusers_version"], True))
+        L.write_json(folder / "scheduler" / "scheduler_config.json", spec["scheduler"])
+        L.write_tokenizer_files(folder / "tokenizer", spec["pad"], full=True)
+        for c in COMPONENTS:
+            L.write_json(folder / c / "config.json", spec[c])
+        written.append(folder)
+
+    writer = None
+    buffers = L.ldm_scheduler_buffers(spec["scheduler"], dtype)
+    if write_single:
+        entries = []
+        for c in COMPONENTS:
+            ldm = to_ldm(c, meta_state(meta_model(c, spec[c])), spec,
+                         extra_layer(spec, dtype, meta=True) if c == "text_encoder" else None, dtype)
+            entries += [(k, v.dtype if v.dtype == torch.int64 else dtype, tuple(v.shape)) for k, v in ldm.items()]
+        entries += [(k, v.dtype, tuple(v.shape)) for k, v in buffers.items()]
+        writer = L.SafetensorsStreamWriter(single, entries, {"format": "pt"})
+
+    for c in COMPONENTS:
+        t0 = time.time()
+        model = meta_model(c, spec[c])
+        state = random_state(model, SEED[c], dtype)
+        del model
+        if write_folder:
+            L.save_safetensors(state, folder / c / FILES[c], {"format": "pt"})
+        if writer:
+            extra = extra_layer(spec, dtype, meta=False) if c == "text_encoder" else None
+            for k, v in to_ldm(c, state, spec, extra, dtype).items():
+                writer.add(k, v)
+            del extra
+        n = sum(v.numel() for v in state.values())
+        print(f"  {c}: {len(state)} tensors, {n / 1e6:.1f} M parameters ({time.time() - t0:.1f} s)", flush=True)
+        del state
+        gc.collect()
+    if writer:
+        for k, v in buffers.items():
+            writer.add(k, v)
+        writer.close()
+        written.append(single)
+
+    if not args.no_verify and write_single:
+        verify(spec, single, folder if write_folder else None, dtype)
+    return written
+
+
+def verify(spec: dict, single: Path, folder: Path | None, dtype: torch.dtype) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    t0 = time.time()
+    prefixes = {"text_encoder": ("cond_stage_model.",), "unet": (L.UNET_PREFIX,), "vae": (L.VAE_PREFIX,)}
+    configs = {c: spec[c] for c in COMPONENTS}
+    with safe_open(single, "pt") as f:
+        keys = list(f.keys())
+        for c in COMPONENTS:
+            ldm = {k: f.get_tensor(k) for k in keys if k.startswith(prefixes[c])}
+            if folder is not None:
+                want = load_file(folder / c / FILES[c])
+                lines = L.verify_ldm_roundtrip(ldm, spec["family"], configs, {c: want})
+            else:
+                want = meta_state(meta_model(c, spec[c]))
+                lines = verify_shapes(ldm, spec, configs, c, want)
+            for line in lines:
+                print(f"  converter round trip OK: {line}")
+            del ldm, want
+            gc.collect()
+    print(f"  verified in {time.time() - t0:.1f} s")
+
+
+def verify_shapes(ldm, spec, configs, component, want) -> list[str]:
+    from diffusers.loaders import single_file_utils as sfu
+
+    if component == "unet":
+        got = sfu.convert_ldm_unet_checkpoint(ldm, configs["unet"])
+    elif component == "vae":
+        got = sfu.convert_ldm_vae_checkpoint(ldm, configs["vae"])
+    elif spec["family"] == "sd1":
+        got = sfu.convert_ldm_clip_checkpoint(ldm)
+        got.pop("text_model.embeddings.position_ids", None)
+    else:
+        class _Cfg:
+            class config:
+                hidden_size = configs["text_encoder"]["hidden_size"]
+        got = sfu.convert_open_clip_checkpoint(_Cfg, ldm)
+    if set(got) != set(want):
+        raise AssertionError(f"{component}: converter names differ: {sorted(set(got) ^ set(want))[:8]}")
+    for k in want:
+        if tuple(got[k].shape) != tuple(want[k].shape):
+            raise AssertionError(f"{component}: {k}: shape {tuple(got[k].shape)} != {tuple(want[k].shape)}")
+    return [f"{component}: {len(want)} tensors, names and shapes match (values not compared: no folder written)"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--layout", choices=("diffusers", "single", "both"), default="both")
+    parser.add_argument("--dtype", choices=("f16", "f32"), default="f16")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--no-verify", action="store_true", help="skip the diffusers converter check")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.time()
+    print(f"{args.model}: layout {args.layout}, {args.dtype}, into {args.out}", flush=True)
+    for path in build(args):
+        print(f"wrote {path}: {L.human(L.dir_size(path))}")
+    print(f"done in {time.time() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
