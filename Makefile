@@ -10,7 +10,9 @@ BUILD_FUZZ ?= build-fuzz
 DEFAULT_MODEL ?= tests/fixtures/tiny-sd1
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan run test test-release test-asan fuzz bench fixtures clean
+FULLSIZE_DIR ?= /tmp/diffuse-fullsize
+
+.PHONY: all deps build build-asan run test test-release test-asan fuzz bench fixtures fullsize clean
 
 all: build
 
@@ -51,7 +53,19 @@ bench: build
 # Regenerates the committed tiny models and reference outputs (needs tools/venv.sh).
 fixtures:
 	bash tools/venv.sh
-	.venv-tools/bin/python tools/make_fixtures.py --out tests/fixtures
+	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_fixtures.py --out tests/fixtures
+	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_token_fixtures.py
+
+# Full-size random SD 1.5 / 2.1 checkpoints (exact names and shapes, both
+# layouts) in FULLSIZE_DIR, then loaded by `diffuse inspect` to prove the loader.
+fullsize: build
+	bash tools/venv.sh
+	for m in sd15 sd21; do \
+	  [ -e $(FULLSIZE_DIR)/$$m.safetensors ] || HF_HUB_OFFLINE=1 .venv-tools/bin/python \
+	    tools/make_fullsize.py --model $$m --layout both --dtype f16 --out $(FULLSIZE_DIR) || exit 1; \
+	  for p in $(FULLSIZE_DIR)/$$m $(FULLSIZE_DIR)/$$m.safetensors; do \
+	    ./$(BUILD)/diffuse inspect $$p >/dev/null && echo "loaded $$p" || exit 1; done; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
