@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev          # inflating the bundled CLIP vocabulary
   libjansson-dev      # JSON: safetensors headers, config.json
   libutf8proc-dev     # Unicode tables for the tokenizer (NFC, categories)
+  libpng-dev libjpeg62-turbo-dev libwebp-dev  # image input/output (src/io/image*.c)
   libopenblas-dev     # reference BLAS used only by the kernel benchmark
   clang libclang-rt-14-dev  # libFuzzer target (make fuzz)
 )
