@@ -80,6 +80,7 @@ df_status df_tokenize(const df_tokenizer *tokenizer, const char *text, size_t le
  * the number of prompt tokens in window i before padding. */
 typedef struct df_token_windows {
     int32_t *ids;
+    float *weights;          /* per id: the A1111 attention multiplier (1.0 unweighted) */
     int32_t *content_lengths;
     size_t window_count;
     size_t token_count; /* prompt tokens in all, start/end/padding excluded */
@@ -125,13 +126,23 @@ int32_t df_model_pad_token(const df_model *model);
 /* The model's tokenizer (owned by the model). */
 const df_tokenizer *df_model_tokenizer(const df_model *model);
 
+/* Flags of df_model_encode_prompt. */
+enum {
+    /* Parse AUTOMATIC1111's emphasis syntax, (word:1.3) (word) [word] \( BREAK,
+     * and weight the encoding as A1111 does. Without it the prompt is taken
+     * literally, as diffusers does. Prompts without that syntax encode the
+     * same either way. */
+    DF_PROMPT_WEIGHTING = 1
+};
+
 /* Encodes a prompt into the text conditioning the UNet cross-attends to:
  * window_count * 77 tokens of text_dim floats, windows concatenated.
  * clip_skip follows AUTOMATIC1111: 1 (or 0) is the model's normal output,
  * 2 stops one layer earlier, and so on; the final layer norm is applied
  * after the chosen layer. *out is malloc'ed, owned by the caller. */
 df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip,
-                                 float **out, size_t *out_tokens, df_error *error);
+                                 unsigned flags, float **out, size_t *out_tokens,
+                                 df_error *error);
 
 /* Encodes given token windows (window_count * 77 ids) the same way. */
 df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t window_count,

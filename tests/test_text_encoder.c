@@ -159,7 +159,7 @@ static void test_prompts_end_to_end(void)
             REQUIRE(prompt);
             float *hidden = NULL;
             size_t tokens = 0;
-            df_status status = df_model_encode_prompt(model, prompt, 1, &hidden, &tokens, &error);
+            df_status status = df_model_encode_prompt(model, prompt, 1, 0, &hidden, &tokens, &error);
             CHECKF(status == DF_OK, "prompt %d: %s", i, error.message);
             const int32_t *want_ids = (const int32_t *)ref.ids->data + (size_t)i * DF_CLIP_WINDOW;
             if (status == DF_OK && tokens == DF_CLIP_WINDOW) {

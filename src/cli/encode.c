@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "diffuse.h"
 #include "io/safetensors_writer.h"
+#include "text/prompt_weights.h"
 
 static void usage(FILE *out)
 {
@@ -33,6 +34,8 @@ static void usage(FILE *out)
             "      --repeat N       time N runs after one warm-up run (default: one run, no warm-up)\n"
             "  -o, --output FILE    write the hidden states to FILE (.safetensors, tensor\n"
             "                       'hidden_states' f32 [windows*77, dim], and 'input_ids')\n"
+            "      --weighting      parse AUTOMATIC1111's emphasis syntax: (word:1.3) (word)\n"
+            "                       [word] \\( BREAK (default: prompts are taken literally)\n"
             "      --json           print a JSON summary (timings, peak RSS) on stdout\n"
             "  -h, --help           this help\n",
             DF_DEFAULT_MODEL);
@@ -61,8 +64,9 @@ int df_cli_encode(int argc, char **argv)
 {
     const char *model_path = df_cli_default_model(), *output_path = NULL;
     long threads = 0, clip_skip = 1, repeat = 0;
-    int json = 0;
+    int json = 0, weighting = 0;
     static const struct option options[] = {
+        {"weighting", no_argument, 0, 'w'},
         {"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
         {"clip-skip", required_argument, 0, 'c'}, {"repeat", required_argument, 0, 'r'},
         {"output", required_argument, 0, 'o'}, {"json", no_argument, 0, 'j'},
@@ -74,6 +78,7 @@ int df_cli_encode(int argc, char **argv)
         case 'm': model_path = optarg; break;
         case 'o': output_path = optarg; break;
         case 'j': json = 1; break;
+        case 'w': weighting = 1; break;
         case 't':
             if (df_cli_parse_int("--threads", optarg, 0, 1024, &threads))
                 return 2;
@@ -101,7 +106,7 @@ int df_cli_encode(int argc, char **argv)
     df_runtime *runtime = NULL;
     df_model *model = NULL;
     int32_t *ids = NULL;
-    float *hidden = NULL;
+    float *weights = NULL, *hidden = NULL;
     size_t window_count = 0;
 
     double load_start = now_seconds();
@@ -113,20 +118,32 @@ int df_cli_encode(int argc, char **argv)
     /* All prompts' windows in one batch. */
     for (int i = optind; i < argc; i++) {
         df_token_windows windows;
-        if (df_tokenize_windows(df_model_tokenizer(model), argv[i], strlen(argv[i]),
-                                df_model_pad_token(model), &windows, &error)) {
+        df_status status =
+            weighting ? df_tokenize_weighted_windows(df_model_tokenizer(model), argv[i],
+                                                     strlen(argv[i]), df_model_pad_token(model),
+                                                     &windows, &error)
+                      : df_tokenize_windows(df_model_tokenizer(model), argv[i], strlen(argv[i]),
+                                            df_model_pad_token(model), &windows, &error);
+        if (status) {
             fprintf(stderr, "diffuse encode: prompt %d: ", i - optind + 1);
             goto done;
         }
-        int32_t *grown = realloc(ids, (window_count + windows.window_count) * DF_CLIP_WINDOW * sizeof *ids);
-        if (!grown) {
+        size_t total = (window_count + windows.window_count) * DF_CLIP_WINDOW;
+        int32_t *grown_ids = realloc(ids, total * sizeof *ids);
+        if (grown_ids)
+            ids = grown_ids;
+        float *grown_weights = realloc(weights, total * sizeof *weights);
+        if (grown_weights)
+            weights = grown_weights;
+        if (!grown_ids || !grown_weights) {
             df_token_windows_free(&windows);
             fprintf(stderr, "diffuse encode: out of memory\n");
             goto done;
         }
-        ids = grown;
         memcpy(ids + window_count * DF_CLIP_WINDOW, windows.ids,
                windows.window_count * DF_CLIP_WINDOW * sizeof *ids);
+        memcpy(weights + window_count * DF_CLIP_WINDOW, windows.weights,
+               windows.window_count * DF_CLIP_WINDOW * sizeof *weights);
         window_count += windows.window_count;
         df_token_windows_free(&windows);
     }
@@ -149,6 +166,9 @@ int df_cli_encode(int argc, char **argv)
         if (df_model_encode_tokens(model, ids, window_count, (int)clip_skip, hidden, &error))
             goto done;
         double seconds = now_seconds() - start;
+        for (size_t w = 0; w < window_count; w++)
+            df_prompt_apply_weights(hidden + w * DF_CLIP_WINDOW * (size_t)dim,
+                                    weights + w * DF_CLIP_WINDOW, dim);
         if (repeat > 0 && run == 0)
             continue;
         total += seconds;
@@ -198,6 +218,7 @@ done:
     if (exit_code)
         fprintf(stderr, "diffuse encode: %s\n", error.message[0] ? error.message : "failed");
     free(hidden);
+    free(weights);
     free(ids);
     df_model_free(model);
     df_runtime_free(runtime);

@@ -14,6 +14,7 @@
 #include "runtime/error.h"
 #include "runtime/runtime.h"
 #include "text/clip_text_encoder.h"
+#include "text/prompt_weights.h"
 
 struct df_model {
     df_runtime *runtime;
@@ -121,24 +122,34 @@ df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t win
                                         error);
 }
 
-df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip, float **out,
-                                 size_t *out_tokens, df_error *error)
+df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip,
+                                 unsigned flags, float **out, size_t *out_tokens,
+                                 df_error *error)
 {
     *out = NULL;
     *out_tokens = 0;
     df_token_windows windows;
-    df_status status = df_tokenize_windows(model->tokenizer, prompt, strlen(prompt),
-                                           df_model_pad_token(model), &windows, error);
+    df_status status =
+        (flags & DF_PROMPT_WEIGHTING)
+            ? df_tokenize_weighted_windows(model->tokenizer, prompt, strlen(prompt),
+                                           df_model_pad_token(model), &windows, error)
+            : df_tokenize_windows(model->tokenizer, prompt, strlen(prompt),
+                                  df_model_pad_token(model), &windows, error);
     if (status)
         return status;
+    const int dim = df_model_text_dim(model);
     size_t tokens = windows.window_count * DF_CLIP_WINDOW;
-    float *hidden = malloc(tokens * (size_t)df_model_text_dim(model) * sizeof(float));
+    float *hidden = malloc(tokens * (size_t)dim * sizeof(float));
     if (!hidden) {
         df_token_windows_free(&windows);
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding the prompt");
     }
     status = df_model_encode_tokens(model, windows.ids, windows.window_count, clip_skip, hidden,
                                     error);
+    if (!status)
+        for (size_t w = 0; w < windows.window_count; w++)
+            df_prompt_apply_weights(hidden + w * DF_CLIP_WINDOW * (size_t)dim,
+                                    windows.weights + w * DF_CLIP_WINDOW, dim);
     df_token_windows_free(&windows);
     if (status) {
         free(hidden);

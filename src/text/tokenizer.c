@@ -41,6 +41,7 @@
 #include "diffuse.h"
 #include "runtime/error.h"
 #include "text/text_clean.h"
+#include "text/tokenizer.h"
 
 #define DF_TOKENIZER_VOCAB_SIZE 49408
 #define DF_TOKENIZER_MERGES 48894 /* 49152 - 256 - 2 */
@@ -766,62 +767,86 @@ df_status df_tokenize(const df_tokenizer *tokenizer, const char *text, size_t le
  *     everything after the FIRST end token of each window becomes pad,
  *     which is also what A1111 does to a literal <|endoftext|> in a prompt.
  */
-df_status df_tokenize_windows(const df_tokenizer *tokenizer, const char *text, size_t length,
-                              int32_t pad_token, df_token_windows *out, df_error *error)
+/* AUTOMATIC1111's tokenize_line/next_chunk (modules/sd_hijack_clip.py):
+ * prompt tokens go into windows of 75 between a start and an end token; when
+ * a window is full and a comma lies within the last 20 tokens, the window is
+ * cut after that comma and the rest moves on; DF_TOKEN_BREAK ends a window
+ * early. Weights travel with their tokens; start, end and padding get 1.0.
+ * A1111 pads with the end token, then, where the pad token differs (OpenCLIP),
+ * replaces everything after each window's first end token with it. */
+df_status df_token_windows_build(const int32_t *ids, const float *weights, size_t count,
+                                 int32_t pad_token, df_token_windows *out, df_error *error)
 {
     if (!out)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "df_tokenize_windows: out is NULL");
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "df_token_windows_build: out is NULL");
     memset(out, 0, sizeof *out);
     if (pad_token < 0 || pad_token >= DF_TOKENIZER_VOCAB_SIZE)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "pad token %d is outside the vocabulary [0, %d]", (int)pad_token,
                             DF_TOKENIZER_VOCAB_SIZE - 1);
-    int32_t *ids = NULL;
-    size_t count = 0;
-    df_status status = df_tokenize(tokenizer, text, length, &ids, &count, error);
-    if (status)
-        return status;
+    size_t breaks = 0;
+    for (size_t i = 0; i < count; i++)
+        breaks += ids[i] == DF_TOKEN_BREAK;
     /* A window that is not the last keeps at least 56 tokens (a backtrack
-     * cuts after a comma at index >= 55), so count / 55 + 2 is enough. */
-    size_t max_windows = count / (DF_CLIP_WINDOW_CONTENT - DF_TOKENIZER_COMMA_BACKTRACK) + 2;
+     * cuts after a comma at index >= 55) unless a BREAK ends it, so this is
+     * enough. */
+    size_t max_windows = count / (DF_CLIP_WINDOW_CONTENT - DF_TOKENIZER_COMMA_BACKTRACK) + breaks + 2;
     out->ids = malloc(max_windows * DF_CLIP_WINDOW * sizeof(int32_t));
+    out->weights = malloc(max_windows * DF_CLIP_WINDOW * sizeof(float));
     out->content_lengths = malloc(max_windows * sizeof(int32_t));
-    if (!out->ids || !out->content_lengths) {
-        free(ids);
+    /* The window being filled, as lists (a BREAK makes windows non-contiguous
+     * in `ids`, so copy). */
+    int32_t chunk_ids[DF_CLIP_WINDOW_CONTENT];
+    float chunk_weights[DF_CLIP_WINDOW_CONTENT];
+    if (!out->ids || !out->weights || !out->content_lengths) {
         df_token_windows_free(out);
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory (%zu windows)", max_windows);
     }
-    /* `chunk` is the window being filled: ids[chunk_start .. chunk_start +
-     * chunk_count) (tokens never reorder, so a window is a range). */
-    size_t chunk_start = 0, chunk_count = 0;
+    size_t chunk_count = 0, windows = 0, tokens = 0;
     long last_comma = -1;
-    size_t windows = 0;
 #define DF_NEXT_CHUNK()                                                                   \
     do {                                                                                  \
         int32_t *w = out->ids + windows * DF_CLIP_WINDOW;                                 \
+        float *m = out->weights + windows * DF_CLIP_WINDOW;                               \
         w[0] = DF_CLIP_START_TOKEN;                                                       \
-        memcpy(w + 1, ids + chunk_start, chunk_count * sizeof(int32_t));                  \
-        for (size_t k = 1 + chunk_count; k < DF_CLIP_WINDOW; k++)                         \
+        m[0] = 1.0f;                                                                      \
+        memcpy(w + 1, chunk_ids, chunk_count * sizeof(int32_t));                          \
+        memcpy(m + 1, chunk_weights, chunk_count * sizeof(float));                        \
+        for (size_t k = 1 + chunk_count; k < DF_CLIP_WINDOW; k++) {                       \
             w[k] = DF_CLIP_END_TOKEN;                                                     \
+            m[k] = 1.0f;                                                                  \
+        }                                                                                 \
         out->content_lengths[windows++] = (int32_t)chunk_count;                           \
-        chunk_start += chunk_count;                                                       \
         chunk_count = 0;                                                                  \
         last_comma = -1;                                                                  \
     } while (0)
     for (size_t position = 0; position < count; position++) {
+        if (ids[position] == DF_TOKEN_BREAK) {
+            DF_NEXT_CHUNK();
+            continue;
+        }
         if (ids[position] == DF_TOKENIZER_COMMA) {
             last_comma = (long)chunk_count;
         } else if (chunk_count == DF_CLIP_WINDOW_CONTENT && last_comma != -1 &&
                    (long)chunk_count - last_comma <= DF_TOKENIZER_COMMA_BACKTRACK) {
             size_t keep = (size_t)last_comma + 1;
             size_t moved = chunk_count - keep;
+            int32_t moved_ids[DF_CLIP_WINDOW_CONTENT];
+            float moved_weights[DF_CLIP_WINDOW_CONTENT];
+            memcpy(moved_ids, chunk_ids + keep, moved * sizeof(int32_t));
+            memcpy(moved_weights, chunk_weights + keep, moved * sizeof(float));
             chunk_count = keep;
             DF_NEXT_CHUNK();
+            memcpy(chunk_ids, moved_ids, moved * sizeof(int32_t));
+            memcpy(chunk_weights, moved_weights, moved * sizeof(float));
             chunk_count = moved;
         }
         if (chunk_count == DF_CLIP_WINDOW_CONTENT)
             DF_NEXT_CHUNK();
+        chunk_ids[chunk_count] = ids[position];
+        chunk_weights[chunk_count] = weights ? weights[position] : 1.0f;
         chunk_count++;
+        tokens++;
     }
     if (chunk_count || windows == 0)
         DF_NEXT_CHUNK();
@@ -836,10 +861,25 @@ df_status df_tokenize_windows(const df_tokenizer *tokenizer, const char *text, s
                 w[k] = pad_token;
         }
     }
-    free(ids);
     out->window_count = windows;
-    out->token_count = count;
+    out->token_count = tokens;
     return DF_OK;
+}
+
+df_status df_tokenize_windows(const df_tokenizer *tokenizer, const char *text, size_t length,
+                              int32_t pad_token, df_token_windows *out, df_error *error)
+{
+    if (!out)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "df_tokenize_windows: out is NULL");
+    memset(out, 0, sizeof *out);
+    int32_t *ids = NULL;
+    size_t count = 0;
+    df_status status = df_tokenize(tokenizer, text, length, &ids, &count, error);
+    if (status)
+        return status;
+    status = df_token_windows_build(ids, NULL, count, pad_token, out, error);
+    free(ids);
+    return status;
 }
 
 void df_token_windows_free(df_token_windows *windows)
@@ -847,8 +887,10 @@ void df_token_windows_free(df_token_windows *windows)
     if (!windows)
         return;
     free(windows->ids);
+    free(windows->weights);
     free(windows->content_lengths);
     windows->ids = NULL;
+    windows->weights = NULL;
     windows->content_lengths = NULL;
     windows->window_count = windows->token_count = 0;
 }
