@@ -909,6 +909,167 @@ df_status df_checkpoint_open(const char *path, df_checkpoint **out, df_error *er
     return DF_OK;
 }
 
+/* ------------------------------------------------------------------------ */
+/* A standalone VAE (--vae)                                                  */
+
+/* Which naming a standalone VAE file uses: the full checkpoint's
+ * (first_stage_model.*), LDM's without that prefix (encoder.down.N.*,
+ * decoder.up.N.*, decoder.mid.attn_1.*), or diffusers'. */
+typedef enum vae_naming { VAE_NAMES_DIFFUSERS, VAE_NAMES_LDM, VAE_NAMES_LDM_PREFIXED } vae_naming;
+
+static vae_naming vae_file_naming(const df_safetensors *file)
+{
+    vae_naming naming = VAE_NAMES_DIFFUSERS;
+    for (size_t i = 0; i < df_safetensors_count(file); i++) {
+        const char *name = df_safetensors_at(file, i)->name;
+        if (!strncmp(name, "first_stage_model.", 18))
+            return VAE_NAMES_LDM_PREFIXED;
+        if (!strncmp(name, "encoder.down.", 13) || !strncmp(name, "decoder.up.", 11) ||
+            !strncmp(name, "encoder.mid.", 12) || !strncmp(name, "decoder.mid.", 12))
+            naming = VAE_NAMES_LDM;
+    }
+    return naming;
+}
+
+static df_status open_vae_file(df_checkpoint *checkpoint, df_error *error)
+{
+    df_safetensors *file = NULL;
+    df_status status = open_file(checkpoint, checkpoint->path, &file, error);
+    if (status != DF_OK)
+        return status;
+    const size_t count = df_safetensors_count(file);
+    const vae_naming naming = vae_file_naming(file);
+    char prefixed[DF_NAME_MAX + 32];
+    df_ldm_layout layout = {.first_downsample = -1};
+    /* LDM names without the prefix are given it, so the checkpoint's mapping
+     * (which needs the decoder's level count from a first pass) applies. */
+#define LDM_NAME(name)                                                                     \
+    (naming == VAE_NAMES_LDM                                                               \
+         ? (snprintf(prefixed, sizeof prefixed, "first_stage_model.%s", name), prefixed) \
+         : name)
+    if (naming != VAE_NAMES_DIFFUSERS) {
+        for (size_t i = 0; i < count; i++)
+            df_ldm_scan(&layout, LDM_NAME(df_safetensors_at(file, i)->name));
+        df_ldm_finish(&layout);
+    }
+    for (size_t i = 0; i < count && status == DF_OK; i++) {
+        const df_st_tensor *tensor = df_safetensors_at(file, i);
+        df_name_map map;
+        if (naming == VAE_NAMES_DIFFUSERS)
+            df_diffusers_map(DF_COMPONENT_VAE, tensor->name, &map);
+        else
+            df_ldm_map(&layout, LDM_NAME(tensor->name), &map);
+        if (map.kind != DF_MAP_SKIP && map.component != DF_COMPONENT_VAE)
+            status = add_unused(checkpoint, tensor->name, checkpoint->path,
+                                "not part of the VAE", error);
+        else
+            status = add_mapped(checkpoint, tensor, checkpoint->path, &map, error);
+    }
+#undef LDM_NAME
+    if (status == DF_OK)
+        status = sort_tables(checkpoint, error);
+    if (status != DF_OK)
+        return status;
+    json_t *overlays[DF_COMPONENT_COUNT] = {NULL, NULL, NULL};
+    json_t *metadata = NULL;
+    const char *text = df_safetensors_metadata(file, "diffuse_config");
+    if (text) {
+        metadata = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        json_t *value = json_object_get(metadata, "vae");
+        overlays[DF_COMPONENT_VAE] = json_is_object(value) ? value : NULL;
+    }
+    status = build_configs(checkpoint, overlays, error);
+    json_decref(metadata);
+    return status;
+}
+
+/* A diffusers VAE folder (config.json + weights), or a model folder with vae/. */
+static df_status open_vae_folder(df_checkpoint *checkpoint, df_error *error)
+{
+    table *t = &checkpoint->components[DF_COMPONENT_VAE];
+    char *sub = join_path(checkpoint->path, "vae");
+    if (!sub)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    if (is_directory(sub)) {
+        t->directory = sub;
+    } else {
+        free(sub);
+        if (!(t->directory = strdup(checkpoint->path)))
+            return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
+    df_status status = open_component(checkpoint, DF_COMPONENT_VAE, t->directory, error);
+    json_t *overlays[DF_COMPONENT_COUNT] = {NULL, NULL, NULL};
+    if (status == DF_OK)
+        status = sort_tables(checkpoint, error);
+    if (status == DF_OK) {
+        char *config_path = join_path(t->directory, "config.json");
+        if (config_path && is_file(config_path))
+            overlays[DF_COMPONENT_VAE] = load_json(config_path, error, &status);
+        else if (config_path)
+            add_note(checkpoint, "vae/config.json missing: values inferred from weights");
+        free(config_path);
+    }
+    if (status == DF_OK)
+        status = build_configs(checkpoint, overlays, error);
+    json_decref(overlays[DF_COMPONENT_VAE]);
+    return status;
+}
+
+/* Diffusers names map every tensor to the VAE: a file is only a VAE when
+ * some of them are an encoder's or decoder's. */
+static int vae_has_coder(const df_checkpoint *checkpoint)
+{
+    const table *t = &checkpoint->components[DF_COMPONENT_VAE];
+    for (size_t i = 0; i < t->count; i++)
+        if (!strncmp(t->entries[i].name, "encoder.", 8) ||
+            !strncmp(t->entries[i].name, "decoder.", 8))
+            return 1;
+    return 0;
+}
+
+df_status df_checkpoint_open_vae(const char *path, df_checkpoint **out, df_error *error)
+{
+    if (!path || !out)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "df_checkpoint_open_vae: NULL argument");
+    *out = NULL;
+    struct stat info;
+    if (stat(path, &info) != 0)
+        return df_error_set(error, DF_ERR_IO, "%s: %s", path, strerror(errno));
+    df_checkpoint *checkpoint = calloc(1, sizeof *checkpoint);
+    if (!checkpoint || !(checkpoint->path = strdup(path))) {
+        free(checkpoint);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
+    df_status status;
+    if (S_ISDIR(info.st_mode)) {
+        checkpoint->layout = DF_LAYOUT_DIFFUSERS;
+        status = open_vae_folder(checkpoint, error);
+    } else if (!S_ISREG(info.st_mode)) {
+        status = df_error_set(error, DF_ERR_IO, "%s: neither a folder nor a regular file", path);
+    } else if (looks_like_pickle(path)) {
+        status = df_error_set(error, DF_ERR_UNSUPPORTED,
+                              "%s: pickle VAE files (.ckpt/.bin/.pt) are not supported, since "
+                              "loading them can run arbitrary code; convert it to .safetensors",
+                              path);
+    } else {
+        checkpoint->layout = DF_LAYOUT_SINGLE_FILE;
+        status = open_vae_file(checkpoint, error);
+    }
+    if (status == DF_OK && !vae_has_coder(checkpoint))
+        status = df_error_set(error, DF_ERR_UNSUPPORTED,
+                              "%s: not a VAE: no tensor is a VAE weight under diffusers names "
+                              "(encoder.down_blocks.*, decoder.up_blocks.*) or LDM names "
+                              "(encoder.down.*, decoder.up.*, optionally first_stage_model.)",
+                              path);
+    if (status != DF_OK) {
+        df_checkpoint_free(checkpoint);
+        return status;
+    }
+    *out = checkpoint;
+    return DF_OK;
+}
+
 void df_checkpoint_free(df_checkpoint *checkpoint)
 {
     if (!checkpoint)

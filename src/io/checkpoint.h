@@ -34,6 +34,13 @@ typedef struct df_checkpoint df_checkpoint;
 /* path: a diffusers folder, or a .safetensors file. Detects the family;
  * opening an SDXL checkpoint succeeds (inspect reports it), models refuse it. */
 df_status df_checkpoint_open(const char *path, df_checkpoint **out, df_error *error);
+/* A standalone VAE (--vae): a diffusers VAE folder (config.json +
+ * diffusion_pytorch_model.safetensors, or a model folder's vae/), or one
+ * .safetensors file named as diffusers names the VAE or as the original LDM
+ * VAE files do (vae-ft-mse-840000-ema-pruned: encoder.*, decoder.*,
+ * quant_conv.*, post_quant_conv.*, with or without first_stage_model.). The
+ * result has only DF_COMPONENT_VAE; its family is unknown. */
+df_status df_checkpoint_open_vae(const char *path, df_checkpoint **out, df_error *error);
 void df_checkpoint_free(df_checkpoint *checkpoint);
 
 df_family df_checkpoint_family(const df_checkpoint *checkpoint);
