@@ -148,6 +148,99 @@ df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_s
 df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t window_count,
                                  int clip_skip, float *out, df_error *error);
 
+
+/* ------------------------------------------------------------------------ */
+/* Generation: prompt in, images out (txt2img and img2img)                   */
+
+typedef struct df_progress {
+    int step;               /* model evaluations done so far (1..total) */
+    int total;              /* model evaluations of the whole run */
+    double elapsed_seconds; /* since the generation started (encoding included) */
+    /* A TAESD preview of the current prediction of the final images, when
+     * previews are on and one is due this step, else NULL: preview_count
+     * RGB8 images of preview_width x preview_height, one after the other.
+     * Valid only during the callback. */
+    const uint8_t *preview;
+    int preview_width, preview_height, preview_count;
+} df_progress;
+
+/* Called after every model evaluation, on the generating thread. Returning
+ * non-zero cancels the generation (DF_ERR_CANCELLED): this is how another
+ * thread stops a run within one step (have the callback read a flag it sets). */
+typedef int (*df_progress_fn)(void *user, const df_progress *progress);
+
+typedef enum df_seed_mode {
+    DF_SEED_BATCH = 0,   /* diffusers: one generator seeded with `seed` draws the
+                            noise of the whole batch, image after image */
+    DF_SEED_PER_IMAGE    /* AUTOMATIC1111: image i has its own generator, seed + i */
+} df_seed_mode;
+
+typedef struct df_generate_request {
+    const char *prompt;          /* required */
+    const char *negative_prompt; /* NULL or "": the empty prompt, as diffusers does */
+    int width, height;           /* pixels, multiples of df_model_size_multiple();
+                                    0: the model's default size (img2img: the
+                                    init image's size, rounded down) */
+    int steps;                   /* default 20 */
+    float guidance_scale;        /* default 7.5; <= 1 turns classifier-free guidance off */
+    const char *sampler;         /* diffusers or A1111 name; NULL: the checkpoint's
+                                    scheduler, else Euler */
+    const char *schedule;        /* "default", "discrete", "karras"; NULL: default */
+    const char *spacing;         /* "default", "leading", "trailing", "linspace" */
+    const char *prediction;      /* "epsilon" or "v_prediction"; NULL: from the model */
+    int64_t seed;                /* < 0: a random seed (reported in the result) */
+    const char *rng;             /* "cpu" (torch CPU generator, default) or "philox" */
+    df_seed_mode seed_mode;
+    int batch;                   /* images, default 1 */
+    int clip_skip;               /* A1111 meaning, default 1 */
+    unsigned prompt_flags;       /* DF_PROMPT_WEIGHTING */
+    float eta;                   /* DDIM eta, default 0 */
+    /* img2img: an RGB8 init image (NULL for txt2img) and the strength in
+     * [0, 1] (how much of the schedule is re-run; 1 ignores the image). */
+    const uint8_t *init_pixels;
+    int init_width, init_height;
+    float strength;              /* default 0.75 */
+    int preview_every;           /* TAESD previews every N steps (0: none; needs
+                                    df_model_load_taesd) */
+    df_progress_fn progress;
+    void *progress_user;
+} df_generate_request;
+
+/* Fills a request with the defaults above (prompt NULL). */
+void df_generate_request_init(df_generate_request *request);
+
+typedef struct df_generate_result {
+    int count;           /* images */
+    int width, height;
+    uint8_t *pixels;     /* count RGB8 images, one after the other */
+    int64_t *seeds;      /* per image: the seed that reproduces it */
+    char **infotexts;    /* per image: AUTOMATIC1111's "parameters" text */
+    /* The final latents (before VAE decoding, unscaled as the sampler leaves
+     * them): count x latent_channels x latent_height x latent_width. */
+    float *latents;
+    int latent_channels, latent_height, latent_width;
+    double seconds;      /* wall time of the generation */
+} df_generate_result;
+
+/* Runs a generation. The model stays loaded between calls; calls on one
+ * model must not overlap. Bad requests are DF_ERR_INVALID_ARGUMENT naming
+ * the field. On failure *result is empty. */
+df_status df_model_generate(df_model *model, const df_generate_request *request,
+                            df_generate_result *result, df_error *error);
+void df_generate_result_free(df_generate_result *result);
+
+/* Image sizes must be multiples of this (64 for SD: 8 latent pixels). */
+int df_model_size_multiple(const df_model *model);
+/* The default image size from the model's config (512 for SD 1.x, 768 for
+ * SD 2.x-v: sample_size x VAE scale factor). */
+int df_model_default_size(const df_model *model);
+
+/* Replaces the checkpoint's VAE with a standalone VAE file or folder. */
+df_status df_model_load_vae(df_model *model, const char *path, df_error *error);
+/* Loads a TAESD decoder for previews (diffusers AutoencoderTiny folder or
+ * taesd_decoder.safetensors). */
+df_status df_model_load_taesd(df_model *model, const char *path, df_error *error);
+
 #ifdef __cplusplus
 }
 #endif

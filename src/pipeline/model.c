@@ -15,13 +15,8 @@
 #include "runtime/runtime.h"
 #include "text/clip_text_encoder.h"
 #include "text/prompt_weights.h"
+#include "pipeline/model_internal.h"
 
-struct df_model {
-    df_runtime *runtime;
-    df_checkpoint *checkpoint;
-    df_tokenizer *tokenizer;
-    df_clip_text_encoder *text_encoder;
-};
 
 const char *df_family_name(df_family family)
 {
@@ -43,6 +38,11 @@ df_status df_model_open(df_runtime *runtime, const char *path, df_model **out, d
     if (!model)
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory opening %s", path);
     model->runtime = runtime;
+    model->path = strdup(path);
+    if (!model->path) {
+        free(model);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory opening %s", path);
+    }
     df_status status = df_checkpoint_open(path, &model->checkpoint, error);
     if (status)
         goto fail;
@@ -78,10 +78,69 @@ void df_model_free(df_model *model)
 {
     if (!model)
         return;
+    df_taesd_free(model->taesd);
+    df_vae_free(model->vae);
+    df_checkpoint_free(model->vae_checkpoint);
+    df_unet_free(model->unet);
     df_clip_text_encoder_free(model->text_encoder);
     df_tokenizer_free(model->tokenizer);
     df_checkpoint_free(model->checkpoint);
+    free(model->path);
     free(model);
+}
+
+df_status df_model_load_denoiser(df_model *model, df_error *error)
+{
+    df_pool *pool = df_runtime_pool(model->runtime);
+    df_status status = DF_OK;
+    if (!model->unet)
+        status = df_unet_load(model->checkpoint, pool, &model->unet, error);
+    if (!status && !model->vae)
+        status = df_vae_load(model->vae_checkpoint ? model->vae_checkpoint : model->checkpoint,
+                             pool, &model->vae, error);
+    if (!status)
+        status = df_vae_check_latent_channels(model->vae, df_unet_get_config(model->unet)->in_channels,
+                                              error);
+    return status;
+}
+
+df_status df_model_load_vae(df_model *model, const char *path, df_error *error)
+{
+    df_checkpoint *checkpoint = NULL;
+    df_vae *vae = NULL;
+    df_status status = df_checkpoint_open_vae(path, &checkpoint, error);
+    if (!status)
+        status = df_vae_load(checkpoint, df_runtime_pool(model->runtime), &vae, error);
+    if (!status && model->unet)
+        status = df_vae_check_latent_channels(vae, df_unet_get_config(model->unet)->in_channels,
+                                              error);
+    if (status) {
+        df_vae_free(vae);
+        df_checkpoint_free(checkpoint);
+        return status;
+    }
+    df_vae_free(model->vae);
+    df_checkpoint_free(model->vae_checkpoint);
+    model->vae = vae;
+    model->vae_checkpoint = checkpoint;
+    return DF_OK;
+}
+
+df_status df_model_load_taesd(df_model *model, const char *path, df_error *error)
+{
+    df_taesd *taesd = NULL;
+    df_status status = df_taesd_open(path, df_runtime_pool(model->runtime), &taesd, error);
+    if (status)
+        return status;
+    if (!df_taesd_can_decode(taesd)) {
+        df_taesd_free(taesd);
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s: this TAESD has no decoder (an encoder-only file?); previews need "
+                            "taesd_decoder", path);
+    }
+    df_taesd_free(model->taesd);
+    model->taesd = taesd;
+    return DF_OK;
 }
 
 df_family df_model_family(const df_model *model)

@@ -1,0 +1,692 @@
+/*
+ * generate.c — text-to-image and image-to-image, as diffusers'
+ * StableDiffusionPipeline / StableDiffusionImg2ImgPipeline run them:
+ *
+ *   context  = [negative x batch ; prompt x batch]   (text encoder)
+ *   latents  = randn(batch, 4, h, w) * init_noise_sigma
+ *              (img2img: add_noise(vae.encode(image).sample() * scale, randn))
+ *   for each timestep t:
+ *       in    = scale_model_input([latents ; latents], t)
+ *       u, c  = unet(in, t, context)
+ *       eps   = u + guidance * (c - u)
+ *       latents = sampler.step(eps, t, latents)
+ *   images   = vae.decode(latents / scaling_factor)
+ *
+ * so that a seed gives diffusers' image (DF_SEED_BATCH: one torch-equal
+ * generator for the batch). DF_SEED_PER_IMAGE gives AUTOMATIC1111's batches:
+ * image i is generated as if alone, with seed + i, so it reproduces from
+ * its own seed. All buffers of a run are allocated once before the loop.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "diffuse.h"
+#include "io/image.h"
+#include "pipeline/model_internal.h"
+#include "pipeline/rng.h"
+#include "pipeline/scheduler.h"
+#include "runtime/error.h"
+#include "text/prompt_weights.h"
+
+#define MAX_BATCH 64
+#define MAX_STEPS 1000
+#define MAX_SIDE 4096
+
+void df_generate_request_init(df_generate_request *request)
+{
+    memset(request, 0, sizeof *request);
+    request->steps = 20;
+    request->guidance_scale = 7.5f;
+    request->seed = -1;
+    request->batch = 1;
+    request->clip_skip = 1;
+    request->strength = 0.75f;
+}
+
+void df_generate_result_free(df_generate_result *result)
+{
+    if (!result)
+        return;
+    for (int i = 0; result->infotexts && i < result->count; i++)
+        free(result->infotexts[i]);
+    free(result->infotexts);
+    free(result->pixels);
+    free(result->latents);
+    free(result->seeds);
+    memset(result, 0, sizeof *result);
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Latent pixels per image pixel side, and the latent multiple the UNet needs. */
+static int vae_scale(const df_model *model)
+{
+    int64_t blocks[8];
+    int count = 0;
+    if (df_checkpoint_config_ints(model->vae_checkpoint ? model->vae_checkpoint : model->checkpoint,
+                                  DF_COMPONENT_VAE, "block_out_channels", blocks, 8, &count) ||
+        count < 1)
+        return 8;
+    return 1 << (count - 1);
+}
+
+static int unet_multiple(const df_model *model)
+{
+    int64_t blocks[8];
+    int count = 0;
+    if (df_checkpoint_config_ints(model->checkpoint, DF_COMPONENT_UNET, "block_out_channels", blocks,
+                                  8, &count) ||
+        count < 1)
+        return 8;
+    int multiple = 1; /* 2^(down blocks - 1), as df_unet_check_inputs asks: 8 for SD */
+    while (multiple < (1 << (count - 1)))
+        multiple *= 2;
+    return multiple;
+}
+
+int df_model_size_multiple(const df_model *model)
+{
+    return vae_scale(model) * unet_multiple(model);
+}
+
+int df_model_default_size(const df_model *model)
+{
+    int64_t sample_size = df_checkpoint_config_int(model->checkpoint, DF_COMPONENT_UNET,
+                                                   "sample_size", 0);
+    if (sample_size <= 0) /* single files carry no config: the released models' sizes */
+        sample_size = df_model_family(model) == DF_FAMILY_SD2 ? 96 : 64;
+    return (int)sample_size * vae_scale(model);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scheduler configuration                                                  */
+
+/* The checkpoint's scheduler_config.json (diffusers folders), else the SD
+ * defaults; SD 2.x single files are taken as the 768-v model, as diffusers'
+ * from_single_file does. `prediction` overrides. */
+static df_status scheduler_config(const df_model *model, const char *prediction,
+                                  df_scheduler_config *config, char *class_name,
+                                  size_t class_name_size, df_error *error)
+{
+    class_name[0] = 0;
+    df_prediction_type default_prediction =
+        df_model_family(model) == DF_FAMILY_SD2 && df_model_layout(model) == DF_LAYOUT_SINGLE_FILE
+            ? DF_PREDICTION_V
+            : DF_PREDICTION_EPSILON;
+    df_scheduler_config_default_sd(config, default_prediction);
+    if (df_model_layout(model) == DF_LAYOUT_DIFFUSERS) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model->path);
+        FILE *file = fopen(path, "rb");
+        if (file) {
+            fclose(file);
+            df_status status = df_scheduler_config_read(path, config, error);
+            if (status)
+                return status;
+            json_error_t json_error;
+            json_t *root = json_load_file(path, 0, &json_error);
+            const char *name = json_string_value(json_object_get(root, "_class_name"));
+            if (name)
+                snprintf(class_name, class_name_size, "%s", name);
+            json_decref(root);
+        }
+    }
+    if (prediction && *prediction) {
+        if (!strcmp(prediction, "epsilon"))
+            config->prediction_type = DF_PREDICTION_EPSILON;
+        else if (!strcmp(prediction, "v_prediction") || !strcmp(prediction, "v"))
+            config->prediction_type = DF_PREDICTION_V;
+        else
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "prediction '%s' is not one of: epsilon, v_prediction", prediction);
+    }
+    return DF_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request validation                                                       */
+
+typedef struct plan {
+    df_sampler_kind sampler;
+    df_sigma_schedule schedule;
+    df_sampler_options options;
+    df_scheduler_config scheduler;
+    df_rng_kind rng;
+    int width, height;         /* image pixels */
+    int latent_width, latent_height, latent_channels;
+    int scale;                 /* VAE scale factor */
+    int cfg;                   /* classifier-free guidance on */
+    int img2img;
+} plan;
+
+static df_status check_request(df_model *model, const df_generate_request *request, plan *p,
+                               df_error *error)
+{
+    memset(p, 0, sizeof *p);
+    if (!request->prompt)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "prompt is required");
+    if (request->steps < 1 || request->steps > MAX_STEPS)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "steps %d is out of range (1..%d)",
+                            request->steps, MAX_STEPS);
+    if (!isfinite(request->guidance_scale) || request->guidance_scale < 0 ||
+        request->guidance_scale > 100)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "guidance scale %g is out of range (0..100)", request->guidance_scale);
+    if (request->batch < 1 || request->batch > MAX_BATCH)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "batch %d is out of range (1..%d)",
+                            request->batch, MAX_BATCH);
+    if (request->preview_every < 0)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "preview_every %d is negative",
+                            request->preview_every);
+    if (request->preview_every > 0 && !model->taesd)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "previews need a TAESD decoder (load one with --taesd)");
+    if (!(request->eta >= 0 && request->eta <= 1))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "eta %g is out of range (0..1)",
+                            request->eta);
+    p->img2img = request->init_pixels != NULL;
+    if (p->img2img) {
+        if (!(request->strength >= 0 && request->strength <= 1))
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "strength %g is out of range (0..1)", request->strength);
+        if (request->init_width < 1 || request->init_height < 1 ||
+            request->init_width > MAX_SIDE * 4 || request->init_height > MAX_SIDE * 4)
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "init image size %dx%d is out of range", request->init_width,
+                                request->init_height);
+    }
+
+    df_status status = df_model_load_denoiser(model, error);
+    if (status)
+        return status;
+    p->scale = vae_scale(model);
+    const int multiple = df_model_size_multiple(model);
+    int width = request->width, height = request->height;
+    if (p->img2img) { /* diffusers: the init image's size, rounded down */
+        width = width ? width : request->init_width / multiple * multiple;
+        height = height ? height : request->init_height / multiple * multiple;
+    } else {
+        width = width ? width : df_model_default_size(model);
+        height = height ? height : df_model_default_size(model);
+    }
+    if (width < multiple || height < multiple || width % multiple || height % multiple ||
+        width > MAX_SIDE || height > MAX_SIDE)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "size %dx%d: width and height must be multiples of %d for this model, "
+                            "from %d to %d",
+                            width, height, multiple, multiple, MAX_SIDE);
+    p->width = width;
+    p->height = height;
+    p->latent_width = width / p->scale;
+    p->latent_height = height / p->scale;
+    p->latent_channels = df_unet_get_config(model->unet)->in_channels;
+    p->cfg = request->guidance_scale > 1.0f;
+
+    char class_name[128];
+    status = scheduler_config(model, request->prediction, &p->scheduler, class_name,
+                              sizeof class_name, error);
+    if (status)
+        return status;
+    const char *sampler = request->sampler && *request->sampler ? request->sampler
+                          : class_name[0]                       ? class_name
+                                                                : "euler";
+    status = df_sampler_parse(sampler, &p->sampler, &p->schedule, error);
+    if (status)
+        return status;
+    p->options = df_sampler_options_default();
+    p->options.schedule = p->schedule;
+    if (request->schedule && *request->schedule &&
+        (status = df_sigma_schedule_parse(request->schedule, &p->options.schedule, error)))
+        return status;
+    if (request->spacing && *request->spacing &&
+        (status = df_timestep_spacing_parse(request->spacing, &p->options.spacing, error)))
+        return status;
+    p->options.eta = request->eta;
+    p->options.strength = p->img2img ? request->strength : 1.0;
+    p->rng = DF_RNG_CPU;
+    if (request->rng && *request->rng && df_rng_kind_parse(request->rng, &p->rng))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "rng '%s' is not one of: cpu, philox (A1111's \"NV\")", request->rng);
+    return DF_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text conditioning                                                        */
+
+/* The prompt and negative prompt encoded with the same number of windows:
+ * the shorter is extended with encodings of the empty prompt, as A1111 does
+ * (diffusers truncates both to one window; for prompts of up to 75 tokens
+ * the two agree). */
+static df_status encode_prompts(df_model *model, const df_generate_request *request, int cfg,
+                                float **cond, float **uncond, size_t *tokens, df_error *error)
+{
+    *cond = *uncond = NULL;
+    size_t cond_tokens = 0, uncond_tokens = 0;
+    const int dim = df_model_text_dim(model);
+    df_status status = df_model_encode_prompt(model, request->prompt, request->clip_skip,
+                                              request->prompt_flags, cond, &cond_tokens, error);
+    if (status)
+        return df_error_prefix(error, "prompt: ");
+    if (cfg) {
+        const char *negative = request->negative_prompt ? request->negative_prompt : "";
+        status = df_model_encode_prompt(model, negative, request->clip_skip, request->prompt_flags,
+                                        uncond, &uncond_tokens, error);
+        if (status) {
+            free(*cond);
+            *cond = NULL;
+            return df_error_prefix(error, "negative prompt: ");
+        }
+        if (cond_tokens != uncond_tokens) {
+            float **shorter = cond_tokens < uncond_tokens ? cond : uncond;
+            size_t *shorter_tokens = cond_tokens < uncond_tokens ? &cond_tokens : &uncond_tokens;
+            size_t target = cond_tokens > uncond_tokens ? cond_tokens : uncond_tokens;
+            float *empty = NULL;
+            size_t empty_tokens = 0;
+            status = df_model_encode_prompt(model, "", request->clip_skip, 0, &empty, &empty_tokens,
+                                            error);
+            float *grown = status ? NULL : realloc(*shorter, target * (size_t)dim * sizeof(float));
+            if (!status && !grown)
+                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding prompts");
+            if (!status) {
+                *shorter = grown;
+                for (size_t t = *shorter_tokens; t < target; t += DF_CLIP_WINDOW)
+                    memcpy(grown + t * (size_t)dim, empty,
+                           DF_CLIP_WINDOW * (size_t)dim * sizeof(float));
+                *shorter_tokens = target;
+            }
+            free(empty);
+            if (status) {
+                free(*cond);
+                free(*uncond);
+                *cond = *uncond = NULL;
+                return status;
+            }
+        }
+    }
+    *tokens = cond_tokens;
+    return DF_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Infotext (AUTOMATIC1111's "parameters")                                  */
+
+static const char *a1111_sampler_label(df_sampler_kind kind, df_sigma_schedule schedule)
+{
+    size_t count;
+    const df_sampler_info *list = df_sampler_list(&count);
+    for (size_t i = 0; i < count; i++)
+        if (list[i].kind == kind && list[i].schedule == DF_SCHEDULE_DISCRETE)
+            return list[i].name;
+    for (size_t i = 0; i < count; i++)
+        if (list[i].kind == kind)
+            return list[i].name;
+    (void)schedule;
+    return df_sampler_kind_name(kind);
+}
+
+static char *make_infotext(const df_model *model, const df_generate_request *request,
+                           const plan *p, int64_t seed)
+{
+    const char *base = strrchr(model->path, '/');
+    base = base && base[1] ? base + 1 : model->path;
+    char model_name[256];
+    snprintf(model_name, sizeof model_name, "%s", base);
+    char *dot = strrchr(model_name, '.');
+    if (dot && !strcmp(dot, ".safetensors"))
+        *dot = 0;
+    const char *negative = request->negative_prompt ? request->negative_prompt : "";
+    size_t size = strlen(request->prompt) + strlen(negative) + 1024;
+    char *text = malloc(size);
+    if (!text)
+        return NULL;
+    int n = snprintf(text, size, "%s\n", request->prompt);
+    if (*negative)
+        n += snprintf(text + n, size - (size_t)n, "Negative prompt: %s\n", negative);
+    n += snprintf(text + n, size - (size_t)n, "Steps: %d, Sampler: %s, ", request->steps,
+                  a1111_sampler_label(p->sampler, p->options.schedule));
+    if (p->options.schedule == DF_SCHEDULE_KARRAS)
+        n += snprintf(text + n, size - (size_t)n, "Schedule type: Karras, ");
+    n += snprintf(text + n, size - (size_t)n, "CFG scale: %g, Seed: %lld, Size: %dx%d, Model: %s, ",
+                  request->guidance_scale, (long long)seed, p->width, p->height, model_name);
+    if (p->img2img)
+        n += snprintf(text + n, size - (size_t)n, "Denoising strength: %g, ", request->strength);
+    if (request->clip_skip > 1)
+        n += snprintf(text + n, size - (size_t)n, "Clip skip: %d, ", request->clip_skip);
+    n += snprintf(text + n, size - (size_t)n, "RNG: %s, ", p->rng == DF_RNG_PHILOX ? "NV" : "CPU");
+    snprintf(text + n, size - (size_t)n, "Version: diffuse %s", DIFFUSE_VERSION);
+    return text;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One run: `batch` images from one generator                               */
+
+typedef struct run_buffers {
+    float *latents, *noise, *model_input, *model_output, *timesteps, *context, *image;
+    float *preview_latents, *preview_image;
+    uint8_t *preview_pixels;
+} run_buffers;
+
+static void free_buffers(run_buffers *b)
+{
+    free(b->latents);
+    free(b->noise);
+    free(b->model_input);
+    free(b->model_output);
+    free(b->timesteps);
+    free(b->context);
+    free(b->image);
+    free(b->preview_latents);
+    free(b->preview_image);
+    free(b->preview_pixels);
+    memset(b, 0, sizeof *b);
+}
+
+/* alphas_cumprod at a fractional timestep (linear interpolation), from the
+ * config's betas; only previews use it. */
+static double alpha_cumprod_at(const df_scheduler_config *config, double t)
+{
+    const int n = config->num_train_timesteps;
+    t = t < 0 ? 0 : t > n - 1 ? n - 1 : t;
+    const int low = (int)t;
+    double product = 1, at_low = 1;
+    for (int i = 0; i <= low + 1 && i < n; i++) {
+        double beta;
+        if (config->beta_schedule == DF_BETA_SCALED_LINEAR) {
+            double root = sqrt(config->beta_start) +
+                          (sqrt(config->beta_end) - sqrt(config->beta_start)) * i / (n - 1);
+            beta = root * root;
+        } else {
+            beta = config->beta_start + (config->beta_end - config->beta_start) * i / (n - 1);
+        }
+        product *= 1 - beta;
+        if (i == low)
+            at_low = product;
+    }
+    return low + 1 >= n ? at_low : at_low + (product - at_low) * (t - low);
+}
+
+typedef struct progress_state {
+    const df_generate_request *request;
+    double start;
+    int offset, total; /* evaluations before this run, and in the whole generation */
+} progress_state;
+
+static df_status preview(df_model *model, const plan *p, run_buffers *b, int batch, float timestep,
+                         df_progress *progress, df_error *error)
+{
+    /* x0 from the model input (the noisy latents in DDPM scale) and the
+     * guided prediction: what the final image will look like, not noise. */
+    const size_t per_image = (size_t)p->latent_channels * (size_t)p->latent_height *
+                             (size_t)p->latent_width;
+    const double alpha = alpha_cumprod_at(&p->scheduler, timestep);
+    const double a = sqrt(alpha), s = sqrt(1 - alpha);
+    for (size_t i = 0; i < per_image * (size_t)batch; i++) {
+        double x = b->model_input[i], e = b->model_output[i];
+        b->preview_latents[i] = (float)(p->scheduler.prediction_type == DF_PREDICTION_V
+                                            ? a * x - s * e
+                                            : (x - s * e) / a);
+    }
+    df_status status = df_taesd_decode(model->taesd, b->preview_latents, batch, p->latent_height,
+                                       p->latent_width, b->preview_image, error);
+    if (status)
+        return status;
+    const int width = p->latent_width * 8, height = p->latent_height * 8;
+    for (int i = 0; i < batch; i++) {
+        df_image image = {0};
+        status = df_image_from_tensor(b->preview_image, i, width, height, &image, error);
+        if (status)
+            return status;
+        memcpy(b->preview_pixels + (size_t)i * (size_t)width * (size_t)height * 3, image.pixels,
+               (size_t)width * (size_t)height * 3);
+        df_image_free(&image);
+    }
+    progress->preview = b->preview_pixels;
+    progress->preview_width = width;
+    progress->preview_height = height;
+    progress->preview_count = batch;
+    return DF_OK;
+}
+
+static df_status run_batch(df_model *model, const df_generate_request *request, const plan *p,
+                           const float *cond, const float *uncond, size_t tokens, int batch,
+                           uint64_t seed, progress_state *progress_state, uint8_t *pixels,
+                           float *final_latents, df_error *error)
+{
+    const int dim = df_model_text_dim(model);
+    const int copies = p->cfg ? 2 : 1;
+    const size_t per_image = (size_t)p->latent_channels * (size_t)p->latent_height *
+                             (size_t)p->latent_width;
+    const size_t latent_count = per_image * (size_t)batch;
+    const size_t image_values = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height;
+    run_buffers b = {0};
+    df_sampler *sampler = NULL;
+    df_status status = df_sampler_create(p->sampler, &p->scheduler, request->steps, &p->options,
+                                         latent_count, &sampler, error);
+    if (status)
+        return status;
+    b.latents = malloc(latent_count * sizeof(float));
+    b.noise = malloc(latent_count * sizeof(float));
+    b.model_input = malloc(latent_count * (size_t)copies * sizeof(float));
+    b.model_output = malloc(latent_count * (size_t)copies * sizeof(float));
+    b.timesteps = malloc((size_t)(batch * copies) * sizeof(float));
+    b.context = malloc((size_t)(batch * copies) * tokens * (size_t)dim * sizeof(float));
+    b.image = malloc(image_values * sizeof(float));
+    if (request->preview_every > 0) {
+        b.preview_latents = malloc(latent_count * sizeof(float));
+        b.preview_image = malloc(latent_count / (size_t)p->latent_channels * 3 * 64 * sizeof(float));
+        b.preview_pixels = malloc(latent_count / (size_t)p->latent_channels * 3 * 64);
+    }
+    if (!b.latents || !b.noise || !b.model_input || !b.model_output || !b.timesteps ||
+        !b.context || !b.image ||
+        (request->preview_every > 0 && (!b.preview_latents || !b.preview_image || !b.preview_pixels))) {
+        status = df_error_set(error, DF_ERR_NO_MEMORY,
+                              "out of memory for a %dx%d batch of %d", p->width, p->height, batch);
+        goto done;
+    }
+    /* diffusers: cat([negative_prompt_embeds, prompt_embeds]), each repeated per image. */
+    const size_t context_values = tokens * (size_t)dim;
+    for (int i = 0; i < batch; i++) {
+        if (p->cfg) {
+            memcpy(b.context + (size_t)i * context_values, uncond, context_values * sizeof(float));
+            memcpy(b.context + (size_t)(batch + i) * context_values, cond,
+                   context_values * sizeof(float));
+        } else {
+            memcpy(b.context + (size_t)i * context_values, cond, context_values * sizeof(float));
+        }
+    }
+
+    df_rng rng;
+    df_rng_seed(&rng, p->rng, seed);
+    const df_vae_config *vae_config = df_vae_get_config(model->vae);
+    if (!p->img2img) {
+        df_rng_randn(&rng, b.latents, latent_count);
+        const float sigma = df_sampler_init_noise_sigma(sampler);
+        for (size_t i = 0; i < latent_count; i++)
+            b.latents[i] *= sigma;
+    } else {
+        /* prepare_latents: encode the image once, sample the latent
+         * distribution with the generator, scale, repeat for the batch, then
+         * add the noise of the first kept timestep. */
+        df_image init = {request->init_width, request->init_height, (uint8_t *)request->init_pixels};
+        df_image resized = {0};
+        const df_image *source = &init;
+        if (init.width != p->width || init.height != p->height) {
+            /* VaeImageProcessor.resize: a Lanczos stretch to the target size. */
+            status = df_image_resize(&init, p->width, p->height, DF_IMAGE_RESIZE_STRETCH, &resized,
+                                     error);
+            if (status)
+                goto done;
+            source = &resized;
+        }
+        df_image_to_tensor(source, b.image, 0);
+        df_image_free(&resized);
+        float *mean = b.model_input, *logvar = b.model_output;
+        status = df_vae_encode(model->vae, b.image, 1, p->height, p->width, mean, logvar, error);
+        if (status)
+            goto done;
+        df_rng_randn(&rng, b.noise, per_image);
+        for (size_t i = 0; i < per_image; i++)
+            b.latents[i] = vae_config->scaling_factor *
+                           (mean[i] + expf(0.5f * logvar[i]) * b.noise[i]);
+        for (int i = 1; i < batch; i++)
+            memcpy(b.latents + (size_t)i * per_image, b.latents, per_image * sizeof(float));
+        df_rng_randn(&rng, b.noise, latent_count);
+        df_sampler_add_noise(sampler, b.latents, b.noise, b.latents);
+    }
+
+    size_t evaluations = 0;
+    const float *timesteps = df_sampler_timesteps(sampler, &evaluations);
+    for (size_t index = 0; index < evaluations; index++) {
+        df_sampler_scale_model_input(sampler, index, b.latents, b.model_input);
+        if (p->cfg)
+            memcpy(b.model_input + latent_count, b.model_input, latent_count * sizeof(float));
+        for (int i = 0; i < batch * copies; i++)
+            b.timesteps[i] = timesteps[index];
+        status = df_unet_forward(model->unet, b.model_input, batch * copies, p->latent_height,
+                                 p->latent_width, b.timesteps, b.context, (int)tokens,
+                                 b.model_output, error);
+        if (status)
+            goto done;
+        if (p->cfg) {
+            const float scale = request->guidance_scale;
+            const float *text = b.model_output + latent_count;
+            for (size_t i = 0; i < latent_count; i++)
+                b.model_output[i] += scale * (text[i] - b.model_output[i]);
+        }
+        df_progress progress = {
+            .step = progress_state->offset + (int)index + 1,
+            .total = progress_state->total,
+            .elapsed_seconds = now_seconds() - progress_state->start,
+        };
+        if (request->preview_every > 0 &&
+            ((int)index % request->preview_every == request->preview_every - 1 ||
+             index + 1 == evaluations) &&
+            (status = preview(model, p, &b, batch, timesteps[index], &progress, error)))
+            goto done;
+        status = df_sampler_step(sampler, index, b.model_output, b.latents, &rng, error);
+        if (status)
+            goto done;
+        if (request->progress && request->progress(request->progress_user, &progress)) {
+            status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled at step %d of %d",
+                                  progress.step, progress.total);
+            goto done;
+        }
+    }
+    progress_state->offset += (int)evaluations;
+    memcpy(final_latents, b.latents, latent_count * sizeof(float));
+
+    for (size_t i = 0; i < latent_count; i++)
+        b.latents[i] /= vae_config->scaling_factor;
+    status = df_vae_decode(model->vae, b.latents, batch, p->latent_height, p->latent_width, b.image,
+                           error);
+    if (status)
+        goto done;
+    const size_t image_bytes = (size_t)p->width * (size_t)p->height * 3;
+    for (int i = 0; i < batch; i++) {
+        df_image image = {0};
+        status = df_image_from_tensor(b.image, i, p->width, p->height, &image, error);
+        if (status)
+            goto done;
+        memcpy(pixels + (size_t)i * image_bytes, image.pixels, image_bytes);
+        df_image_free(&image);
+    }
+done:
+    df_sampler_free(sampler);
+    free_buffers(&b);
+    return status;
+}
+
+static uint64_t random_seed(void)
+{
+    uint32_t value = 0;
+    if (getrandom(&value, sizeof value, 0) != (ssize_t)sizeof value)
+        value = (uint32_t)time(NULL) ^ (uint32_t)clock();
+    return value; /* torch's CPU generator uses 32 bits of the seed */
+}
+
+df_status df_model_generate(df_model *model, const df_generate_request *request,
+                            df_generate_result *result, df_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (!model || !request)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
+    const double start = now_seconds();
+    plan p;
+    df_status status = check_request(model, request, &p, error);
+    if (status)
+        return status;
+    const uint64_t seed = request->seed >= 0 ? (uint64_t)request->seed : random_seed();
+
+    float *cond = NULL, *uncond = NULL;
+    size_t tokens = 0;
+    status = encode_prompts(model, request, p.cfg, &cond, &uncond, &tokens, error);
+    if (status)
+        return status;
+    status = df_unet_check_inputs(model->unet, request->batch * (p.cfg ? 2 : 1), p.latent_height,
+                                  p.latent_width, (int)tokens, df_model_text_dim(model), error);
+    const int batch = request->batch;
+    const size_t image_bytes = (size_t)p.width * (size_t)p.height * 3;
+    const size_t latent_values = (size_t)p.latent_channels * (size_t)p.latent_height *
+                                 (size_t)p.latent_width;
+    if (!status) {
+        result->pixels = malloc((size_t)batch * image_bytes);
+        result->latents = malloc((size_t)batch * latent_values * sizeof(float));
+        result->seeds = calloc((size_t)batch, sizeof *result->seeds);
+        result->infotexts = calloc((size_t)batch, sizeof *result->infotexts);
+        if (!result->pixels || !result->latents || !result->seeds || !result->infotexts)
+            status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory for %d images", batch);
+    }
+    if (!status) {
+        result->count = batch;
+        result->width = p.width;
+        result->height = p.height;
+        result->latent_channels = p.latent_channels;
+        result->latent_height = p.latent_height;
+        result->latent_width = p.latent_width;
+        /* Progress counts model evaluations over the whole generation. */
+        df_sampler *probe = NULL;
+        size_t evaluations = 0;
+        status = df_sampler_create(p.sampler, &p.scheduler, request->steps, &p.options, 1, &probe,
+                                   error);
+        if (!status)
+            df_sampler_timesteps(probe, &evaluations);
+        df_sampler_free(probe);
+        int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
+        progress_state progress = {request, start, 0, (int)evaluations * runs};
+        for (int run = 0; run < runs && !status; run++) {
+            int run_batch_size = runs == 1 ? batch : 1;
+            uint64_t run_seed = seed + (uint64_t)run;
+            status = run_batch(model, request, &p, cond, uncond, tokens, run_batch_size, run_seed,
+                               &progress, result->pixels + (size_t)run * image_bytes,
+                               result->latents + (size_t)run * latent_values, error);
+        }
+        for (int i = 0; i < batch && !status; i++) {
+            /* A batch image reproduces from the batch seed (diffusers) or
+             * alone from its own seed (A1111). */
+            result->seeds[i] = (int64_t)(request->seed_mode == DF_SEED_PER_IMAGE ? seed + (uint64_t)i
+                                                                               : seed);
+            result->infotexts[i] = make_infotext(model, request, &p, result->seeds[i]);
+            if (!result->infotexts[i])
+                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+        }
+    }
+    free(cond);
+    free(uncond);
+    if (status) {
+        df_generate_result_free(result);
+        return status;
+    }
+    result->seconds = now_seconds() - start;
+    return DF_OK;
+}
