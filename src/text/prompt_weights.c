@@ -91,8 +91,10 @@ df_status df_prompt_parse_attention(const char *text, size_t length, df_prompt_p
     *count = 0;
     df_text_buffer codepoints = {0};
     df_status status = df_text_decode_utf8(text, length, &codepoints, error);
-    if (status)
+    if (status) {
+        df_text_buffer_free(&codepoints);
         return status;
+    }
     const uint32_t *s = codepoints.data;
     const size_t n = codepoints.count;
     piece_list list = {0};
