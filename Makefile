@@ -29,7 +29,9 @@ build-asan: deps
 
 run: build
 	./$(BUILD)/diffuse inspect $(DEFAULT_MODEL)
-	./$(BUILD)/diffuse encode -m $(DEFAULT_MODEL) "a photograph of an astronaut riding a horse"
+	mkdir -p run-data
+	./$(BUILD)/diffuse generate -m $(DEFAULT_MODEL) -p "a photograph of an astronaut riding a horse" \
+	  --seed 1 -o run-data/astronaut.png
 
 test: test-release test-asan
 
@@ -50,11 +52,15 @@ fuzz: deps
 bench: build
 	bash bench/run.sh
 
-# Regenerates the committed tiny models and reference outputs (needs tools/venv.sh).
+# Regenerates the committed tiny models and every reference output (needs
+# tools/venv.sh; the tiny models first, since the other tools read them).
+FIXTURE_TOOLS = make_token_fixtures make_rng_fixtures make_image_fixtures \
+  make_scheduler_fixtures make_weighting_fixtures make_model_fixtures make_pipeline_fixtures
 fixtures:
 	bash tools/venv.sh
 	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_fixtures.py --out tests/fixtures
-	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_token_fixtures.py
+	for tool in $(FIXTURE_TOOLS); do \
+	  HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/$$tool.py || exit 1; done
 
 # Full-size random SD 1.5 / 2.1 checkpoints (exact names and shapes, both
 # layouts) in FULLSIZE_DIR, then loaded by `diffuse inspect` to prove the loader.

@@ -17,9 +17,11 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"generate", df_cli_generate, "generate images from a prompt (txt2img, img2img)"},
     {"inspect", df_cli_inspect, "show a checkpoint's family, components, dtypes and sizes"},
     {"tokenize", df_cli_tokenize, "print the CLIP token ids of a prompt, per 77-token window"},
     {"encode", df_cli_encode, "run the text encoder on prompts (timing, checks)"},
+    {"bench", df_cli_bench, "time the UNet or the VAE decoder on a checkpoint"},
 };
 
 static void usage(FILE *out)
