@@ -13,7 +13,7 @@ expect_stdout "help lists options" "--init-image"
 expect_stdout "help gives defaults" "default: 20"
 
 # Outputs. The default name is diffuse-SEED.png in the current directory.
-expect "default output" 0 "" -- sh -c "cd '$tmp' && '$PWD/$DIFFUSE' generate -m '$PWD/$sd1' -p 'a cat' --seed 7 -q"
+expect "default output" 0 "" -- sh -c "cd '$tmp' && '$DIFFUSE' generate -m '$PWD/$sd1' -p 'a cat' --seed 7 -q"
 expect "default output exists" 0 "" -- test -s "$tmp/diffuse-7.png"
 expect "png parameters" 0 "" -- grep -aq "Steps: 20" "$tmp/diffuse-7.png"
 expect "png prompt in parameters" 0 "" -- grep -aq "a cat" "$tmp/diffuse-7.png"

@@ -4,6 +4,7 @@
 #   expect NAME EXIT_CODE STDERR_PATTERN -- COMMAND...
 # checks the exit code and that stderr matches the (grep -E) pattern ("" = any).
 DIFFUSE=${1:?usage: script.sh path/to/diffuse}
+case $DIFFUSE in /*) ;; *) DIFFUSE=$PWD/$DIFFUSE ;; esac # tests may cd elsewhere
 passed=0
 failed=0
 last_stdout=$(mktemp)
