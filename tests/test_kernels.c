@@ -486,6 +486,9 @@ static void test_attention(void)
     check_attention(2, 5, 129, 129, 16, 0, 1, 0, pool2, 0); /* 2 blocks + 1 */
     check_attention(2, 5, 65, 129, 16, 0, 0, 0, pool2, 0);
     check_attention(1, 1, 3, 1000, 72, 0, 0, 0, NULL, 0);
+    check_attention(1, 3, 70, 70, 13, 1, 0, 0, pool2, 0);   /* odd head_dim, causal */
+    check_attention(2, 2, 96, 50, 45, 0, 1, 0, pool2, 0);   /* head_dim 45: chunks of 5 */
+    check_attention(1, 1, 64, 3, 6, 0, 0, 0, NULL, 0);      /* fewer keys than a group */
 }
 
 static long rss_kib(void)

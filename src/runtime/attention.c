@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "runtime/gemm.h"
 #include "runtime/kernels.h"
 #include "runtime/vecmath.h"
 
@@ -253,6 +254,202 @@ DF_INLINE void attn_block_body(const attn_job *job, int64_t task, float *scratch
 DF_VEC_DISPATCH(attn_block, (const attn_job *job, int64_t task, float *scratch),
                 (job, task, scratch))
 
+#if defined(__x86_64__) || defined(__i386__)
+/* --- AVX-512 path: everything transposed ---------------------------------
+ * Queries run along the vector lanes (64 queries = 4 zmm), so neither K nor
+ * V is ever packed: scores Sᵀ[j][:] = Σ_t K[j][t] · Qᵀ[t][:] broadcast K
+ * straight from its rows, the online softmax is element-wise across the
+ * queries (no horizontal max/sum), and Oᵀ[c][:] += Σ_j V[j][c] · Pᵀ[j][:]
+ * broadcasts V straight from its rows. Only Qᵀ (once per task) and the
+ * final Oᵀ -> O are transposed. Per-query arithmetic is fixed by the
+ * indices, as in the portable path. */
+#define DF_ATTN_T_BQ 64 /* queries per task: 4 vectors of 16 */
+#define DF_ATTN_T_BK 64 /* keys per block */
+#define DF_ATTN_T_QV (DF_ATTN_T_BQ / 16)
+
+static size_t attn_t_scratch_floats(int head_dim)
+{
+    return (size_t)DF_ATTN_T_BQ * (2 * (size_t)head_dim + DF_ATTN_T_BK + 2) + 64;
+}
+
+/* Sᵀ rows for 4 keys: s[r][:] = Σ_t key_r[t] qt[t][:] */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+attn_t_scores4(const float *const key[4], const float *qt, int d, float *s)
+{
+    df_v16 acc[4][DF_ATTN_T_QV];
+    _Pragma("GCC unroll 8") for (int r = 0; r < 4; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+            acc[r][v] = (df_v16){0};
+    for (int t = 0; t < d; t++) {
+        df_v16 qv[DF_ATTN_T_QV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+            qv[v] = df_v16_load(qt + (int64_t)t * DF_ATTN_T_BQ + v * 16);
+        _Pragma("GCC unroll 8") for (int r = 0; r < 4; r++) {
+            float kr = key[r][t];
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+                acc[r][v] += qv[v] * kr;
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < 4; r++)
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+            df_v16_store(s + r * DF_ATTN_T_BQ + v * 16, acc[r][v]);
+}
+
+/* Oᵀ rows c..c+CB-1 += Σ_j V[j][c..] Pᵀ[j][:] */
+#define DF_ATTN_T_PV(CB)                                                                         \
+    __attribute__((target("avx512f,fma"), always_inline)) static inline void attn_t_pv##CB(      \
+        const float *vrow, int64_t vstride, const float *p, int bk, float *ot)                   \
+    {                                                                                            \
+        df_v16 acc[CB][DF_ATTN_T_QV];                                                            \
+        _Pragma("GCC unroll 8") for (int r = 0; r < CB; r++)                                                             \
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)                                               \
+                acc[r][v] = df_v16_load(ot + r * DF_ATTN_T_BQ + v * 16);                         \
+        for (int j = 0; j < bk; j++, vrow += vstride, p += DF_ATTN_T_BQ) {                       \
+            df_v16 pv[DF_ATTN_T_QV];                                                             \
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)                                               \
+                pv[v] = df_v16_load(p + v * 16);                                                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < CB; r++) {                                                       \
+                float w = vrow[r];                                                               \
+                _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)                                           \
+                    acc[r][v] += pv[v] * w;                                                      \
+            }                                                                                    \
+        }                                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < CB; r++)                                                             \
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)                                               \
+                df_v16_store(ot + r * DF_ATTN_T_BQ + v * 16, acc[r][v]);                         \
+    }
+DF_ATTN_T_PV(1)
+DF_ATTN_T_PV(2)
+DF_ATTN_T_PV(3)
+DF_ATTN_T_PV(4)
+DF_ATTN_T_PV(5)
+
+__attribute__((target("avx512f,fma"))) static void attn_t_block(const attn_job *job, int64_t task,
+                                                               float *scratch)
+{
+    const int d = job->head_dim;
+    const int64_t per_batch = (int64_t)job->heads * job->q_blocks;
+    const int64_t b = task / per_batch;
+    const int h = (int)((task % per_batch) / job->q_blocks);
+    const int64_t q0 = (task % job->q_blocks) * DF_ATTN_T_BQ;
+    const int bq = job->n_q - q0 < DF_ATTN_T_BQ ? (int)(job->n_q - q0) : DF_ATTN_T_BQ;
+
+    float *qt = scratch;                               /* [d][BQ] */
+    float *ot = qt + (int64_t)d * DF_ATTN_T_BQ;        /* [d][BQ] */
+    float *s = ot + (int64_t)d * DF_ATTN_T_BQ;         /* [BK][BQ] */
+    float *mbuf = s + DF_ATTN_T_BK * DF_ATTN_T_BQ;     /* [BQ] */
+    float *lbuf = mbuf + DF_ATTN_T_BQ;                 /* [BQ] */
+
+    for (int i = 0; i < DF_ATTN_T_BQ; i++) {
+        if (i < bq) {
+            const float *src = job->q + (b * job->n_q + q0 + i) * job->q_stride + (int64_t)h * d;
+            for (int t = 0; t < d; t++)
+                qt[(int64_t)t * DF_ATTN_T_BQ + i] = src[t] * job->scale;
+        } else {
+            for (int t = 0; t < d; t++)
+                qt[(int64_t)t * DF_ATTN_T_BQ + i] = 0.0f;
+        }
+    }
+    memset(ot, 0, (size_t)d * DF_ATTN_T_BQ * sizeof(float));
+    df_v16 m[DF_ATTN_T_QV], l[DF_ATTN_T_QV];
+    df_v16i qidx[DF_ATTN_T_QV];
+    _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+        m[v] = (df_v16){0} - FLT_MAX;
+        l[v] = (df_v16){0};
+        for (int e = 0; e < 16; e++)
+            qidx[v][e] = (int32_t)(q0 + v * 16 + e);
+    }
+
+    int64_t kv_end = job->n_kv;
+    if (job->causal && q0 + bq < kv_end)
+        kv_end = q0 + bq;
+    const float *kbase = job->k + b * job->n_kv * job->kv_stride + (int64_t)h * d;
+    const float *vbase = job->v + b * job->n_kv * job->kv_stride + (int64_t)h * d;
+    for (int64_t k0 = 0; k0 < kv_end; k0 += DF_ATTN_T_BK) {
+        const int bk = kv_end - k0 < DF_ATTN_T_BK ? (int)(kv_end - k0) : DF_ATTN_T_BK;
+        for (int j = 0; j < bk; j += 4) {
+            const float *key[4];
+            _Pragma("GCC unroll 8") for (int r = 0; r < 4; r++) /* past bk: repeat a valid row, never read */
+                key[r] = kbase + (k0 + (j + r < bk ? j + r : j)) * job->kv_stride;
+            attn_t_scores4(key, qt, d, s + (int64_t)j * DF_ATTN_T_BQ);
+        }
+        /* block max per query, masking causal entries */
+        df_v16 bmax[DF_ATTN_T_QV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+            bmax[v] = (df_v16){0} - FLT_MAX;
+        for (int j = 0; j < bk; j++) {
+            float *sj = s + (int64_t)j * DF_ATTN_T_BQ;
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+                df_v16 x = df_v16_load(sj + v * 16);
+                if (job->causal) {
+                    df_v16i visible = (df_v16i){0} + (int32_t)(k0 + j) <= qidx[v];
+                    x = df_v16_select(visible, x, (df_v16){0} - FLT_MAX);
+                    df_v16_store(sj + v * 16, x);
+                }
+                bmax[v] = df_v16_max(bmax[v], x);
+            }
+        }
+        df_v16 alpha[DF_ATTN_T_QV], m_new[DF_ATTN_T_QV], sum[DF_ATTN_T_QV];
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+            m_new[v] = df_v16_max(m[v], bmax[v]);
+            alpha[v] = df_v16_exp(m[v] - m_new[v]);
+            sum[v] = (df_v16){0};
+        }
+        for (int j = 0; j < bk; j++) {
+            float *sj = s + (int64_t)j * DF_ATTN_T_BQ;
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+                df_v16 x = df_v16_load(sj + v * 16);
+                df_v16 e = df_v16_exp(x - m_new[v]);
+                e = df_v16_select(x > -FLT_MAX, e, (df_v16){0}); /* masked: exactly 0 */
+                df_v16_store(sj + v * 16, e);
+                sum[v] += e;
+            }
+        }
+        _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+            l[v] = l[v] * alpha[v] + sum[v];
+            m[v] = m_new[v];
+        }
+        for (int c = 0; c < d; c++)
+            _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++) {
+                float *o = ot + (int64_t)c * DF_ATTN_T_BQ + v * 16;
+                df_v16_store(o, df_v16_load(o) * alpha[v]);
+            }
+        const float *vrow = vbase + k0 * job->kv_stride;
+        int c = 0;
+        for (; c + 5 <= d && d % 5 == 0; c += 5)
+            attn_t_pv5(vrow + c, job->kv_stride, s, bk, ot + (int64_t)c * DF_ATTN_T_BQ);
+        for (; c + 4 <= d; c += 4)
+            attn_t_pv4(vrow + c, job->kv_stride, s, bk, ot + (int64_t)c * DF_ATTN_T_BQ);
+        switch (d - c) {
+        case 3: attn_t_pv3(vrow + c, job->kv_stride, s, bk, ot + (int64_t)c * DF_ATTN_T_BQ); break;
+        case 2: attn_t_pv2(vrow + c, job->kv_stride, s, bk, ot + (int64_t)c * DF_ATTN_T_BQ); break;
+        case 1: attn_t_pv1(vrow + c, job->kv_stride, s, bk, ot + (int64_t)c * DF_ATTN_T_BQ); break;
+        default: break;
+        }
+    }
+
+    _Pragma("GCC unroll 8") for (int v = 0; v < DF_ATTN_T_QV; v++)
+        df_v16_store(lbuf + v * 16, l[v]);
+    for (int i = 0; i < bq; i++) {
+        float inv = lbuf[i] > 0.0f ? 1.0f / lbuf[i] : 0.0f;
+        float *dst = job->out + (b * job->n_q + q0 + i) * job->out_stride + (int64_t)h * d;
+        for (int t = 0; t < d; t++)
+            dst[t] = ot[(int64_t)t * DF_ATTN_T_BQ + i] * inv;
+    }
+}
+
+static void attn_t_task(void *context, int64_t begin, int64_t end, int thread)
+{
+    const attn_job *job = context;
+    float *scratch = df_pool_scratch(job->pool, thread, job->scratch_floats * sizeof(float));
+    assert(scratch);
+    if (!scratch)
+        return;
+    for (int64_t task = begin; task < end; task++)
+        attn_t_block(job, task, scratch);
+}
+#endif
+
 static void attn_task(void *context, int64_t begin, int64_t end, int thread)
 {
     const attn_job *job = context;
@@ -280,5 +477,15 @@ void df_attention(df_pool *pool, const float *q, const float *k, const float *v,
         .q_stride = q_stride, .kv_stride = kv_stride, .out_stride = out_stride,
         .scale = scale, .scratch_floats = attn_scratch_floats(head_dim),
     };
+#if defined(__x86_64__) || defined(__i386__)
+    /* transposed AVX-512 path; short query sequences (CLIP: 77) would waste
+     * most of a 64-query block's lanes, they stay on the portable path */
+    if (df_gemm_have_avx512() && n_q >= DF_ATTN_T_BQ) {
+        job.q_blocks = (n_q + DF_ATTN_T_BQ - 1) / DF_ATTN_T_BQ;
+        job.scratch_floats = attn_t_scratch_floats(head_dim);
+        df_pool_for(pool, (int64_t)batch * heads * job.q_blocks, 1, attn_t_task, &job);
+        return;
+    }
+#endif
     df_pool_for(pool, (int64_t)batch * heads * job.q_blocks, 1, attn_task, &job);
 }

@@ -12,6 +12,7 @@
  * A 1x1, stride-1, unpadded convolution is a linear layer and goes there.
  */
 #include <assert.h>
+#include <string.h>
 
 #include "runtime/gemm.h"
 #include "runtime/kernels.h"
@@ -46,6 +47,35 @@ static void conv_pack_a(const df_gemm_problem *pr, int64_t kb, int64_t first, in
     const int k = src->k, cb = conv_block_channels(src, kb), c0 = (int)kb * src->cb;
     const int64_t kc = (int64_t)cb * k * k;
     const int64_t pixels = (int64_t)src->oh * src->ow;
+    if (width <= 16 && df_gemm_have_avx512()) {
+        /* gather row pointers per tap, transpose 16x16 in registers */
+        for (int64_t q = 0; q < count; q += width) {
+            int live = count - q < width ? (int)(count - q) : width;
+            int iy0[16], ix0[16];
+            const float *base[16];
+            for (int i = 0; i < live; i++) {
+                int64_t m = first + q + i;
+                int64_t b = m / pixels, rem = m % pixels;
+                iy0[i] = (int)(rem / src->ow) * src->stride - src->padding;
+                ix0[i] = (int)(rem % src->ow) * src->stride - src->padding;
+                base[i] = src->x + b * src->h * src->w * (int64_t)src->c_in + c0;
+            }
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    const float *ptr[16];
+                    for (int i = 0; i < live; i++) {
+                        int iy = iy0[i] + ky, ix = ix0[i] + kx;
+                        ptr[i] = iy < 0 || iy >= src->h || ix < 0 || ix >= src->w
+                                     ? NULL
+                                     : base[i] + ((int64_t)iy * src->w + ix) * src->c_in;
+                    }
+                    df_gemm_pack_ptrs(ptr, live, cb, width,
+                                      dst + (int64_t)(ky * k + kx) * cb * width);
+                }
+            dst += kc * width;
+        }
+        return;
+    }
     for (int64_t q = 0; q < count; q += width) {
         int live = count - q < width ? (int)(count - q) : width;
         for (int i = 0; i < live; i++) {
@@ -87,6 +117,14 @@ static void conv_pack_b(const df_gemm_problem *pr, int64_t kb, int64_t first, in
         for (int j = 0; j < live; j++)
             df_weight_to_f32(src->weight, (first + q + j) * row + (int64_t)c0 * kk, kc,
                              tmp + j * kc);
+        if (width % 16 == 0 && df_gemm_have_avx512()) {
+            /* (channel, tap) -> (tap, channel) folded into the transpose */
+            memset(tmp + (int64_t)live * kc, 0, (size_t)((width - live) * kc) * sizeof(float));
+            if (df_gemm_transpose_panel(tmp, kc, width, dst, kk)) {
+                dst += kc * width;
+                continue;
+            }
+        }
         for (int r = 0; r < kk; r++)
             for (int ci = 0; ci < cb; ci++) {
                 float *d = dst + ((int64_t)r * cb + ci) * width;

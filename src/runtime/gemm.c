@@ -171,31 +171,12 @@ int df_gemm_force(const char *name)
 
 /* --- packing helpers --------------------------------------------------- */
 
-void df_gemm_pack_rows_f32(const float *x, int64_t lda, int64_t row0, int64_t rows, int64_t k0,
-                           int64_t kc, int width, float *dst)
-{
-    for (int64_t q = 0; q < rows; q += width) {
-        int live = rows - q < width ? (int)(rows - q) : width;
-        for (int i = 0; i < live; i++) {
-            const float *src = x + (row0 + q + i) * lda + k0;
-            for (int64_t p = 0; p < kc; p++)
-                dst[p * width + i] = src[p];
-        }
-        for (int i = live; i < width; i++)
-            for (int64_t p = 0; p < kc; p++)
-                dst[p * width + i] = 0.0f;
-        dst += kc * width;
-    }
-}
-
 #ifdef DF_HAVE_X86
-/* 16x16 in-register transpose: dst[p * ldd + j] = src[j * ld + p]. */
-__attribute__((target("avx512f"))) static void transpose16_avx512(const float *src, int64_t ld,
-                                                                 float *dst, int64_t ldd)
+/* In-register 16x16 transpose: afterwards r[p][j] = old r[j][p]. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+transpose16_regs(__m512 r[16])
 {
-    __m512 r[16], t[16];
-    for (int j = 0; j < 16; j++)
-        r[j] = _mm512_loadu_ps(src + j * ld);
+    __m512 t[16];
     for (int j = 0; j < 16; j += 2) {
         t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
         t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
@@ -217,24 +198,140 @@ __attribute__((target("avx512f"))) static void transpose16_avx512(const float *s
         r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
         r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
     }
-    for (int p = 0; p < 16; p++)
-        _mm512_storeu_ps(dst + p * ldd, r[p]);
 }
 
-/* tmp [width][kc] -> dst [kc][width], width a multiple of 16 */
-__attribute__((target("avx512f"))) static void transpose_panel_avx512(const float *tmp,
-                                                                     int64_t kc, int width,
-                                                                     float *dst)
+/* Rows of an A panel, width <= 16: for each 16-deep K strip, load the live
+ * rows (the rest are zero), transpose in registers and store `width` lanes
+ * of each of the 16 K rows. */
+__attribute__((target("avx512f"))) static void pack_rows_f32_avx512(const float *x, int64_t lda,
+                                                                   int64_t row0, int64_t rows,
+                                                                   int64_t k0, int64_t kc,
+                                                                   int width, float *dst)
 {
-    int64_t p0 = 0;
-    for (; p0 + 16 <= kc; p0 += 16)
-        for (int h = 0; h < width; h += 16)
-            transpose16_avx512(tmp + h * kc + p0, kc, dst + p0 * width + h, width);
-    for (; p0 < kc; p0++)
-        for (int j = 0; j < width; j++)
-            dst[p0 * width + j] = tmp[j * kc + p0];
+    const __mmask16 store_mask = (__mmask16)((1u << width) - 1u);
+    for (int64_t q = 0; q < rows; q += width) {
+        int live = rows - q < width ? (int)(rows - q) : width;
+        const float *src = x + (row0 + q) * lda + k0;
+        int64_t p0 = 0;
+        for (; p0 + 16 <= kc; p0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < live ? _mm512_loadu_ps(src + i * lda + p0) : _mm512_setzero_ps();
+            transpose16_regs(r);
+            for (int p = 0; p < 16; p++)
+                _mm512_mask_storeu_ps(dst + (p0 + p) * width, store_mask, r[p]);
+        }
+        for (; p0 < kc; p0++)
+            for (int i = 0; i < width; i++)
+                dst[p0 * width + i] = i < live ? src[i * lda + p0] : 0.0f;
+        dst += kc * width;
+    }
 }
 #endif
+
+#ifdef DF_HAVE_X86
+__attribute__((target("avx512f"))) static void pack_ptrs_avx512(const float *const *src, int live,
+                                                               int64_t kc, int width, float *dst)
+{
+    const __mmask16 store_mask = (__mmask16)((1u << width) - 1u);
+    int64_t p0 = 0;
+    for (; p0 + 16 <= kc; p0 += 16) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < live && src[i] ? _mm512_loadu_ps(src[i] + p0) : _mm512_setzero_ps();
+        transpose16_regs(r);
+        for (int p = 0; p < 16; p++)
+            _mm512_mask_storeu_ps(dst + (p0 + p) * width, store_mask, r[p]);
+    }
+    for (; p0 < kc; p0++)
+        for (int i = 0; i < width; i++)
+            dst[p0 * width + i] = i < live && src[i] ? src[i][p0] : 0.0f;
+}
+#endif
+
+int df_gemm_pack_ptrs(const float *const *src, int live, int64_t kc, int width, float *dst)
+{
+#ifdef DF_HAVE_X86
+    if (have_avx512 && width <= 16 && live <= width) {
+        pack_ptrs_avx512(src, live, kc, width, dst);
+        return 1;
+    }
+#endif
+    (void)src, (void)live, (void)kc, (void)width, (void)dst;
+    return 0;
+}
+
+void df_gemm_pack_rows_f32(const float *x, int64_t lda, int64_t row0, int64_t rows, int64_t k0,
+                           int64_t kc, int width, float *dst)
+{
+#ifdef DF_HAVE_X86
+    if (have_avx512 && width <= 16) {
+        pack_rows_f32_avx512(x, lda, row0, rows, k0, kc, width, dst);
+        return;
+    }
+#endif
+    for (int64_t q = 0; q < rows; q += width) {
+        int live = rows - q < width ? (int)(rows - q) : width;
+        for (int i = 0; i < live; i++) {
+            const float *src = x + (row0 + q + i) * lda + k0;
+            for (int64_t p = 0; p < kc; p++)
+                dst[p * width + i] = src[p];
+        }
+        for (int i = live; i < width; i++)
+            for (int64_t p = 0; p < kc; p++)
+                dst[p * width + i] = 0.0f;
+        dst += kc * width;
+    }
+}
+
+#ifdef DF_HAVE_X86
+/* tmp [width][kc] -> dst [kc][width], width a multiple of 16; row p of the
+ * transposed panel goes to dst row (p % group) * (kc / group) + p / group
+ * (group == 1: plain transpose; conv uses it to reorder (channel, tap) to
+ * (tap, channel)). */
+__attribute__((target("avx512f"))) static void transpose_panel_avx512(const float *tmp,
+                                                                     int64_t kc, int width,
+                                                                     float *dst, int group)
+{
+    const int64_t per = kc / group;
+    int64_t p0 = 0;
+    for (; p0 + 16 <= kc; p0 += 16)
+        for (int h = 0; h < width; h += 16) {
+            __m512 r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = _mm512_loadu_ps(tmp + (h + j) * kc + p0);
+            transpose16_regs(r);
+            for (int p = 0; p < 16; p++) {
+                int64_t s = p0 + p, row = group == 1 ? s : (s % group) * per + s / group;
+                _mm512_storeu_ps(dst + row * width + h, r[p]);
+            }
+        }
+    for (; p0 < kc; p0++) {
+        int64_t row = (p0 % group) * per + p0 / group;
+        for (int j = 0; j < width; j++)
+            dst[row * width + j] = tmp[j * kc + p0];
+    }
+}
+
+int df_gemm_transpose_panel(const float *tmp, int64_t kc, int width, float *dst, int group)
+{
+    if (!have_avx512 || width % 16 != 0 || kc % group != 0)
+        return 0;
+    transpose_panel_avx512(tmp, kc, width, dst, group);
+    return 1;
+}
+#else
+int df_gemm_transpose_panel(const float *tmp, int64_t kc, int width, float *dst, int group)
+{
+    (void)tmp, (void)kc, (void)width, (void)dst, (void)group;
+    return 0;
+}
+#endif
+
+int df_gemm_have_avx512(void)
+{
+    return have_avx512;
+}
 
 void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, int64_t cols,
                               int64_t k0, int64_t kc, int width, float *dst, float *tmp)
@@ -248,7 +345,7 @@ void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, 
          * registers where possible (8x fewer instructions than scalar). */
         if (have_avx512 && width % 16 == 0) {
             memset(tmp + (int64_t)live * kc, 0, (size_t)((width - live) * kc) * sizeof(float));
-            transpose_panel_avx512(tmp, kc, width, dst);
+            transpose_panel_avx512(tmp, kc, width, dst, 1);
             dst += kc * width;
             continue;
         }
@@ -272,8 +369,8 @@ void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, 
 /* --- driver ------------------------------------------------------------ */
 
 #define DF_MC 96    /* rows of A packed at once (a multiple of every MR) */
-#define DF_MT 768   /* rows per task, at most */
-#define DF_NT 256   /* columns per task, at most (a multiple of every NR) */
+#define DF_MT 1152  /* rows per task, at most (a multiple of DF_MC) */
+#define DF_NT_MAX 384 /* columns per task, at most (a multiple of every NR) */
 
 typedef struct gemm_plan {
     const df_gemm_problem *problem;
@@ -345,18 +442,26 @@ void df_gemm_run(df_pool *pool, const df_gemm_problem *problem)
                     problem->bias ? df_weight_get(problem->bias, j) : 0.0f;
         return;
     }
-    /* Big tiles amortise packing; shrink them only as far as needed to
-     * give every thread about four tasks. */
+    /* Big tiles amortise packing: A (activations) is packed once per task
+     * and K block, so a task spans as many columns as fit a B block in L2
+     * (up to DF_NT_MAX, split evenly into NR multiples); B is packed once per
+     * task and K block, so tasks are DF_MT rows. Shrink only as far as
+     * needed to give every thread a few tasks. */
+    const int64_t nr = plan.kernel->nr, mr = plan.kernel->mr;
     int64_t want = 4 * (int64_t)df_pool_size(pool);
-    int64_t mt = DF_MT, nt = DF_NT;
+    int64_t m_split = (problem->m + DF_MT - 1) / DF_MT;
+    int64_t n_split = (problem->n + DF_NT_MAX - 1) / DF_NT_MAX;
+    int64_t mt, nt;
     for (;;) {
+        mt = round_up((problem->m + m_split - 1) / m_split, mr);
+        nt = round_up((problem->n + n_split - 1) / n_split, nr);
         int64_t tasks = ((problem->m + mt - 1) / mt) * ((problem->n + nt - 1) / nt);
         if (tasks >= want)
             break;
-        if (nt > 64 && nt / 2 < problem->n)
-            nt /= 2;
-        else if (mt > DF_MC && mt / 2 < problem->m)
-            mt /= 2;
+        if (mt >= 2 * DF_MC)
+            m_split++;
+        else if (nt >= 2 * nr)
+            n_split++;
         else
             break;
     }

@@ -54,6 +54,17 @@ void df_gemm_pack_rows_f32(const float *x, int64_t lda, int64_t row0, int64_t ro
 void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, int64_t cols,
                               int64_t k0, int64_t kc, int width, float *dst, float *tmp);
 
+/* AVX-512 building blocks (return 0, doing nothing, where unavailable):
+ * tmp [width][kc] -> panel dst [kc][width] with width a multiple of 16, row
+ * p of the transpose stored at row (p % group) * (kc / group) + p / group
+ * (group 1: plain transpose). */
+int df_gemm_transpose_panel(const float *tmp, int64_t kc, int width, float *dst, int group);
+int df_gemm_have_avx512(void);
+/* One micro-panel from row pointers: dst[p * width + i] = src[i][p] for
+ * p < kc, i < live (a NULL src[i] reads as zeros), zero for live <= i <
+ * width. Needs width <= 16. */
+int df_gemm_pack_ptrs(const float *const *src, int live, int64_t kc, int width, float *dst);
+
 /* The kernel in use: "avx512", "avx2" or "generic". df_gemm_force selects
  * one by name for tests and benchmarks (returns 0 if this CPU cannot run it);
  * NULL restores the automatic choice. Not thread-safe: call it between runs. */

@@ -91,6 +91,57 @@ DF_INLINE df_v8 df_v8_exp(df_v8 x)
     return p * (df_v8)e;
 }
 
+/* 16-wide forms for AVX-512 kernels (compiled inside target("avx512f")). */
+typedef float df_v16 __attribute__((vector_size(64)));
+typedef int32_t df_v16i __attribute__((vector_size(64)));
+
+DF_INLINE df_v16 df_v16_load(const float *p)
+{
+    df_v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+DF_INLINE void df_v16_store(float *p, df_v16 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+DF_INLINE df_v16 df_v16_select(df_v16i mask, df_v16 a, df_v16 b) /* mask ? a : b */
+{
+    return (df_v16)(((df_v16i)a & mask) | ((df_v16i)b & ~mask));
+}
+
+DF_INLINE df_v16 df_v16_max(df_v16 a, df_v16 b)
+{
+    return df_v16_select(a > b, a, b);
+}
+
+DF_INLINE df_v16 df_v16_min(df_v16 a, df_v16 b)
+{
+    return df_v16_select(a < b, a, b);
+}
+
+/* Same polynomial and accuracy as df_v8_exp. */
+DF_INLINE df_v16 df_v16_exp(df_v16 x)
+{
+    const df_v16 lo = (df_v16){0} - 87.3f, hi = (df_v16){0} + 88.7f;
+    x = df_v16_min(df_v16_max(x, lo), hi);
+    const df_v16 magic = (df_v16){0} + 12582912.0f;
+    df_v16 n = (x * 1.44269504088896341f + magic) - magic;
+    df_v16 r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    df_v16 p = (df_v16){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    df_v16i e = (__builtin_convertvector(n, df_v16i) + 127) << 23;
+    return p * (df_v16)e;
+}
+
 DF_INLINE df_v8 df_v8_sigmoid(df_v8 x)
 {
     return 1.0f / (1.0f + df_v8_exp(-x));
