@@ -6,6 +6,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
 
 int df_test_failures;
 int df_test_passed;
@@ -64,4 +69,85 @@ const char *df_test_path(const char *relative)
     char *buffer = buffers[next++ & 7];
     snprintf(buffer, sizeof buffers[0], "%s/%s", DF_SOURCE_DIR, relative);
     return buffer;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    size_t size;
+    unsigned char *data = df_test_read_file(from, &size);
+    if (!data)
+        return 0;
+    FILE *f = fopen(to, "wb");
+    int ok = f && fwrite(data, 1, size, f) == size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(data);
+    return ok;
+}
+
+static int copy_without(const char *from, const char *to, const char *dropped)
+{
+    df_error error = {0};
+    df_safetensors *original = NULL;
+    if (df_safetensors_open(from, &original, &error) != DF_OK)
+        return 0;
+    size_t count = df_safetensors_count(original);
+    df_st_output *outputs = calloc(count ? count : 1, sizeof *outputs);
+    int kept = 0, found = 0;
+    for (size_t i = 0; outputs && i < count; i++) {
+        const df_st_tensor *tensor = df_safetensors_at(original, i);
+        if (!strcmp(tensor->name, dropped)) {
+            found = 1;
+            continue;
+        }
+        outputs[kept] = (df_st_output){tensor->name, tensor->st_dtype, tensor->ndim, {0}, tensor->data};
+        memcpy(outputs[kept].shape, tensor->shape, sizeof tensor->shape);
+        kept++;
+    }
+    int ok = outputs && found && df_safetensors_write(to, outputs, kept, &error) == DF_OK;
+    free(outputs);
+    df_safetensors_close(original);
+    return ok;
+}
+
+int df_test_copy_model(const char *fixture, const char *file, const char *dropped,
+                       char *directory, size_t size)
+{
+    static const char *files[] = {"model_index.json",
+                                  "text_encoder/config.json",
+                                  "text_encoder/model.safetensors",
+                                  "unet/config.json",
+                                  "unet/diffusion_pytorch_model.safetensors",
+                                  "vae/config.json",
+                                  "vae/diffusion_pytorch_model.safetensors",
+                                  "scheduler/scheduler_config.json"};
+    static const char *subdirectories[] = {"text_encoder", "unet", "vae", "scheduler"};
+    snprintf(directory, size, "/tmp/diffuse-test-XXXXXX");
+    if (!mkdtemp(directory))
+        return 0;
+    char path[4096], source[4096];
+    for (size_t i = 0; i < sizeof subdirectories / sizeof subdirectories[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", directory, subdirectories[i]);
+        if (mkdir(path, 0700) != 0)
+            return 0;
+    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(source, sizeof source, "%s/%s/%s", DF_SOURCE_DIR, fixture, files[i]);
+        snprintf(path, sizeof path, "%s/%s", directory, files[i]);
+        int ok = dropped && file && !strcmp(file, files[i]) ? copy_without(source, path, dropped)
+                                                          : copy_file(source, path);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+void df_test_remove_tree(const char *directory)
+{
+    char command[4200];
+    if (strncmp(directory, "/tmp/diffuse-test-", 18) != 0 || strchr(directory, '\''))
+        return; /* only what df_test_copy_model made */
+    snprintf(command, sizeof command, "rm -rf '%s'", directory);
+    if (system(command) != 0)
+        fprintf(stderr, "could not remove %s\n", directory);
 }

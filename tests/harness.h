@@ -54,4 +54,14 @@ unsigned char *df_test_read_file(const char *path, size_t *size);
 /* Path under the source tree: DF_SOURCE_DIR "/" relative (static buffer, rotating). */
 const char *df_test_path(const char *relative);
 
+/* Copies the tiny diffusers fixture folder `fixture` (e.g.
+ * "tests/fixtures/tiny-sd1") into a new temporary directory, writing the
+ * safetensors file `file` (relative to the folder) without the tensor
+ * `dropped` (NULL: unchanged). `directory` receives the path (size >= 64).
+ * 0 on failure. For tests of what a model says about a broken checkpoint. */
+int df_test_copy_model(const char *fixture, const char *file, const char *dropped,
+                       char *directory, size_t size);
+/* rm -rf of a directory df_test_copy_model made. */
+void df_test_remove_tree(const char *directory);
+
 #endif

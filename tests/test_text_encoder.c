@@ -216,62 +216,14 @@ static void test_bad_arguments(void)
     df_runtime_free(runtime);
 }
 
-static int copy_file(const char *from, const char *to)
-{
-    size_t size;
-    unsigned char *data = df_test_read_file(from, &size);
-    if (!data)
-        return 0;
-    FILE *f = fopen(to, "wb");
-    int ok = f && fwrite(data, 1, size, f) == size;
-    if (f)
-        fclose(f);
-    free(data);
-    return ok;
-}
-
 /* A diffusers folder whose text encoder lacks one tensor: the error names it. */
 static void test_missing_tensor(void)
 {
-    char directory[] = "/tmp/diffuse-test-XXXXXX";
-    REQUIRE(mkdtemp(directory));
-    char path[512], source[512];
-    const char *subdirectories[] = {"text_encoder", "unet", "vae"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", directory, subdirectories[i]);
-        mkdir(path, 0700);
-    }
-    const char *files[] = {"model_index.json", "text_encoder/config.json", "unet/config.json",
-                           "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
-                           "vae/diffusion_pytorch_model.safetensors"};
-    for (int i = 0; i < 6; i++) {
-        snprintf(source, sizeof source, "tests/fixtures/tiny-sd1/%s", files[i]);
-        snprintf(path, sizeof path, "%s/%s", directory, files[i]);
-        REQUIRE(copy_file(df_test_path(source), path));
-    }
-    /* Rewrite the text encoder without layer 1's fc2 weight. */
-    df_error error = {0};
-    df_safetensors *original = NULL;
-    REQUIRE(df_safetensors_open(df_test_path("tests/fixtures/tiny-sd1/text_encoder/model.safetensors"),
-                                &original, &error) == DF_OK);
-    size_t count = df_safetensors_count(original);
-    df_st_output *outputs = calloc(count, sizeof *outputs);
-    int kept = 0;
+    char directory[256];
     const char *dropped = "text_model.encoder.layers.1.mlp.fc2.weight";
-    for (size_t i = 0; i < count; i++) {
-        const df_st_tensor *tensor = df_safetensors_at(original, i);
-        if (!strcmp(tensor->name, dropped))
-            continue;
-        outputs[kept] = (df_st_output){tensor->name, tensor->st_dtype, tensor->ndim, {0}, tensor->data};
-        memcpy(outputs[kept].shape, tensor->shape, sizeof tensor->shape);
-        kept++;
-    }
-    REQUIRE(kept == (int)count - 1);
-    snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", directory);
-    REQUIRE(df_safetensors_write(path, outputs, kept, &error) == DF_OK);
-    free(outputs);
-    df_safetensors_close(original);
-
+    REQUIRE(df_test_copy_model("tests/fixtures/tiny-sd1", "text_encoder/model.safetensors", dropped,
+                               directory, sizeof directory));
+    df_error error = {0};
     df_runtime *runtime = NULL;
     df_model *model = NULL;
     REQUIRE(df_runtime_create(1, &runtime, &error) == DF_OK);
@@ -279,10 +231,7 @@ static void test_missing_tensor(void)
     CHECK(status != DF_OK && model == NULL);
     CHECKF(strstr(error.message, dropped) != NULL, "message does not name the tensor: %s", error.message);
     df_runtime_free(runtime);
-
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", directory);
-    CHECK(system(command) == 0);
+    df_test_remove_tree(directory);
 }
 
 int main(void)

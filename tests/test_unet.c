@@ -275,20 +275,6 @@ static void test_bad_arguments(void)
     unload(&l);
 }
 
-static int copy_file(const char *from, const char *to)
-{
-    size_t size;
-    unsigned char *data = df_test_read_file(from, &size);
-    if (!data)
-        return 0;
-    FILE *f = fopen(to, "wb");
-    int ok = f && fwrite(data, 1, size, f) == size;
-    if (f && fclose(f))
-        ok = 0;
-    free(data);
-    return ok;
-}
-
 static int write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -317,49 +303,18 @@ static df_status load_failure(const char *directory, df_error *error)
  * for SDXL's added embeddings: both errors name what is wrong. */
 static void test_bad_checkpoints(void)
 {
-    char directory[] = "/tmp/diffuse-unet-test-XXXXXX";
-    REQUIRE(mkdtemp(directory));
-    char path[512], source[512];
-    const char *subdirectories[] = {"text_encoder", "unet", "vae"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", directory, subdirectories[i]);
-        mkdir(path, 0700);
-    }
-    const char *files[] = {"model_index.json", "text_encoder/config.json",
-                           "text_encoder/model.safetensors", "unet/config.json",
-                           "vae/config.json", "vae/diffusion_pytorch_model.safetensors"};
-    for (int i = 0; i < 6; i++) {
-        snprintf(source, sizeof source, "tests/fixtures/tiny-sd1/%s", files[i]);
-        snprintf(path, sizeof path, "%s/%s", directory, files[i]);
-        REQUIRE(copy_file(df_test_path(source), path));
-    }
-    df_error error = {0};
-    df_safetensors *original = NULL;
-    REQUIRE(df_safetensors_open(
-                df_test_path("tests/fixtures/tiny-sd1/unet/diffusion_pytorch_model.safetensors"),
-                &original, &error) == DF_OK);
-    size_t count = df_safetensors_count(original);
-    df_st_output *outputs = calloc(count, sizeof *outputs);
-    int kept = 0;
+    char directory[256], path[512];
     const char *dropped = "up_blocks.1.attentions.2.transformer_blocks.0.attn2.to_v.weight";
-    for (size_t i = 0; i < count; i++) {
-        const df_st_tensor *tensor = df_safetensors_at(original, i);
-        if (!strcmp(tensor->name, dropped))
-            continue;
-        outputs[kept] = (df_st_output){tensor->name, tensor->st_dtype, tensor->ndim, {0}, tensor->data};
-        memcpy(outputs[kept].shape, tensor->shape, sizeof tensor->shape);
-        kept++;
-    }
-    REQUIRE(kept == (int)count - 1);
-    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", directory);
-    REQUIRE(df_safetensors_write(path, outputs, kept, &error) == DF_OK);
+    REQUIRE(df_test_copy_model("tests/fixtures/tiny-sd1", "unet/diffusion_pytorch_model.safetensors",
+                               dropped, directory, sizeof directory));
+    df_error error = {0};
     CHECK(load_failure(directory, &error) != DF_OK);
     CHECKF(strstr(error.message, dropped) != NULL, "message does not name the tensor: %s",
            error.message);
 
     /* All weights back, but a config asking for SDXL's added embeddings. */
-    REQUIRE(copy_file(df_test_path("tests/fixtures/tiny-sd1/unet/diffusion_pytorch_model.safetensors"),
-                      path));
+    df_test_remove_tree(directory);
+    REQUIRE(df_test_copy_model("tests/fixtures/tiny-sd1", NULL, NULL, directory, sizeof directory));
     snprintf(path, sizeof path, "%s/unet/config.json", directory);
     size_t size;
     char *config = (char *)df_test_read_file(df_test_path("tests/fixtures/tiny-sd1/unet/config.json"),
@@ -387,12 +342,7 @@ static void test_bad_checkpoints(void)
     CHECK(load_failure(directory, &error) == DF_ERR_UNSUPPORTED);
     CHECKF(strstr(error.message, "up_block_types[1]"), "%s", error.message);
     json_decref(json);
-
-    free(outputs);
-    df_safetensors_close(original);
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", directory);
-    CHECK(system(command) == 0);
+    df_test_remove_tree(directory);
 }
 
 int main(void)
