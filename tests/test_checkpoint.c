@@ -387,6 +387,16 @@ static void test_sdxl_and_unknown(void)
     CHECK(df_checkpoint_weight(ck, DF_COMPONENT_UNET, "add_embedding.linear_1.weight"));
     df_checkpoint_free(ck);
 
+    /* inspect shows it; the model refuses it by name. */
+    df_runtime *runtime = NULL;
+    df_model *model = NULL;
+    df_error refusal = {0};
+    REQUIRE(df_runtime_create(1, &runtime, &refusal) == DF_OK);
+    CHECK(df_model_open(runtime, path, &model, &refusal) == DF_ERR_UNSUPPORTED && !model);
+    CHECKF(strstr(refusal.message, "SDXL") && strstr(refusal.message, "not supported"), "%s",
+           refusal.message);
+    df_runtime_free(runtime);
+
     /* A file with no Stable Diffusion tensors at all (a LoRA, say) is refused. */
     spec lora[] = {{"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", 2, {4, C}}};
     path = temp_path("lora.safetensors");
