@@ -1,5 +1,5 @@
 # diffuse — the two set-up commands of the README, and the long runs.
-#   make run    build, then start diffuse on the bundled default model
+#   make run    build, then serve the bundled default model on 127.0.0.1:8080
 #   make test   build, then run every test (release and ASan+UBSan builds)
 # Both install the Debian packages the project needs when they are missing.
 
@@ -27,11 +27,10 @@ build-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# The main program: the server on the bundled model, data in ./run-data.
 run: build
-	./$(BUILD)/diffuse inspect $(DEFAULT_MODEL)
 	mkdir -p run-data
-	./$(BUILD)/diffuse generate -m $(DEFAULT_MODEL) -p "a photograph of an astronaut riding a horse" \
-	  --seed 1 -o run-data/astronaut.png
+	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 --data run-data
 
 test: test-release test-asan
 

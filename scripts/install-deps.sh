@@ -10,6 +10,7 @@ packages=(
   libjansson-dev      # JSON: safetensors headers, config.json
   libutf8proc-dev     # Unicode tables for the tokenizer (NFC, categories)
   libpng-dev libjpeg62-turbo-dev libwebp-dev  # image input/output (src/io/image*.c)
+  libmicrohttpd-dev libsqlite3-dev  # diffuse serve: HTTP and the job store (src/server/)
   libopenblas-dev     # reference BLAS used only by the kernel benchmark
   clang libclang-rt-14-dev  # libFuzzer target (make fuzz)
 )

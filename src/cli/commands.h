@@ -11,6 +11,7 @@ int df_cli_inspect(int argc, char **argv);
 int df_cli_encode(int argc, char **argv);
 int df_cli_bench(int argc, char **argv);
 int df_cli_generate(int argc, char **argv);
+int df_cli_serve(int argc, char **argv);
 
 /* The model used when -m is not given: $DIFFUSE_MODEL, else the bundled one. */
 const char *df_cli_default_model(void);

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"tokenize", df_cli_tokenize, "print the CLIP token ids of a prompt, per 77-token window"},
     {"encode", df_cli_encode, "run the text encoder on prompts (timing, checks)"},
     {"bench", df_cli_bench, "time the UNet or the VAE decoder on a checkpoint"},
+    {"serve", df_cli_serve, "serve text-to-image over HTTP (jobs API, /predict)"},
 };
 
 static void usage(FILE *out)

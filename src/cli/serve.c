@@ -1,0 +1,113 @@
+/*
+ * serve.c — `diffuse serve`: options to a df_server_config, then
+ * df_server_run (src/server/). Usage errors exit 2 before anything starts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/commands.h"
+#include "server/server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: diffuse serve [OPTIONS]\n"
+            "\n"
+            "Serves text-to-image over HTTP: the native jobs API (POST /v1/jobs, GET\n"
+            "/v1/jobs/{id}, .../events, .../cancel, .../images/{n}), POST /predict, and\n"
+            "GET /healthz, /readyz. Jobs are kept in an SQLite database in the data\n"
+            "directory: an accepted job survives a restart. SIGINT/SIGTERM stop it cleanly.\n"
+            "\n"
+            "options:\n"
+            "  -m, --model PATH          diffusers folder or .safetensors checkpoint\n"
+            "                            (default: $DIFFUSE_MODEL, else the bundled model)\n"
+            "      --taesd PATH          TAESD decoder: enables previews in step events\n"
+            "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
+            "                            (default: 127.0.0.1:8080)\n"
+            "      --data DIR            job database and images (default: ./diffuse-data)\n"
+            "      --queue-size N        queued jobs at most, 1..100000; more: 429\n"
+            "                            (default: 64)\n"
+            "      --retention-hours X   finished jobs and their images are deleted after\n"
+            "                            this long, > 0 (default: 24)\n"
+            "      --max-connections N   concurrent connections, 1..10000 (default: 64)\n"
+            "      --sync-timeout S      longest wait of POST /predict, 1..86400 s; then 504\n"
+            "                            and the job goes on (default: 600)\n"
+            "  -t, --threads N           engine threads (default: one per CPU)\n"
+            "  -h, --help                this help\n"
+            "\n"
+            "Prints \"diffuse serve: listening on http://HOST:PORT ...\" on stdout when ready.\n");
+}
+
+int df_cli_serve(int argc, char **argv)
+{
+    enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
+           OPT_SYNC_TIMEOUT };
+    static const struct option options[] = {
+        {"model", required_argument, 0, 'm'},
+        {"taesd", required_argument, 0, OPT_TAESD},
+        {"listen", required_argument, 0, OPT_LISTEN},
+        {"data", required_argument, 0, OPT_DATA},
+        {"queue-size", required_argument, 0, OPT_QUEUE},
+        {"retention-hours", required_argument, 0, OPT_RETENTION},
+        {"max-connections", required_argument, 0, OPT_CONNECTIONS},
+        {"sync-timeout", required_argument, 0, OPT_SYNC_TIMEOUT},
+        {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    df_server_config config;
+    df_server_config_default(&config);
+    config.model_path = df_cli_default_model();
+    long value = 0;
+    optind = 1;
+    int option;
+    while ((option = getopt_long(argc, argv, "m:t:h", options, NULL)) != -1) {
+        switch (option) {
+        case 'm': config.model_path = optarg; break;
+        case OPT_TAESD: config.taesd_path = optarg; break;
+        case OPT_LISTEN: config.listen = optarg; break;
+        case OPT_DATA: config.data_dir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case OPT_QUEUE:
+            if (df_cli_parse_int("--queue-size", optarg, 1, 100000, &value))
+                return 2;
+            config.queue_size = (int)value;
+            break;
+        case OPT_CONNECTIONS:
+            if (df_cli_parse_int("--max-connections", optarg, 1, 10000, &value))
+                return 2;
+            config.max_connections = (unsigned)value;
+            break;
+        case OPT_SYNC_TIMEOUT:
+            if (df_cli_parse_int("--sync-timeout", optarg, 1, 86400, &value))
+                return 2;
+            config.sync_timeout_s = (int)value;
+            break;
+        case 't':
+            if (df_cli_parse_int("--threads", optarg, 0, 1024, &value))
+                return 2;
+            config.threads = (int)value;
+            break;
+        case OPT_RETENTION: {
+            char *end = NULL;
+            errno = 0;
+            double hours = strtod(optarg, &end);
+            if (!*optarg || *end || errno || !isfinite(hours) || hours <= 0 || hours > 1e6) {
+                fprintf(stderr, "diffuse: --retention-hours expects a number > 0, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            config.retention_hours = hours;
+            break;
+        }
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "diffuse serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return df_server_run(&config);
+}

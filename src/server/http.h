@@ -1,0 +1,119 @@
+/*
+ * http.h — the HTTP layer of `diffuse serve` on libmicrohttpd: the daemon,
+ * request bodies read with a size cap, a route table with {}-segment
+ * patterns, and helpers to answer with JSON, bytes, errors or a stream.
+ *
+ * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION).
+ * A synchronous route waits for its own job, and an events stream waits for
+ * the next event, inside the connection's thread; with a thread pool such a
+ * wait would stall every other connection served by that pool thread. The
+ * cost, a thread per connection, is bounded by the connection limit.
+ *
+ * Errors: every 4xx/5xx goes through df_http_send_error, which renders the
+ * route family's error shape (the native one, {"error": {"message", "type",
+ * "code"}}, unless the route names another), so unknown routes, wrong
+ * methods and oversized bodies answer JSON too.
+ */
+#ifndef DF_SERVER_HTTP_H
+#define DF_SERVER_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "diffuse.h"
+
+#define DF_HTTP_MAX_CAPTURES 4
+#define DF_HTTP_CAPTURE_SIZE 128
+
+typedef struct df_http df_http;
+typedef struct df_http_route df_http_route;
+
+typedef struct df_http_request {
+    struct MHD_Connection *connection;
+    const char *method;
+    const char *path;                 /* without the query */
+    const char *body;                 /* NUL-terminated, owned by the HTTP layer */
+    size_t body_size;
+    char captures[DF_HTTP_MAX_CAPTURES][DF_HTTP_CAPTURE_SIZE]; /* the {} segments */
+    const df_http_route *route;
+    void *context;                    /* df_http_config.context */
+} df_http_request;
+
+/* Answers the request (queues a response) and returns MHD's result. */
+typedef enum MHD_Result (*df_http_handler)(df_http_request *request);
+
+typedef struct df_http_error_info {
+    int status;
+    const char *type;    /* "invalid_request_error", "not_found", "server_error", ... */
+    const char *code;    /* machine-readable, may be NULL */
+    const char *param;   /* the field at fault, may be NULL */
+    const char *message;
+} df_http_error_info;
+
+/* Renders an error in a family's shape (new reference). */
+typedef json_t *(*df_http_error_shape)(const df_http_error_info *info);
+
+struct df_http_route {
+    const char *method;  /* "GET" (HEAD too) or "POST" */
+    const char *pattern; /* "/v1/jobs/{}/images/{}": {} matches one non-empty segment */
+    df_http_handler handler;
+    df_http_error_shape error_shape; /* NULL: the native shape */
+};
+
+typedef struct df_http_config {
+    const struct sockaddr *address; /* where to listen */
+    size_t max_body_bytes;          /* larger bodies: 413 */
+    unsigned connection_limit;
+    unsigned connection_timeout_s;  /* idle/slow clients are dropped after this */
+    const df_http_route *routes;    /* ends with a NULL method */
+    void *context;
+} df_http_config;
+
+df_status df_http_start(const df_http_config *config, df_http **out, df_error *error);
+/* The port actually bound (for --listen HOST:0). */
+int df_http_port(const df_http *http);
+/* Stops accepting, closes the listening socket, waits for the connection
+ * threads (which must end on their own: the jobs wake their waiters). */
+void df_http_stop(df_http *http);
+
+/* The native error shape {"error": {"message", "type", "code"}}. */
+json_t *df_http_native_error(const df_http_error_info *info);
+
+/* A query argument, or NULL. A header (case-insensitive), or NULL. */
+const char *df_http_query(const df_http_request *request, const char *name);
+const char *df_http_header(const df_http_request *request, const char *name);
+
+/* Response headers: name/value pairs, the array ending with a NULL name. */
+typedef struct df_http_header_pair {
+    const char *name, *value;
+} df_http_header_pair;
+
+/* Sends `body` (consumed: decref'ed) as application/json. */
+enum MHD_Result df_http_send_json(df_http_request *request, unsigned status, json_t *body,
+                                  const df_http_header_pair *headers);
+/* Sends bytes; takes ownership of `bytes` (malloc'ed; freed by MHD). */
+enum MHD_Result df_http_send_bytes(df_http_request *request, unsigned status,
+                                   const char *content_type, void *bytes, size_t size,
+                                   const df_http_header_pair *headers);
+/* Sends an error in the route's shape; the message is printf-formatted. */
+enum MHD_Result df_http_send_error(df_http_request *request, unsigned status, const char *type,
+                                   const char *code, const char *param, const df_http_header_pair
+                                   *headers, const char *format, ...)
+    __attribute__((format(printf, 7, 8)));
+
+/* Streams a body of unknown length (chunked): `reader` is MHD's content
+ * reader (it may block, with a timeout, in this connection's thread);
+ * `free_fn` frees `user` when the stream ends or the client goes. */
+enum MHD_Result df_http_send_stream(df_http_request *request, const char *content_type,
+                                    MHD_ContentReaderCallback reader, void *user,
+                                    MHD_ContentReaderFreeCallback free_fn,
+                                    const df_http_header_pair *headers);
+
+/* 1 when the client has closed its connection (orderly or not). Cheap: one
+ * non-blocking peek on the socket. */
+int df_http_client_gone(const df_http_request *request);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * jobs.h — the job queue of `diffuse serve`: a bounded FIFO in front of the
+ * engine and ONE worker thread that runs jobs on it (the engine's calls on a
+ * model must not overlap; the engine's own thread pool parallelises each
+ * job). HTTP threads only submit, look, cancel and wait (with timeouts);
+ * they never run generation.
+ *
+ * Life of a job: submitted (written to the store, then queued) -> running ->
+ * completed | failed | cancelled. A queued job cancelled leaves the queue at
+ * once; a running one stops within one step (the progress callback returns
+ * non-zero). At shutdown the running job is interrupted the same way and put
+ * back to "queued" in the store, so the next start runs it again.
+ *
+ * Events: each job keeps a short log (queued, started, the LATEST step,
+ * and the final event), each entry with a sequence number; a new step event
+ * replaces the previous step event, so the log is bounded and a slow reader
+ * skips steps rather than falling behind. One condition variable is
+ * broadcast on every change; readers wait on it with timeouts.
+ *
+ * Ownership: the table holds a reference to every queued/running job; each
+ * df_jobs_find/df_jobs_submit caller gets its own and gives it back with
+ * df_job_release. A finished job leaves the table (the store answers for it
+ * from then on) but lives while someone holds a reference.
+ */
+#ifndef DF_SERVER_JOBS_H
+#define DF_SERVER_JOBS_H
+
+#include <stdint.h>
+
+#include "diffuse.h"
+#include "server/request.h"
+#include "server/store.h"
+
+typedef enum df_job_state {
+    DF_JOB_QUEUED,
+    DF_JOB_RUNNING,
+    DF_JOB_COMPLETED,
+    DF_JOB_FAILED,
+    DF_JOB_CANCELLED
+} df_job_state;
+
+const char *df_job_state_name(df_job_state state);
+static inline int df_job_state_final(df_job_state state) { return state >= DF_JOB_COMPLETED; }
+
+typedef struct df_jobs df_jobs;
+typedef struct df_job df_job;
+
+typedef struct df_jobs_config {
+    df_model *model;       /* borrowed; only the worker uses it */
+    df_store *store;       /* borrowed */
+    df_request_limits limits; /* to re-validate stored jobs at start-up */
+    int queue_size;        /* queued jobs at most (running one excluded) */
+} df_jobs_config;
+
+/* Creates the queue, re-queues the store's pending jobs (oldest first; they
+ * do not count against queue_size) and starts the worker. */
+df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *error);
+/* Stops the worker (interrupting and re-queueing the running job in the
+ * store) and wakes every waiter; bounded by one engine step. Idempotent. */
+void df_jobs_stop(df_jobs *jobs);
+/* After df_jobs_stop and once no other thread uses the queue. */
+void df_jobs_free(df_jobs *jobs);
+
+typedef enum df_jobs_submit_result {
+    DF_JOBS_ACCEPTED = 0,
+    DF_JOBS_QUEUE_FULL,
+    DF_JOBS_STOPPING,
+    DF_JOBS_STORE_FAILED /* `error` says why */
+} df_jobs_submit_result;
+
+/* Stores and queues a job. On DF_JOBS_ACCEPTED the job owns *params (left
+ * empty) and *out (may be NULL) is a reference for the caller. */
+df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params, df_job **out,
+                                     df_error *error);
+
+/* A reference to a queued or running job, or NULL. */
+df_job *df_jobs_find(df_jobs *jobs, const char *id);
+void df_job_release(df_jobs *jobs, df_job *job);
+const char *df_job_id(const df_job *job);
+
+typedef enum df_jobs_cancel_result {
+    DF_JOBS_NOT_ACTIVE = 0, /* unknown here or already finished (ask the store) */
+    DF_JOBS_CANCELLED,      /* was queued: now cancelled */
+    DF_JOBS_CANCELLING      /* running: stops within one step */
+} df_jobs_cancel_result;
+df_jobs_cancel_result df_jobs_cancel(df_jobs *jobs, const char *id);
+
+/* What the store does not know: live state of a queued or running job. */
+typedef struct df_job_info {
+    df_job_state state;
+    int queue_position;    /* jobs ahead of it (queued only), else -1 */
+    int step, total;       /* model evaluations done / in all (running) */
+    double elapsed_seconds;
+    double eta_seconds;    /* < 0: not known yet */
+    int cancel_requested;
+} df_job_info;
+
+/* 1 and *out filled when `id` is queued or running, else 0. */
+int df_jobs_info(df_jobs *jobs, const char *id, df_job_info *out);
+
+/* Waits up to timeout_ms for `job` to reach a final state; returns its state
+ * then (possibly still queued/running on timeout or when stopping). */
+df_job_state df_jobs_wait(df_jobs *jobs, df_job *job, int timeout_ms);
+
+/* The first event of `job` with a sequence number above `after`, as a
+ * complete server-sent event ("id: N\nevent: NAME\ndata: JSON\n\n",
+ * malloc'ed into *out_text). Returns 1 with an event (*terminal set for the
+ * final one), 0 on timeout, -1 when the server is stopping. */
+int df_jobs_next_event(df_jobs *jobs, df_job *job, uint64_t after, int timeout_ms,
+                       char **out_text, uint64_t *out_seq, int *terminal);
+
+/* Queue length (queued jobs), and whether the worker is up and not stopping. */
+int df_jobs_queue_length(df_jobs *jobs);
+int df_jobs_ready(df_jobs *jobs);
+
+#endif

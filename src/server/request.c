@@ -1,0 +1,320 @@
+/*
+ * request.c — JSON generation parameters to a validated df_request_params
+ * (see request.h for the contract). Every check names the field; names,
+ * types and ranges are the table below, so the README, the validation and
+ * the normalized JSON cannot drift apart. Sampler, schedule and spacing
+ * names are checked with the engine's own parsers, so a request the server
+ * accepts is one the engine will not refuse for a name.
+ */
+#include "server/request.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline/scheduler.h"
+
+/* Every accepted field. "n" is an alias of "batch" (OpenAI's name). */
+static const char *const known_fields[] = {
+    "prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "sampler",
+    "schedule", "spacing", "seed", "seed_mode", "rng", "batch", "n", "clip_skip", "weighting",
+    "eta", "prediction", "preview_every", NULL};
+
+void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size)
+{
+    memset(limits, 0, sizeof *limits);
+    limits->size_multiple = size_multiple > 0 ? size_multiple : 64;
+    limits->default_size = default_size > 0 ? default_size : 512;
+    limits->max_side = 2048;
+    limits->max_steps = 1000;
+    limits->max_batch = 16;
+    limits->max_prompt_bytes = 32000; /* fits a JPEG's 64 KB UTF-16 EXIF with the rest */
+}
+
+static df_status fail(df_request_error *error, const char *param, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static df_status fail(df_request_error *error, const char *param, const char *format, ...)
+{
+    snprintf(error->param, sizeof error->param, "%s", param);
+    int n = snprintf(error->message, sizeof error->message, "%s%s", param, *param ? ": " : "");
+    if (n < 0 || (size_t)n >= sizeof error->message)
+        n = 0;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error->message + n, sizeof error->message - (size_t)n, format, args);
+    va_end(args);
+    return DF_ERR_INVALID_ARGUMENT;
+}
+
+/* The field's value, or NULL when absent or null (the default applies). */
+static const json_t *field(const json_t *body, const char *name)
+{
+    const json_t *value = json_object_get(body, name);
+    return value && !json_is_null(value) ? value : NULL;
+}
+
+static df_status get_int(const json_t *body, const char *name, long long min, long long max,
+                         long long *value, df_request_error *error)
+{
+    const json_t *v = field(body, name);
+    if (!v)
+        return DF_OK;
+    if (!json_is_integer(v))
+        return fail(error, name, "expected an integer in [%lld, %lld]", min, max);
+    long long x = json_integer_value(v);
+    if (x < min || x > max)
+        return fail(error, name, "%lld is out of range [%lld, %lld]", x, min, max);
+    *value = x;
+    return DF_OK;
+}
+
+static df_status get_number(const json_t *body, const char *name, double min, double max,
+                            double *value, df_request_error *error)
+{
+    const json_t *v = field(body, name);
+    if (!v)
+        return DF_OK;
+    if (!json_is_number(v))
+        return fail(error, name, "expected a number in [%g, %g]", min, max);
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < min || x > max)
+        return fail(error, name, "%g is out of range [%g, %g]", x, min, max);
+    *value = x;
+    return DF_OK;
+}
+
+/* A string field copied into *out (malloc'ed); absent leaves *out alone. */
+static df_status get_string(const json_t *body, const char *name, size_t max_bytes, char **out,
+                            df_request_error *error)
+{
+    const json_t *v = field(body, name);
+    if (!v)
+        return DF_OK;
+    if (!json_is_string(v))
+        return fail(error, name, "expected a string");
+    size_t length = json_string_length(v);
+    if (length > max_bytes)
+        return fail(error, name, "%zu bytes is longer than the limit of %zu", length, max_bytes);
+    if (memchr(json_string_value(v), 0, length))
+        return fail(error, name, "contains a NUL character");
+    char *copy = strdup(json_string_value(v));
+    if (!copy)
+        return fail(error, name, "out of memory");
+    free(*out);
+    *out = copy;
+    return DF_OK;
+}
+
+/* A 32-bit seed as A1111 users can type back (see cli/generate.c). */
+static int64_t random_seed(void)
+{
+    uint32_t value = 0;
+    FILE *file = fopen("/dev/urandom", "rb");
+    if (!file || fread(&value, sizeof value, 1, file) != 1) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        value = (uint32_t)now.tv_nsec * 2654435761u ^ (uint32_t)now.tv_sec ^ (uint32_t)getpid();
+    }
+    if (file)
+        fclose(file);
+    return value;
+}
+
+static df_status parse_fields(const json_t *body, const df_request_limits *limits,
+                              df_request_params *p, df_request_error *error)
+{
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)body, key, value) {
+        int known = 0;
+        for (int i = 0; known_fields[i] && !known; i++)
+            known = !strcmp(key, known_fields[i]);
+        if (!known)
+            return fail(error, key, "unknown field (accepted: prompt, negative_prompt, width, "
+                                    "height, steps, guidance_scale, sampler, schedule, spacing, "
+                                    "seed, seed_mode, rng, batch (or n), clip_skip, weighting, "
+                                    "eta, prediction, preview_every)");
+        (void)value;
+    }
+    if (field(body, "batch") && field(body, "n"))
+        return fail(error, "n", "give either batch or n, not both");
+
+    const json_t *prompt = json_object_get(body, "prompt");
+    if (!prompt || json_is_null(prompt))
+        return fail(error, "prompt", "required (a string; \"\" is the empty prompt)");
+    df_status status;
+    if ((status = get_string(body, "prompt", limits->max_prompt_bytes, &p->prompt, error)) ||
+        (status = get_string(body, "negative_prompt", limits->max_prompt_bytes,
+                             &p->negative_prompt, error)) ||
+        (status = get_string(body, "sampler", 64, &p->sampler, error)) ||
+        (status = get_string(body, "schedule", 64, &p->schedule, error)) ||
+        (status = get_string(body, "spacing", 64, &p->spacing, error)) ||
+        (status = get_string(body, "rng", 64, &p->rng, error)) ||
+        (status = get_string(body, "prediction", 64, &p->prediction, error)))
+        return status;
+    if (!p->negative_prompt && !(p->negative_prompt = strdup("")))
+        return fail(error, "negative_prompt", "out of memory");
+
+    long long width = limits->default_size, height = limits->default_size, steps = 20,
+              batch = 1, clip_skip = 1, preview_every = 0, seed = -1;
+    if ((status = get_int(body, "width", 1, limits->max_side, &width, error)) ||
+        (status = get_int(body, "height", 1, limits->max_side, &height, error)) ||
+        (status = get_int(body, "steps", 1, limits->max_steps, &steps, error)) ||
+        (status = get_int(body, "batch", 1, limits->max_batch, &batch, error)) ||
+        (status = get_int(body, "n", 1, limits->max_batch, &batch, error)) ||
+        (status = get_int(body, "clip_skip", 1, 12, &clip_skip, error)) ||
+        (status = get_int(body, "preview_every", 0, 1000, &preview_every, error)) ||
+        (status = get_int(body, "seed", -1, INT64_MAX, &seed, error)))
+        return status;
+    const int multiple = limits->size_multiple;
+    if (width < multiple || width % multiple)
+        return fail(error, "width", "%lld is not a multiple of %d (this model's size multiple) "
+                    "in [%d, %d]", width, multiple, multiple, limits->max_side);
+    if (height < multiple || height % multiple)
+        return fail(error, "height", "%lld is not a multiple of %d (this model's size multiple) "
+                    "in [%d, %d]", height, multiple, multiple, limits->max_side);
+    if (preview_every > 0 && !limits->previews)
+        return fail(error, "preview_every", "this server has no TAESD decoder for previews "
+                                            "(start it with --taesd PATH)");
+    p->width = (int)width;
+    p->height = (int)height;
+    p->steps = (int)steps;
+    p->batch = (int)batch;
+    p->clip_skip = (int)clip_skip;
+    p->preview_every = (int)preview_every;
+    p->seed = seed < 0 ? random_seed() : seed;
+
+    p->guidance_scale = 7.5;
+    if ((status = get_number(body, "guidance_scale", 0, 100, &p->guidance_scale, error)) ||
+        (status = get_number(body, "eta", 0, 1, &p->eta, error)))
+        return status;
+
+    const json_t *weighting = field(body, "weighting");
+    if (weighting && !json_is_boolean(weighting))
+        return fail(error, "weighting", "expected true or false");
+    p->weighting = weighting && json_is_true(weighting);
+
+    const json_t *mode = field(body, "seed_mode");
+    if (mode) {
+        const char *name = json_is_string(mode) ? json_string_value(mode) : "";
+        if (!strcmp(name, "batch"))
+            p->seed_mode = DF_SEED_BATCH;
+        else if (!strcmp(name, "per-image"))
+            p->seed_mode = DF_SEED_PER_IMAGE;
+        else
+            return fail(error, "seed_mode", "expected \"batch\" or \"per-image\"");
+    }
+
+    /* Names, with the engine's own parsers (their messages list the valid
+     * names). */
+    df_error engine = {0};
+    df_sampler_kind kind;
+    df_sigma_schedule schedule;
+    df_timestep_spacing spacing;
+    if (p->sampler && *p->sampler && df_sampler_parse(p->sampler, &kind, &schedule, &engine))
+        return fail(error, "sampler", "%s", engine.message);
+    if (p->schedule && *p->schedule && df_sigma_schedule_parse(p->schedule, &schedule, &engine))
+        return fail(error, "schedule", "%s", engine.message);
+    if (p->spacing && *p->spacing && df_timestep_spacing_parse(p->spacing, &spacing, &engine))
+        return fail(error, "spacing", "%s", engine.message);
+    if (p->rng && strcmp(p->rng, "cpu") && strcmp(p->rng, "philox"))
+        return fail(error, "rng", "expected \"cpu\" or \"philox\"");
+    if (p->prediction && strcmp(p->prediction, "epsilon") && strcmp(p->prediction, "v_prediction"))
+        return fail(error, "prediction", "expected \"epsilon\" or \"v_prediction\"");
+    return DF_OK;
+}
+
+df_status df_request_parse(const json_t *body, const df_request_limits *limits,
+                           df_request_params *out, df_request_error *error)
+{
+    memset(out, 0, sizeof *out);
+    memset(error, 0, sizeof *error);
+    if (!json_is_object(body))
+        return fail(error, "", "the request body must be a JSON object");
+    df_status status = parse_fields(body, limits, out, error);
+    if (status)
+        df_request_params_free(out);
+    return status;
+}
+
+/* json_object_set_new that tolerates a NULL value (out of memory: reported
+ * by the caller's final check). */
+static int set(json_t *object, const char *key, json_t *value)
+{
+    return value ? json_object_set_new(object, key, value) : -1;
+}
+
+json_t *df_request_to_json(const df_request_params *p)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int failed = 0;
+    failed |= set(o, "prompt", json_string(p->prompt ? p->prompt : ""));
+    failed |= set(o, "negative_prompt", json_string(p->negative_prompt ? p->negative_prompt : ""));
+    failed |= set(o, "width", json_integer(p->width));
+    failed |= set(o, "height", json_integer(p->height));
+    failed |= set(o, "steps", json_integer(p->steps));
+    failed |= set(o, "guidance_scale", json_real(p->guidance_scale));
+    failed |= set(o, "seed", json_integer(p->seed));
+    failed |= set(o, "seed_mode",
+                  json_string(p->seed_mode == DF_SEED_PER_IMAGE ? "per-image" : "batch"));
+    failed |= set(o, "batch", json_integer(p->batch));
+    failed |= set(o, "clip_skip", json_integer(p->clip_skip));
+    failed |= set(o, "weighting", json_boolean(p->weighting));
+    failed |= set(o, "eta", json_real(p->eta));
+    failed |= set(o, "preview_every", json_integer(p->preview_every));
+    /* Names the client left to the engine stay absent (the model decides). */
+    const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction"};
+    const char *values[] = {p->sampler, p->schedule, p->spacing, p->rng, p->prediction};
+    for (int i = 0; i < 5; i++)
+        if (values[i])
+            failed |= set(o, names[i], json_string(values[i]));
+    if (failed) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+void df_request_to_generate(const df_request_params *p, df_generate_request *out)
+{
+    df_generate_request_init(out);
+    out->prompt = p->prompt;
+    out->negative_prompt = p->negative_prompt;
+    out->width = p->width;
+    out->height = p->height;
+    out->steps = p->steps;
+    out->guidance_scale = (float)p->guidance_scale;
+    out->sampler = p->sampler;
+    out->schedule = p->schedule;
+    out->spacing = p->spacing;
+    out->prediction = p->prediction;
+    out->seed = p->seed;
+    out->rng = p->rng;
+    out->seed_mode = p->seed_mode;
+    out->batch = p->batch;
+    out->clip_skip = p->clip_skip;
+    out->prompt_flags = p->weighting ? DF_PROMPT_WEIGHTING : 0;
+    out->eta = (float)p->eta;
+    out->preview_every = p->preview_every;
+}
+
+void df_request_params_free(df_request_params *p)
+{
+    if (!p)
+        return;
+    free(p->prompt);
+    free(p->negative_prompt);
+    free(p->sampler);
+    free(p->schedule);
+    free(p->spacing);
+    free(p->rng);
+    free(p->prediction);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,73 @@
+/*
+ * request.h — the one request model of `diffuse serve`: a JSON object of
+ * generation parameters, validated into a df_request_params that owns its
+ * strings. Every API family (native jobs, /predict, and later OpenAI,
+ * AUTOMATIC1111, Vertex) translates its own JSON into this object and goes
+ * through df_request_parse, so validation and its error messages are the
+ * same everywhere.
+ *
+ * Invariants: a params object filled by df_request_parse is complete (the
+ * random seed and the model's default size are resolved at parse time), so
+ * df_request_to_json of it, parsed again, gives the same generation — this is
+ * what the job store keeps and what a restart re-runs.
+ */
+#ifndef DF_SERVER_REQUEST_H
+#define DF_SERVER_REQUEST_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "diffuse.h"
+
+/* Limits a request is checked against (issue 6 makes them configurable). */
+typedef struct df_request_limits {
+    int size_multiple;     /* the model's (64 for SD) */
+    int default_size;      /* the model's default width and height */
+    int max_side;          /* largest width or height */
+    int max_steps;
+    int max_batch;
+    size_t max_prompt_bytes;
+    int previews;          /* the server has a TAESD decoder */
+} df_request_limits;
+
+/* Defaults for a model of this multiple and default size. */
+void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size);
+
+typedef struct df_request_params {
+    char *prompt;          /* never NULL once parsed ("" is the empty prompt) */
+    char *negative_prompt; /* never NULL once parsed */
+    char *sampler, *schedule, *spacing, *rng, *prediction; /* NULL: engine default */
+    int width, height, steps, batch, clip_skip, preview_every;
+    int weighting;         /* A1111 emphasis syntax */
+    double guidance_scale, eta;
+    int64_t seed;          /* resolved: never < 0 once parsed */
+    df_seed_mode seed_mode;
+} df_request_params;
+
+/* A validation failure: the field at fault ("" for the body as a whole) and
+ * a message that starts with it. */
+typedef struct df_request_error {
+    char param[64];
+    char message[1024];
+} df_request_error;
+
+/* Parses and validates `body` (must be a JSON object). Unknown fields are
+ * REJECTED (DF_ERR_INVALID_ARGUMENT naming the field): the complaint this
+ * server answers is "per-request parameters silently ignored", and a typo
+ * like "stpes" must not run 20 steps quietly. API families that accept
+ * foreign fields drop them before calling this. null for any field means its
+ * default. On failure `out` is left empty (df_request_params_free is safe). */
+df_status df_request_parse(const json_t *body, const df_request_limits *limits,
+                           df_request_params *out, df_request_error *error);
+
+/* The normalized parameters as a JSON object (new reference; NULL when out
+ * of memory). */
+json_t *df_request_to_json(const df_request_params *params);
+
+/* A df_generate_request pointing into `params` (which must outlive it);
+ * progress callback and preview cadence are the caller's to set. */
+void df_request_to_generate(const df_request_params *params, df_generate_request *out);
+
+void df_request_params_free(df_request_params *params);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * routes.h — the route tables of each API family (one routes_*.c file per
+ * family, each exporting a table that ends with a NULL method) and the
+ * helpers they share: parsing a JSON body into the one request model,
+ * submitting a job with the queue's answers mapped to HTTP (429, 503),
+ * rendering a job, and producing an image in a chosen format.
+ */
+#ifndef DF_SERVER_ROUTES_H
+#define DF_SERVER_ROUTES_H
+
+#include "server/http.h"
+#include "server/server.h"
+#include "io/image.h"
+
+extern const df_http_route df_routes_health[];
+extern const df_http_route df_routes_jobs[];
+extern const df_http_route df_routes_predict[];
+
+/* Seconds a client is asked to wait after a 429. */
+#define DF_ROUTES_RETRY_AFTER "2"
+
+/* The body as a JSON value (new reference), or NULL after answering 400
+ * (malformed JSON; *answered holds MHD's result). */
+json_t *df_routes_parse_json(df_http_request *request, enum MHD_Result *answered);
+
+/* df_request_parse of `body`; NULL return path answers 400 naming the field
+ * (or 400 with the whole message when the engine's parser refused a name). */
+int df_routes_parse_params(df_http_request *request, const json_t *body,
+                           df_request_params *params, enum MHD_Result *answered);
+
+/* Submits; on failure answers (429 + Retry-After when the queue is full, 503
+ * when stopping, 500 when the store failed) and returns NULL. On success the
+ * job owns *params and the caller owns the returned reference. */
+df_job *df_routes_submit(df_http_request *request, df_request_params *params,
+                         enum MHD_Result *answered);
+
+/* The native JSON of a job (store record + live state), or NULL when no such
+ * job exists (or out of memory). */
+json_t *df_routes_job_json(df_server *server, const char *id);
+
+/* Image `index` of a completed job's store record in `format`: malloc'ed
+ * bytes (*out, *out_size) and their content type. DF_ERR_INVALID_ARGUMENT
+ * when there is no such image. */
+df_status df_routes_job_image(df_server *server, const json_t *record, int index,
+                              df_image_format format, unsigned char **out, size_t *out_size,
+                              const char **content_type, df_error *error);
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * server.c — start-up, the signal loop and shutdown of `diffuse serve` (see
+ * server.h for the threads and the shutdown order). Start-up order matters:
+ * signals are blocked before any thread exists (the engine's pool included),
+ * the store is opened before the queue (which re-queues its pending jobs),
+ * and the HTTP daemon starts last, once everything it calls is ready.
+ */
+#include "server/server.h"
+
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "runtime/error.h"
+#include "server/routes.h"
+#include "server/util.h"
+
+void df_server_config_default(df_server_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->listen = "127.0.0.1:8080";
+    config->data_dir = "diffuse-data";
+    config->queue_size = 64;
+    config->retention_hours = 24;
+    config->max_body_bytes = 8u << 20;
+    config->max_connections = 64;
+    config->connection_timeout_s = 60;
+    config->sync_timeout_s = 600;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" to a socket address (numeric or resolvable). */
+static df_status resolve(const char *listen, struct sockaddr_storage *out, df_error *error)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    const char *host_start = listen, *host_end = colon;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "--listen %s: expected [ADDRESS]:PORT", listen);
+        host_start = listen + 1;
+        host_end = close;
+        colon = close + 1;
+    }
+    if (!colon || host_end == host_start || (size_t)(host_end - host_start) >= sizeof host ||
+        !colon[1])
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "--listen %s: expected HOST:PORT",
+                            listen);
+    memcpy(host, host_start, (size_t)(host_end - host_start));
+    host[host_end - host_start] = 0;
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "--listen %s: bad port", listen);
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host, colon + 1, &hints, &found);
+    if (rc || !found)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "--listen %s: %s", listen,
+                            gai_strerror(rc));
+    memset(out, 0, sizeof *out);
+    memcpy(out, found->ai_addr, found->ai_addrlen);
+    freeaddrinfo(found);
+    return DF_OK;
+}
+
+/* Every family's routes in one table (malloc'ed, ends with a NULL method). */
+static df_http_route *all_routes(void)
+{
+    const df_http_route *tables[] = {df_routes_health, df_routes_jobs, df_routes_predict};
+    size_t count = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (const df_http_route *r = tables[t]; r->method; r++)
+            count++;
+    df_http_route *routes = calloc(count + 1, sizeof *routes);
+    if (!routes)
+        return NULL;
+    count = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
+        for (const df_http_route *r = tables[t]; r->method; r++)
+            routes[count++] = *r;
+    return routes;
+}
+
+static void purge(df_server *server)
+{
+    df_error error = {0};
+    int deleted = 0;
+    double cutoff = df_server_now() - server->config->retention_hours * 3600.0;
+    if (df_store_purge(server->store, cutoff, &deleted, &error))
+        fprintf(stderr, "diffuse serve: purge: %s\n", error.message);
+    else if (deleted)
+        fprintf(stderr, "diffuse serve: %d expired job(s) deleted\n", deleted);
+}
+
+int df_server_run(const df_server_config *config)
+{
+    /* Blocked here, inherited by every thread created from now on. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
+
+    df_server server = {.config = config};
+    df_error error = {0};
+    df_http *http = NULL;
+    df_http_route *routes = all_routes();
+    struct sockaddr_storage address;
+    int exit_code = 1;
+    if (!routes) {
+        fprintf(stderr, "diffuse serve: out of memory\n");
+        goto done;
+    }
+    if (resolve(config->listen, &address, &error) ||
+        df_store_open(config->data_dir, &server.store, &error) ||
+        df_runtime_create(config->threads, &server.runtime, &error) ||
+        df_model_open(server.runtime, config->model_path, &server.model, &error) ||
+        (config->taesd_path && df_model_load_taesd(server.model, config->taesd_path, &error))) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    df_request_limits_default(&server.limits, df_model_size_multiple(server.model),
+                              df_model_default_size(server.model));
+    server.limits.previews = config->taesd_path != NULL;
+    df_jobs_config jobs_config = {server.model, server.store, server.limits, config->queue_size};
+    if (df_jobs_create(&jobs_config, &server.jobs, &error)) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    df_http_config http_config = {(const struct sockaddr *)&address, config->max_body_bytes,
+                                  config->max_connections, config->connection_timeout_s, routes,
+                                  &server};
+    if (df_http_start(&http_config, &http, &error)) {
+        fprintf(stderr, "diffuse serve: %s: %s\n", config->listen, error.message);
+        goto done;
+    }
+    char host[256] = "?";
+    getnameinfo((const struct sockaddr *)&address, sizeof address, host, sizeof host, NULL, 0,
+                NI_NUMERICHOST);
+    int v6 = address.ss_family == AF_INET6;
+    printf("diffuse serve: listening on http://%s%s%s:%d (model %s, data %s)\n", v6 ? "[" : "",
+           host, v6 ? "]" : "", df_http_port(http), config->model_path, config->data_dir);
+    fflush(stdout);
+
+    /* The main thread: signals, and the retention purge now and then (a
+     * quarter of the retention time, between 1 s and a minute). */
+    double interval = config->retention_hours * 3600.0 / 4;
+    interval = interval < 1 ? 1 : interval > 60 ? 60 : interval;
+    double next_purge = 0;
+    for (;;) {
+        if (df_server_monotonic() >= next_purge) {
+            purge(&server);
+            next_purge = df_server_monotonic() + interval;
+        }
+        struct timespec wait = {0, 500000000L};
+        int sig = sigtimedwait(&signals, NULL, &wait);
+        if (sig == SIGINT || sig == SIGTERM) {
+            fprintf(stderr, "diffuse serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+    }
+    exit_code = 0;
+done:
+    /* The worker first: it interrupts the running job and re-queues it, and
+     * wakes every waiter so the connection threads can end; then HTTP. */
+    df_jobs_stop(server.jobs);
+    df_http_stop(http);
+    df_jobs_free(server.jobs);
+    df_model_free(server.model);
+    df_runtime_free(server.runtime);
+    df_store_close(server.store);
+    free(routes);
+    if (!exit_code)
+        fprintf(stderr, "diffuse serve: stopped\n");
+    return exit_code;
+}

@@ -1,0 +1,59 @@
+/*
+ * server.h — `diffuse serve`: configuration, the server object the routes
+ * share, and the entry point that runs it until SIGINT/SIGTERM.
+ *
+ * Threads: the main thread waits for signals (and purges expired jobs now
+ * and then); libmicrohttpd runs one thread per connection; one worker thread
+ * runs the jobs (jobs.h); the engine's thread pool computes. SIGINT and
+ * SIGTERM are blocked in every thread but read by the main one with
+ * sigtimedwait, so no handler runs in the middle of anything.
+ *
+ * Shutdown: stop accepting, stop the worker (the running job is interrupted
+ * within one step and re-queued in the store), let the connection threads
+ * finish (waiters are woken and answer 503, streams end), close the store,
+ * exit 0.
+ */
+#ifndef DF_SERVER_SERVER_H
+#define DF_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include "diffuse.h"
+#include "server/http.h"
+#include "server/jobs.h"
+#include "server/request.h"
+#include "server/store.h"
+
+typedef struct df_server_config {
+    const char *model_path;   /* required */
+    const char *taesd_path;   /* NULL: no previews */
+    const char *listen;       /* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
+    const char *data_dir;
+    int queue_size;
+    int threads;              /* engine threads, <= 0: one per CPU */
+    double retention_hours;   /* finished jobs (rows and images) kept this long */
+    size_t max_body_bytes;
+    unsigned max_connections;
+    unsigned connection_timeout_s;
+    int sync_timeout_s;       /* a synchronous route waits at most this long */
+} df_server_config;
+
+/* Defaults for everything but model_path. */
+void df_server_config_default(df_server_config *config);
+
+/* What every route handler reaches through request->context. */
+typedef struct df_server {
+    const df_server_config *config;
+    df_runtime *runtime;
+    df_model *model;
+    df_store *store;
+    df_jobs *jobs;
+    df_request_limits limits;
+} df_server;
+
+/* Runs the server until SIGINT or SIGTERM; returns the exit status (0 after a
+ * clean shutdown, 1 when it could not start). Call before any thread exists:
+ * it blocks the signals for every thread it creates. */
+int df_server_run(const df_server_config *config);
+
+#endif

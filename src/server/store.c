@@ -1,0 +1,370 @@
+/*
+ * store.c — the SQLite job store (see store.h for the schema and the
+ * durability contract). Statements are prepared per call: the store is far
+ * from the hot path (a few statements per job), and it keeps every function
+ * self-contained. All access goes through one connection under `lock`.
+ */
+#include "server/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/error.h"
+
+struct df_store {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char *images_dir;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  params TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  created REAL NOT NULL,"
+    "  started REAL, finished REAL,"
+    "  error_type TEXT, error_code TEXT, error_message TEXT,"
+    "  result TEXT);"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);"
+    "PRAGMA user_version=1;";
+
+static df_status db_error(df_store *store, df_error *error, const char *what)
+{
+    return df_error_set(error, DF_ERR_IO, "job store: %s: %s", what, sqlite3_errmsg(store->db));
+}
+
+static df_status make_dir(const char *path, df_error *error)
+{
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return df_error_set(error, DF_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+    struct stat info;
+    if (stat(path, &info) || !S_ISDIR(info.st_mode))
+        return df_error_set(error, DF_ERR_IO, "%s is not a directory", path);
+    return DF_OK;
+}
+
+df_status df_store_open(const char *dir, df_store **out, df_error *error)
+{
+    *out = NULL;
+    df_status status = make_dir(dir, error);
+    if (status)
+        return status;
+    df_store *store = calloc(1, sizeof *store);
+    size_t length = strlen(dir) + 32;
+    char *db_path = malloc(length);
+    if (!store || !db_path || !(store->images_dir = malloc(length))) {
+        free(db_path);
+        if (store)
+            free(store->images_dir);
+        free(store);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
+    snprintf(db_path, length, "%s/diffuse.db", dir);
+    snprintf(store->images_dir, length, "%s/images", dir);
+    pthread_mutex_init(&store->lock, NULL);
+    status = make_dir(store->images_dir, error);
+    if (!status && sqlite3_open_v2(db_path, &store->db,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                       SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+        status = df_error_set(error, DF_ERR_IO, "job store %s: %s", db_path,
+                              store->db ? sqlite3_errmsg(store->db) : "cannot open");
+    if (!status) {
+        sqlite3_busy_timeout(store->db, 5000); /* another process on the same DIR */
+        char *message = NULL;
+        if (sqlite3_exec(store->db, schema, NULL, NULL, &message) != SQLITE_OK) {
+            status = df_error_set(error, DF_ERR_IO, "job store %s: %s", db_path,
+                                  message ? message : "schema");
+            sqlite3_free(message);
+        }
+    }
+    free(db_path);
+    if (status) {
+        df_store_close(store);
+        return status;
+    }
+    *out = store;
+    return DF_OK;
+}
+
+void df_store_close(df_store *store)
+{
+    if (!store)
+        return;
+    if (store->db)
+        sqlite3_close(store->db);
+    pthread_mutex_destroy(&store->lock);
+    free(store->images_dir);
+    free(store);
+}
+
+const char *df_store_images_dir(const df_store *store) { return store->images_dir; }
+
+/* Runs one write statement: `types` says how to bind each argument
+ * ('s' string or NULL, 'd' double, 0 ends). Caller holds no lock. */
+static df_status exec_write(df_store *store, const char *sql, const char *what, df_error *error,
+                            const char *types, ...)
+{
+    va_list args;
+    va_start(args, types);
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        status = db_error(store, error, what);
+    } else {
+        for (int i = 0; types[i]; i++) {
+            if (types[i] == 's') {
+                const char *text = va_arg(args, const char *);
+                if (text)
+                    sqlite3_bind_text(stmt, i + 1, text, -1, SQLITE_TRANSIENT);
+                else
+                    sqlite3_bind_null(stmt, i + 1);
+            } else {
+                sqlite3_bind_double(stmt, i + 1, va_arg(args, double));
+            }
+        }
+        if (sqlite3_step(stmt) != SQLITE_DONE)
+            status = db_error(store, error, what);
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    va_end(args);
+    return status;
+}
+
+df_status df_store_insert(df_store *store, const char *id, const char *params_json,
+                          double created, df_error *error)
+{
+    return exec_write(store, "INSERT INTO jobs(id, params, state, created) VALUES(?, ?, 'queued', ?)",
+                      "insert", error, "ssd", id, params_json, created);
+}
+
+df_status df_store_set_running(df_store *store, const char *id, double started, df_error *error)
+{
+    return exec_write(store, "UPDATE jobs SET state='running', started=? WHERE id=?", "update",
+                      error, "ds", started, id);
+}
+
+df_status df_store_requeue(df_store *store, const char *id, df_error *error)
+{
+    return exec_write(store, "UPDATE jobs SET state='queued', started=NULL WHERE id=?", "requeue",
+                      error, "s", id);
+}
+
+df_status df_store_finish(df_store *store, const char *id, const char *state, double finished,
+                          const char *result_json, const char *error_type,
+                          const char *error_code, const char *error_message, df_error *error)
+{
+    return exec_write(store,
+                      "UPDATE jobs SET state=?, finished=?, result=?, error_type=?, error_code=?, "
+                      "error_message=? WHERE id=?",
+                      "finish", error, "sdsssss", state, finished, result_json, error_type,
+                      error_code, error_message, id);
+}
+
+df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *user,
+                                df_error *error)
+{
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT id, params, created FROM jobs WHERE state IN "
+                           "('queued', 'running') ORDER BY seq",
+                           -1, &stmt, NULL) != SQLITE_OK) {
+        status = db_error(store, error, "load");
+    } else {
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+            fn(user, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_double(stmt, 2));
+        if (rc != SQLITE_DONE)
+            status = db_error(store, error, "load");
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    return status;
+}
+
+#define RECORD_COLUMNS \
+    "seq, id, params, state, created, started, finished, error_type, error_code, " \
+    "error_message, result"
+
+/* A JSON value from a column holding JSON text, or null. */
+static json_t *json_column(sqlite3_stmt *stmt, int column)
+{
+    const char *text = (const char *)sqlite3_column_text(stmt, column);
+    json_t *value = text ? json_loads(text, 0, NULL) : NULL;
+    return value ? value : json_null();
+}
+
+static json_t *real_or_null(sqlite3_stmt *stmt, int column)
+{
+    return sqlite3_column_type(stmt, column) == SQLITE_NULL
+               ? json_null()
+               : json_real(sqlite3_column_double(stmt, column));
+}
+
+static json_t *text_or_null(sqlite3_stmt *stmt, int column)
+{
+    const char *text = (const char *)sqlite3_column_text(stmt, column);
+    return text ? json_string(text) : json_null();
+}
+
+static json_t *record(sqlite3_stmt *stmt)
+{
+    json_t *error = json_null();
+    if (sqlite3_column_type(stmt, 7) != SQLITE_NULL) {
+        json_decref(error);
+        error = json_pack("{s:o, s:o, s:o}", "type", text_or_null(stmt, 7), "code",
+                          text_or_null(stmt, 8), "message", text_or_null(stmt, 9));
+    }
+    return json_pack("{s:I, s:o, s:o, s:o, s:f, s:o, s:o, s:o*, s:o}", "seq",
+                     (json_int_t)sqlite3_column_int64(stmt, 0), "id", text_or_null(stmt, 1),
+                     "params", json_column(stmt, 2), "state", text_or_null(stmt, 3), "created",
+                     sqlite3_column_double(stmt, 4), "started", real_or_null(stmt, 5),
+                     "finished", real_or_null(stmt, 6), "error", error, "result",
+                     json_column(stmt, 10));
+}
+
+df_status df_store_get(df_store *store, const char *id, json_t **out, df_error *error)
+{
+    *out = NULL;
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(store->db, "SELECT " RECORD_COLUMNS " FROM jobs WHERE id=?", -1,
+                           &stmt, NULL) != SQLITE_OK) {
+        status = db_error(store, error, "get");
+    } else {
+        sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            if (!(*out = record(stmt)))
+                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+        } else if (rc != SQLITE_DONE) {
+            status = db_error(store, error, "get");
+        }
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    return status;
+}
+
+df_status df_store_list(df_store *store, const char *before, int limit, json_t **out,
+                        int *has_more, df_error *error)
+{
+    *out = NULL;
+    *has_more = 0;
+    json_t *list = json_array();
+    if (!list)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    /* An unknown `before` id lists nothing rather than everything. */
+    const char *sql = before ? "SELECT " RECORD_COLUMNS " FROM jobs WHERE seq < "
+                               "(SELECT seq FROM jobs WHERE id=?2) ORDER BY seq DESC LIMIT ?1"
+                             : "SELECT " RECORD_COLUMNS " FROM jobs ORDER BY seq DESC LIMIT ?1";
+    if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        status = db_error(store, error, "list");
+    } else {
+        sqlite3_bind_int(stmt, 1, limit + 1); /* one more tells whether more remain */
+        if (before)
+            sqlite3_bind_text(stmt, 2, before, -1, SQLITE_TRANSIENT);
+        int rc, count = 0;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (count++ == limit) {
+                *has_more = 1;
+                continue;
+            }
+            json_t *item = record(stmt);
+            if (!item || json_array_append_new(list, item)) {
+                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+        }
+        if (!status && rc != SQLITE_DONE)
+            status = db_error(store, error, "list");
+    }
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    if (status) {
+        json_decref(list);
+        return status;
+    }
+    *out = list;
+    return DF_OK;
+}
+
+/* Removes the image files named in a result's "images" list. Names come from
+ * our own database, but are checked to be plain file names all the same. */
+static void remove_images(const df_store *store, const char *result_json)
+{
+    json_t *result = result_json ? json_loads(result_json, 0, NULL) : NULL;
+    json_t *images = json_object_get(result, "images");
+    size_t i;
+    json_t *name;
+    json_array_foreach(images, i, name) {
+        const char *file = json_string_value(name);
+        if (!file || !*file || strchr(file, '/') || file[0] == '.')
+            continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", store->images_dir, file) < (int)sizeof path)
+            unlink(path);
+    }
+    json_decref(result);
+}
+
+df_status df_store_purge(df_store *store, double cutoff, int *deleted, df_error *error)
+{
+    if (deleted)
+        *deleted = 0;
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *select = NULL, *remove = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT id, result FROM jobs WHERE state IN "
+                           "('completed', 'failed', 'cancelled') AND finished < ?",
+                           -1, &select, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store->db, "DELETE FROM jobs WHERE id=?", -1, &remove, NULL) !=
+            SQLITE_OK) {
+        status = db_error(store, error, "purge");
+    } else {
+        sqlite3_bind_double(select, 1, cutoff);
+        int rc;
+        /* Files first, then the row: a crash between the two leaves a row
+         * whose images 404, never an orphan file nobody will delete. */
+        while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+            remove_images(store, (const char *)sqlite3_column_text(select, 1));
+            sqlite3_bind_text(remove, 1, (const char *)sqlite3_column_text(select, 0), -1,
+                              SQLITE_TRANSIENT);
+            if (sqlite3_step(remove) != SQLITE_DONE) {
+                status = db_error(store, error, "purge");
+                break;
+            }
+            sqlite3_reset(remove);
+            if (deleted)
+                (*deleted)++;
+        }
+        if (!status && rc != SQLITE_DONE)
+            status = db_error(store, error, "purge");
+    }
+    sqlite3_finalize(select);
+    sqlite3_finalize(remove);
+    pthread_mutex_unlock(&store->lock);
+    return status;
+}
