@@ -321,7 +321,9 @@ static df_status encode_prompts(df_model *model, const df_generate_request *requ
 /* ------------------------------------------------------------------------ */
 /* Infotext (AUTOMATIC1111's "parameters")                                  */
 
-static const char *a1111_sampler_label(df_sampler_kind kind, df_sigma_schedule schedule)
+/* A1111's label of the sampler; the schedule is written as its own
+ * "Schedule type" field, as current A1111 versions do. */
+static const char *a1111_sampler_label(df_sampler_kind kind)
 {
     size_t count;
     const df_sampler_info *list = df_sampler_list(&count);
@@ -331,7 +333,6 @@ static const char *a1111_sampler_label(df_sampler_kind kind, df_sigma_schedule s
     for (size_t i = 0; i < count; i++)
         if (list[i].kind == kind)
             return list[i].name;
-    (void)schedule;
     return df_sampler_kind_name(kind);
 }
 
@@ -354,7 +355,7 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
     if (*negative)
         n += snprintf(text + n, size - (size_t)n, "Negative prompt: %s\n", negative);
     n += snprintf(text + n, size - (size_t)n, "Steps: %d, Sampler: %s, ", request->steps,
-                  a1111_sampler_label(p->sampler, p->options.schedule));
+                  a1111_sampler_label(p->sampler));
     if (p->options.schedule == DF_SCHEDULE_KARRAS)
         n += snprintf(text + n, size - (size_t)n, "Schedule type: Karras, ");
     n += snprintf(text + n, size - (size_t)n, "CFG scale: %g, Seed: %lld, Size: %dx%d, Model: %s, ",
@@ -417,7 +418,6 @@ static double alpha_cumprod_at(const df_scheduler_config *config, double t)
 }
 
 typedef struct progress_state {
-    const df_generate_request *request;
     double start;
     int offset, total; /* evaluations before this run, and in the whole generation */
 } progress_state;
@@ -663,7 +663,7 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
             df_sampler_timesteps(probe, &evaluations);
         df_sampler_free(probe);
         int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
-        progress_state progress = {request, start, 0, (int)evaluations * runs};
+        progress_state progress = {start, 0, (int)evaluations * runs};
         for (int run = 0; run < runs && !status; run++) {
             int run_batch_size = runs == 1 ? batch : 1;
             uint64_t run_seed = seed + (uint64_t)run;
