@@ -387,6 +387,10 @@ static void test_conv(void)
     check_conv(1, 6, 6, 320, 64, 3, 1, 1, DF_DTYPE_F16, 1);    /* K = 2880, 10 K blocks */
     check_conv(1, 5, 7, 100, 9, 3, 2, 1, DF_DTYPE_F32, 0);     /* partial last K block */
     check_conv(1, 16, 16, 64, 64, 3, 1, 1, DF_DTYPE_F16, 1);   /* several M tasks */
+    /* 2x2 with padding 1 (the VAE's upsample phase conv): 16-channel-strip
+     * K blocks of 64 channels, the last one partial (160 = 64 + 64 + 32) */
+    check_conv(1, 7, 6, 160, 48, 2, 1, 1, DF_DTYPE_F32, 1);
+    check_conv(1, 5, 5, 72, 40, 2, 1, 1, DF_DTYPE_F16, 1);     /* 72 = 64 + 8 */
 }
 
 /* --- attention ---------------------------------------------------------- */
@@ -632,6 +636,7 @@ static void test_group_norm(void)
     check_group_norm(1, 5, 8, 2, 1, DF_DTYPE_BF16, 1, 0.0f);
     check_group_norm(3, 7, 12, 4, 0, DF_DTYPE_F32, 0, -1.0f);
     check_group_norm(1, 1, 3, 1, 1, DF_DTYPE_F32, 0, 0.0f);
+    check_group_norm(1, 2500, 20, 5, 1, DF_DTYPE_F32, 0, 3.0f); /* 3 chunks, last partial */
 }
 
 /* --- element-wise ------------------------------------------------------- */

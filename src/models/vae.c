@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/arena.h"
 #include "runtime/error.h"
@@ -85,8 +86,22 @@ typedef struct vae_work {
     float *q, *k, *v, *o; /* mid-block attention, `attention_elements` each */
 } vae_work;
 
+/* Time accounting by stage and kernel kind, when DIFFUSE_VAE_PROFILE is set
+ * (printed to stderr after every decode). */
+enum { VAE_PROF_CONV3, VAE_PROF_UPSAMPLE, VAE_PROF_LINEAR, VAE_PROF_ATTENTION, VAE_PROF_NORM,
+       VAE_PROF_ELEMENT, VAE_PROF_KINDS };
+#define VAE_PROF_STAGES (VAE_MAX_LEVELS + 2) /* mid, up blocks, out */
+
+typedef struct vae_profile {
+    int stage;
+    int cpu; /* DIFFUSE_VAE_PROFILE=cpu: process CPU time instead of wall time */
+    char label[VAE_PROF_STAGES][32];
+    double seconds[VAE_PROF_STAGES][VAE_PROF_KINDS];
+} vae_profile;
+
 struct df_vae {
     df_vae_config config;
+    vae_profile *profile; /* NULL unless DIFFUSE_VAE_PROFILE is set */
     df_pool *pool;
     const char *path; /* the checkpoint's, for messages */
     vae_coder decoder, encoder;
@@ -372,6 +387,12 @@ df_status df_vae_load(const df_checkpoint *checkpoint, df_pool *pool, df_vae **o
         df_vae_free(vae);
         return ld.status; /* the message names the file, "vae" and the tensor */
     }
+    const char *profile = getenv("DIFFUSE_VAE_PROFILE");
+    if (profile && *profile && strcmp(profile, "0")) {
+        vae->profile = calloc(1, sizeof *vae->profile); /* NULL: no profile, no harm */
+        if (vae->profile)
+            vae->profile->cpu = strcmp(profile, "cpu") == 0;
+    }
     *out = vae;
     return DF_OK;
 }
@@ -383,6 +404,7 @@ void df_vae_free(df_vae *vae)
     for (int i = 0; i < VAE_MAX_LEVELS; i++)
         free(vae->decoder.levels[i].phase_data);
     df_arena_release(&vae->arena);
+    free(vae->profile);
     free(vae);
 }
 
@@ -420,6 +442,77 @@ df_status df_vae_set_tiling(df_vae *vae, int tile, int overlap, df_error *error)
 /* ------------------------------------------------------------------------ */
 /* Blocks                                                                    */
 
+static double now_seconds_of(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now_seconds(const df_vae *vae)
+{
+    return now_seconds_of(vae->profile && vae->profile->cpu ? CLOCK_PROCESS_CPUTIME_ID
+                                                            : CLOCK_MONOTONIC);
+}
+
+/* Runs `call`, charging its time to `kind` of the current stage when profiling. */
+#define TIMED(vae, kind, call)                                                     \
+    do {                                                                           \
+        vae_profile *prof_ = (vae)->profile;                                       \
+        if (prof_) {                                                               \
+            double start_ = now_seconds(vae);                                      \
+            call;                                                                  \
+            prof_->seconds[prof_->stage][kind] += now_seconds(vae) - start_;       \
+        } else {                                                                   \
+            call;                                                                  \
+        }                                                                          \
+    } while (0)
+
+static void profile_stage(const df_vae *vae, int stage, const char *label, int h, int w, int c)
+{
+    if (!vae->profile)
+        return;
+    vae->profile->stage = stage;
+    snprintf(vae->profile->label[stage], sizeof vae->profile->label[stage], "%s %dx%dx%d", label,
+             h, w, c);
+}
+
+static void profile_print(const df_vae *vae, double total)
+{
+    static const char *const names[VAE_PROF_KINDS] = {"conv3x3", "upsample", "linear",
+                                                      "attention", "norm", "element"};
+    vae_profile *prof = vae->profile;
+    if (!prof)
+        return;
+    double column[VAE_PROF_KINDS] = {0}, accounted = 0;
+    fprintf(stderr, "vae profile (%s time): %.3f s\n  %-22s", prof->cpu ? "CPU" : "wall", total,
+            "stage");
+    for (int k = 0; k < VAE_PROF_KINDS; k++)
+        fprintf(stderr, " %9s", names[k]);
+    fprintf(stderr, " %9s\n", "sum");
+    for (int s = 0; s < VAE_PROF_STAGES; s++) {
+        double row = 0;
+        for (int k = 0; k < VAE_PROF_KINDS; k++)
+            row += prof->seconds[s][k];
+        if (!prof->label[s][0])
+            continue;
+        fprintf(stderr, "  %-22s", prof->label[s]);
+        for (int k = 0; k < VAE_PROF_KINDS; k++) {
+            fprintf(stderr, " %9.3f", prof->seconds[s][k]);
+            column[k] += prof->seconds[s][k];
+            prof->seconds[s][k] = 0;
+        }
+        fprintf(stderr, " %9.3f\n", row);
+        accounted += row;
+        prof->label[s][0] = 0;
+    }
+    fprintf(stderr, "  %-22s", "total");
+    for (int k = 0; k < VAE_PROF_KINDS; k++)
+        fprintf(stderr, " %9.3f", column[k]);
+    fprintf(stderr, " %9.3f  (other %.3f)\n", accounted, total - accounted);
+    prof->stage = 0;
+}
+
 static void relayout_nchw_to_nhwc(const float *x, int c, int64_t hw, float *y)
 {
     for (int64_t p = 0; p < hw; p++)
@@ -430,7 +523,8 @@ static void relayout_nchw_to_nhwc(const float *x, int c, int64_t hw, float *y)
 static void conv(const df_vae *vae, const vae_conv *cv, const float *x, int h, int w, int c_in,
                  int stride, int padding, float *y)
 {
-    df_conv2d(vae->pool, x, 1, h, w, c_in, cv->weight, cv->bias, stride, padding, y);
+    TIMED(vae, VAE_PROF_CONV3,
+          df_conv2d(vae->pool, x, 1, h, w, c_in, cv->weight, cv->bias, stride, padding, y));
 }
 
 /* The two buffers of `work` that are not `x`. */
@@ -455,18 +549,21 @@ static float *resnet(const df_vae *vae, const vae_resnet *r, vae_work *work, flo
     const int64_t hw = (int64_t)h * w;
     float *t1, *t2;
     free_pair(work, x, &t1, &t2);
-    df_group_norm(vae->pool, x, 1, hw, r->c_in, groups, r->norm1.gamma, r->norm1.beta, VAE_EPS, 1,
-                  t1);
+    TIMED(vae, VAE_PROF_NORM,
+          df_group_norm(vae->pool, x, 1, hw, r->c_in, groups, r->norm1.gamma, r->norm1.beta,
+                        VAE_EPS, 1, t1));
     conv(vae, &r->conv1, t1, h, w, r->c_in, 1, 1, t2);
-    df_group_norm(vae->pool, t2, 1, hw, r->c_out, groups, r->norm2.gamma, r->norm2.beta, VAE_EPS,
-                  1, t2);
+    TIMED(vae, VAE_PROF_NORM,
+          df_group_norm(vae->pool, t2, 1, hw, r->c_out, groups, r->norm2.gamma, r->norm2.beta,
+                        VAE_EPS, 1, t2));
     conv(vae, &r->conv2, t2, h, w, r->c_out, 1, 1, t1);
     if (!r->shortcut.weight) {
-        df_add(vae->pool, x, t1, x, hw * r->c_out);
+        TIMED(vae, VAE_PROF_ELEMENT, df_add(vae->pool, x, t1, x, hw * r->c_out));
         return x;
     }
-    df_linear(vae->pool, x, hw, r->c_in, r->shortcut.weight, r->shortcut.bias, t2);
-    df_add(vae->pool, t1, t2, t1, hw * r->c_out);
+    TIMED(vae, VAE_PROF_LINEAR,
+          df_linear(vae->pool, x, hw, r->c_in, r->shortcut.weight, r->shortcut.bias, t2));
+    TIMED(vae, VAE_PROF_ELEMENT, df_add(vae->pool, t1, t2, t1, hw * r->c_out));
     return t1;
 }
 
@@ -480,15 +577,20 @@ static void attention(const df_vae *vae, const vae_attention *a, vae_work *work,
     const int64_t hw = (int64_t)h * w;
     float *t1, *t2;
     free_pair(work, x, &t1, &t2);
-    df_group_norm(vae->pool, x, 1, hw, c, vae->config.norm_groups, a->norm.gamma, a->norm.beta,
-                  VAE_EPS, 0, t1);
-    df_linear(vae->pool, t1, hw, c, a->q_weight, a->q_bias, work->q);
-    df_linear(vae->pool, t1, hw, c, a->k_weight, a->k_bias, work->k);
-    df_linear(vae->pool, t1, hw, c, a->v_weight, a->v_bias, work->v);
-    df_attention(vae->pool, work->q, work->k, work->v, work->o, 1, 1, hw, hw, c, c, c, c, 0,
-                 1.0f / sqrtf((float)c));
-    df_linear(vae->pool, work->o, hw, c, a->out_weight, a->out_bias, t2);
-    df_add(vae->pool, x, t2, x, hw * c);
+    TIMED(vae, VAE_PROF_NORM,
+          df_group_norm(vae->pool, x, 1, hw, c, vae->config.norm_groups, a->norm.gamma,
+                        a->norm.beta, VAE_EPS, 0, t1));
+    TIMED(vae, VAE_PROF_LINEAR, {
+        df_linear(vae->pool, t1, hw, c, a->q_weight, a->q_bias, work->q);
+        df_linear(vae->pool, t1, hw, c, a->k_weight, a->k_bias, work->k);
+        df_linear(vae->pool, t1, hw, c, a->v_weight, a->v_bias, work->v);
+    });
+    TIMED(vae, VAE_PROF_ATTENTION,
+          df_attention(vae->pool, work->q, work->k, work->v, work->o, 1, 1, hw, hw, c, c, c, c, 0,
+                       1.0f / sqrtf((float)c)));
+    TIMED(vae, VAE_PROF_LINEAR,
+          df_linear(vae->pool, work->o, hw, c, a->out_weight, a->out_bias, t2));
+    TIMED(vae, VAE_PROF_ELEMENT, df_add(vae->pool, x, t2, x, hw * c));
 }
 
 static float *mid_block(const df_vae *vae, const vae_mid *mid, vae_work *work, float *x, int h,
@@ -608,9 +710,11 @@ static void phase_task(void *context, int64_t begin, int64_t end, int thread)
 static void upsample_conv(const df_vae *vae, const vae_level *level, const float *x, int h, int w,
                           int c, float *scratch, float *y)
 {
-    df_conv2d(vae->pool, x, 1, h, w, c, &level->phase_weight, &level->phase_bias, 1, 1, scratch);
+    TIMED(vae, VAE_PROF_UPSAMPLE,
+          df_conv2d(vae->pool, x, 1, h, w, c, &level->phase_weight, &level->phase_bias, 1, 1,
+                    scratch));
     phase_job job = {scratch, y, w, c};
-    df_pool_for(vae->pool, 2 * (int64_t)h, 8, phase_task, &job);
+    TIMED(vae, VAE_PROF_ELEMENT, df_pool_for(vae->pool, 2 * (int64_t)h, 8, phase_task, &job));
 }
 
 /* One latent [h, w, latent_channels] NHWC in work->buffer[0] → the image
@@ -622,8 +726,10 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
     const int levels = cfg->block_count, latent = cfg->latent_channels;
     float *x = work->buffer[0], *a, *b;
     free_pair(work, x, &a, &b);
+    profile_stage(vae, 0, "mid", h, w, cfg->block_out_channels[levels - 1]);
     if (d->quant.weight) {
-        df_linear(vae->pool, x, (int64_t)h * w, latent, d->quant.weight, d->quant.bias, a);
+        TIMED(vae, VAE_PROF_LINEAR,
+              df_linear(vae->pool, x, (int64_t)h * w, latent, d->quant.weight, d->quant.bias, a));
         x = a;
         free_pair(work, x, &a, &b);
     }
@@ -631,6 +737,9 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
     x = mid_block(vae, &d->mid, work, a, h, w);
     for (int i = 0; i < levels; i++) {
         const vae_level *level = &d->levels[i];
+        char label[16];
+        snprintf(label, sizeof label, "up%d", i);
+        profile_stage(vae, 1 + i, label, h, w, cfg->block_out_channels[levels - 1 - i]);
         for (int r = 0; r < level->resnet_count; r++)
             x = resnet(vae, &level->resnets[r], work, x, h, w);
         if (level->sampler.weight) {
@@ -644,8 +753,10 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
     }
     free_pair(work, x, &a, &b);
     const int c0 = cfg->block_out_channels[0];
-    df_group_norm(vae->pool, x, 1, (int64_t)h * w, c0, cfg->norm_groups, d->norm_out.gamma,
-                  d->norm_out.beta, VAE_EPS, 1, x);
+    profile_stage(vae, 1 + levels, "out", h, w, c0);
+    TIMED(vae, VAE_PROF_NORM,
+          df_group_norm(vae->pool, x, 1, (int64_t)h * w, c0, cfg->norm_groups, d->norm_out.gamma,
+                        d->norm_out.beta, VAE_EPS, 1, x));
     conv(vae, &d->conv_out, x, h, w, c0, 1, 1, a);
     return a;
 }
@@ -777,9 +888,12 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
     const int64_t image_hw = (int64_t)height * ds * width * ds;
     /* As diffusers: tiles only when the latent exceeds one tile. */
     if (vae->tile > 0 && (height > vae->tile || width > vae->tile)) {
+        const double start = vae->profile ? now_seconds(vae) : 0;
         for (int n = 0; n < batch && !status; n++)
             status = decode_tiled(vae, latents + n * latent_size, height, width,
                                   image + n * image_hw * oc, error);
+        if (vae->profile) /* stages summed over the tiles */
+            profile_print(vae, now_seconds(vae) - start);
         return status;
     }
     vae_work work;
@@ -788,6 +902,7 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
                        NULL, NULL, &work, error);
     if (status)
         return status;
+    const double start = vae->profile ? now_seconds(vae) : 0;
     for (int n = 0; n < batch; n++) {
         relayout_nchw_to_nhwc(latents + n * latent_size, lc, (int64_t)height * width,
                               work.buffer[0]);
@@ -797,6 +912,8 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
             for (int ch = 0; ch < oc; ch++)
                 target[(int64_t)ch * image_hw + p] = out[p * oc + ch];
     }
+    if (vae->profile)
+        profile_print(vae, now_seconds(vae) - start);
     return DF_OK;
 }
 
@@ -843,6 +960,8 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
     if (status)
         return status;
     const int64_t image_hw = (int64_t)height * width, latent_hw = (int64_t)lh * lw;
+    const double start = vae->profile ? now_seconds(vae) : 0;
+    profile_stage(vae, 0, "encode", height, width, ic);
     for (int n = 0; n < batch; n++) {
         int h = height, w = width;
         float *x = work.buffer[0], *a, *b;
@@ -883,5 +1002,7 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
                 lv[ch * latent_hw + p] = value < -30.0f ? -30.0f : value > 20.0f ? 20.0f : value;
             }
     }
+    if (vae->profile)
+        profile_print(vae, now_seconds(vae) - start);
     return DF_OK;
 }

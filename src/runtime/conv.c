@@ -17,7 +17,8 @@
 #include "runtime/gemm.h"
 #include "runtime/kernels.h"
 
-/* Target K block length: cb = ceil(288 / (k*k)) channels, i.e. 32 for 3x3. */
+/* Target K block length: cb = ceil(288 / (k*k)) channels rounded down to a
+ * multiple of 16, i.e. 32 for 3x3, 64 for 2x2. */
 #define DF_CONV_KC 288
 
 typedef struct conv_source {
@@ -158,6 +159,12 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
     if (src.oh <= 0 || src.ow <= 0)
         return;
     int cb = (DF_CONV_KC + k * k - 1) / (k * k);
+    /* Whole 16-channel strips keep the im2col on the AVX-512 transpose (no
+     * scalar remainder per tap) and avoid a short last block when c_in is a
+     * multiple of 16: the VAE's 2x2 phase conv had cb = 72 (7 blocks of 72
+     * and one of 8 for 512 channels) and ran at ~55% of the 3x3 convs' rate. */
+    if (cb > 16)
+        cb -= cb % 16;
     src.cb = cb < c_in ? cb : c_in;
     int64_t kc_max = (int64_t)src.cb * k * k;
     df_gemm_problem problem = {

@@ -3,10 +3,12 @@
  *
  * Statistics are accumulated in double (mean, then the centred second
  * moment for layer norm; sum and sum of squares for group norm, where the
- * double accumulator keeps E[x²] - mean² accurate over 10^6 values). The
- * normalisation itself is y = x * scale + shift in float, per channel, on
- * 8-wide vectors. Each row or (image, group) is reduced by one task in a
- * fixed order, so results do not depend on the thread count.
+ * double accumulator keeps E[x²] - mean² accurate over 10^6 values). Group
+ * norm sums per channel over fixed chunks of pixels (one streaming,
+ * vectorised pass over the NHWC rows), then adds the chunks of a group in
+ * order. The normalisation itself is y = x * scale + shift in float, per
+ * channel, on 8-wide vectors. Chunks and reduction order depend only on the
+ * shape, so results do not depend on the thread count.
  */
 #include <assert.h>
 #include <math.h>
@@ -117,9 +119,65 @@ typedef struct gn_job {
     const df_weight *gamma, *beta;
     float eps;
     float *scale, *shift; /* [n, c]: y = x * scale + shift */
+    int64_t chunk, chunks; /* pixels per statistics chunk, chunks per image */
+    double *partial;       /* [n, chunks, 2, c]: per-channel sum, sum of squares */
 } gn_job;
 
-/* one task index = one (image, group): statistics, then per-channel affine */
+/* Per-channel sum and sum of squares of `pixels` rows of c floats, in
+ * double, channels along the vector lanes (rows are contiguous in NHWC, so
+ * this is one streaming pass instead of a strided walk per group). */
+typedef double df_v4d __attribute__((vector_size(32)));
+
+DF_INLINE void gn_sums_body(const float *x, int64_t pixels, int64_t c, double *sum, double *sq)
+{
+    int64_t j = 0;
+    for (; j + 8 <= c; j += 8) {
+        df_v4d s0 = {0}, s1 = {0}, q0 = {0}, q1 = {0};
+        for (int64_t p = 0; p < pixels; p++) {
+            df_v8 v = df_v8_load(x + p * c + j);
+            df_v4d lo = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), df_v4d);
+            df_v4d hi = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), df_v4d);
+            s0 += lo;
+            s1 += hi;
+            q0 += lo * lo;
+            q1 += hi * hi;
+        }
+        memcpy(sum + j, &s0, sizeof s0);
+        memcpy(sum + j + 4, &s1, sizeof s1);
+        memcpy(sq + j, &q0, sizeof q0);
+        memcpy(sq + j + 4, &q1, sizeof q1);
+    }
+    for (; j < c; j++) {
+        double s = 0.0, q = 0.0;
+        for (int64_t p = 0; p < pixels; p++) {
+            double v = x[p * c + j];
+            s += v;
+            q += v * v;
+        }
+        sum[j] = s;
+        sq[j] = q;
+    }
+}
+DF_VEC_DISPATCH(gn_sums, (const float *x, int64_t pixels, int64_t c, double *sum, double *sq),
+                (x, pixels, c, sum, sq))
+
+/* one task index = one (image, chunk of pixels): per-channel partial sums.
+ * Chunks depend only on hw, so the reduction order is thread-independent. */
+static void gn_partial_task(void *context, int64_t begin, int64_t end, int thread)
+{
+    const gn_job *job = context;
+    (void)thread;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t image = t / job->chunks, chunk = t % job->chunks;
+        int64_t p0 = chunk * job->chunk;
+        int64_t pixels = job->hw - p0 < job->chunk ? job->hw - p0 : job->chunk;
+        double *out = job->partial + t * 2 * job->c;
+        gn_sums(job->x + (image * job->hw + p0) * job->c, pixels, job->c, out, out + job->c);
+    }
+}
+
+/* one task index = one (image, group): reduce the chunks in order, then the
+ * per-channel affine */
 static void gn_stats_task(void *context, int64_t begin, int64_t end, int thread)
 {
     const gn_job *job = context;
@@ -128,14 +186,12 @@ static void gn_stats_task(void *context, int64_t begin, int64_t end, int thread)
     for (int64_t t = begin; t < end; t++) {
         int64_t image = t / job->groups;
         int g = (int)(t % job->groups);
-        const float *base = job->x + image * job->hw * job->c + (int64_t)g * cpg;
         double sum = 0.0, sq = 0.0;
-        for (int64_t p = 0; p < job->hw; p++) {
-            const float *px = base + p * job->c;
+        for (int64_t k = 0; k < job->chunks; k++) {
+            const double *part = job->partial + (image * job->chunks + k) * 2 * job->c;
             for (int j = 0; j < cpg; j++) {
-                double v = px[j];
-                sum += v;
-                sq += v * v;
+                sum += part[g * cpg + j];
+                sq += part[job->c + g * cpg + j];
             }
         }
         double count = (double)job->hw * cpg;
@@ -200,18 +256,29 @@ void df_group_norm(df_pool *pool, const float *x, int n, int64_t hw, int c, int 
     assert(groups > 0 && c % groups == 0);
     if (n <= 0 || hw <= 0 || c <= 0)
         return;
-    /* The per-channel affine lives in the caller's scratch; the tasks
-     * themselves take no scratch, so this is safe even on worker 0. */
+    /* The per-channel affine and the partial sums live in the caller's
+     * scratch; the tasks themselves take no scratch, so this is safe even on
+     * worker 0. At most 256 chunks per image, at least 1024 pixels each. */
+    int64_t chunk = (hw + 255) / 256;
+    if (chunk < 1024)
+        chunk = 1024;
+    int64_t chunks = (hw + chunk - 1) / chunk;
     size_t floats = (size_t)n * (size_t)c * 2;
-    float *affine = df_pool_scratch(pool, df_pool_current_thread(pool), floats * sizeof(float));
-    assert(affine);
-    if (!affine)
+    size_t doubles = (size_t)n * (size_t)chunks * 2 * (size_t)c;
+    size_t affine_bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+    char *buffer = df_pool_scratch(pool, df_pool_current_thread(pool),
+                                   affine_bytes + doubles * sizeof(double));
+    assert(buffer);
+    if (!buffer)
         return;
+    float *affine = (float *)buffer;
     gn_job job = {
         .x = x, .y = y, .hw = hw, .c = c, .groups = groups, .silu = silu,
         .gamma = gamma, .beta = beta, .eps = eps,
         .scale = affine, .shift = affine + (size_t)n * c,
+        .chunk = chunk, .chunks = chunks, .partial = (double *)(buffer + affine_bytes),
     };
+    df_pool_for(pool, (int64_t)n * chunks, 1, gn_partial_task, &job);
     df_pool_for(pool, (int64_t)n * groups, 1, gn_stats_task, &job);
     df_pool_for(pool, (int64_t)n * hw, (16384 + c - 1) / c, gn_apply_task, &job);
 }
