@@ -17,13 +17,20 @@ static void usage(FILE *out)
             "usage: diffuse serve [OPTIONS]\n"
             "\n"
             "Serves text-to-image over HTTP: the native jobs API (POST /v1/jobs, GET\n"
-            "/v1/jobs/{id}, .../events, .../cancel, .../images/{n}), POST /predict, and\n"
-            "GET /healthz, /readyz. Jobs are kept in an SQLite database in the data\n"
+            "/v1/jobs/{id}, .../events, .../cancel, .../images/{n}), POST /predict,\n"
+            "AUTOMATIC1111's /sdapi/v1/*, and GET /healthz, /readyz. Jobs are kept in an SQLite database in the data\n"
             "directory: an accepted job survives a restart. SIGINT/SIGTERM stop it cleanly.\n"
             "\n"
             "options:\n"
             "  -m, --model PATH          diffusers folder or .safetensors checkpoint\n"
-            "                            (default: $DIFFUSE_MODEL, else the bundled model)\n"
+            "                            (default: $DIFFUSE_MODEL, else the bundled model);\n"
+            "                            with --models-dir: one more model, the default\n"
+            "      --models-dir DIR      serve every checkpoint in DIR (diffusers folders,\n"
+            "                            *.safetensors files; named by file/folder name);\n"
+            "                            a request picks one with \"model\"; without -m the\n"
+            "                            first name is the default\n"
+            "      --max-loaded N        models in memory at most, 1..64; the least recently\n"
+            "                            used is unloaded (default: 1)\n"
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
@@ -44,10 +51,12 @@ static void usage(FILE *out)
 int df_cli_serve(int argc, char **argv)
 {
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
-           OPT_SYNC_TIMEOUT };
+           OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED };
     static const struct option options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
+        {"models-dir", required_argument, 0, OPT_MODELS_DIR},
+        {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"data", required_argument, 0, OPT_DATA},
         {"queue-size", required_argument, 0, OPT_QUEUE},
@@ -59,13 +68,19 @@ int df_cli_serve(int argc, char **argv)
         {0, 0, 0, 0}};
     df_server_config config;
     df_server_config_default(&config);
-    config.model_path = df_cli_default_model();
+    const char *model = NULL;
     long value = 0;
     optind = 1;
     int option;
     while ((option = getopt_long(argc, argv, "m:t:h", options, NULL)) != -1) {
         switch (option) {
-        case 'm': config.model_path = optarg; break;
+        case 'm': model = optarg; break;
+        case OPT_MODELS_DIR: config.models_dir = optarg; break;
+        case OPT_MAX_LOADED:
+            if (df_cli_parse_int("--max-loaded", optarg, 1, 64, &value))
+                return 2;
+            config.max_loaded = (int)value;
+            break;
         case OPT_TAESD: config.taesd_path = optarg; break;
         case OPT_LISTEN: config.listen = optarg; break;
         case OPT_DATA: config.data_dir = optarg; break;
@@ -109,5 +124,7 @@ int df_cli_serve(int argc, char **argv)
         fprintf(stderr, "diffuse serve: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* -m (or, without --models-dir, the default model) is the default. */
+    config.model_path = model ? model : config.models_dir ? NULL : df_cli_default_model();
     return df_server_run(&config);
 }

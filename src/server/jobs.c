@@ -35,6 +35,7 @@ struct df_job {
     df_job_state state;
     df_request_params params;
     int cancel_requested;
+    char *preview;  /* latest TAESD preview, base64 PNG */
     int step, total, first_step;
     double elapsed, first_elapsed;
     job_event events[MAX_EVENTS];
@@ -60,6 +61,7 @@ const char *df_job_state_name(df_job_state state)
 {
     switch (state) {
     case DF_JOB_QUEUED: return "queued";
+    case DF_JOB_LOADING: return "loading";
     case DF_JOB_RUNNING: return "running";
     case DF_JOB_COMPLETED: return "completed";
     case DF_JOB_FAILED: return "failed";
@@ -76,6 +78,7 @@ const char *df_job_id(const df_job *job) { return job->id; }
 static void job_free(df_job *job)
 {
     df_request_params_free(&job->params);
+    free(job->preview);
     for (int i = 0; i < job->event_count; i++)
         free(job->events[i].text);
     free(job);
@@ -210,6 +213,11 @@ static int on_progress(void *user, const df_progress *progress)
         json_object_set_new(data, "preview_format", json_string("png"));
     }
     emit(jobs, job, "step", data, 1, 0);
+    if (preview) {
+        free(job->preview);
+        job->preview = preview;
+        preview = NULL;
+    }
     int stop = job->cancel_requested || jobs->stopping;
     pthread_mutex_unlock(&jobs->lock);
     free(preview);
@@ -263,6 +271,18 @@ static void log_store_error(const char *id, const df_error *error)
     fprintf(stderr, "diffuse serve: job %s: %s\n", id, error->message);
 }
 
+/* df_models_acquire's notice that it loads the job's model. */
+static void on_loading(void *user, const char *name)
+{
+    df_job *job = user;
+    df_jobs *jobs = job->owner;
+    pthread_mutex_lock(&jobs->lock);
+    job->state = DF_JOB_LOADING;
+    emit(jobs, job, "loading",
+         json_pack("{s:s, s:s, s:s}", "id", job->id, "state", "loading", "model", name), 0, 0);
+    pthread_mutex_unlock(&jobs->lock);
+}
+
 /* Runs one job to its end (called without the lock; `job` is the worker's
  * reference, taken from the table's). */
 static void run_job(df_jobs *jobs, df_job *job)
@@ -270,10 +290,23 @@ static void run_job(df_jobs *jobs, df_job *job)
     df_error error = {0};
     if (df_store_set_running(jobs->config.store, job->id, df_server_now(), &error))
         log_store_error(job->id, &error);
+    /* The job's model (loaded here, on the worker, when it is not in
+     * memory: the job shows "loading" meanwhile). */
+    df_model *model = NULL;
+    df_status status = DF_OK;
+    if (job->params.model) {
+        status = df_models_acquire(jobs->config.models, job->params.model, on_loading, job,
+                                   &model, &error);
+    } else {
+        char name[256];
+        df_models_default(jobs->config.models, name, sizeof name);
+        status = df_models_acquire(jobs->config.models, name, on_loading, job, &model, &error);
+    }
     pthread_mutex_lock(&jobs->lock);
+    job->state = DF_JOB_RUNNING;
     emit(jobs, job, "started",
-         json_pack("{s:s, s:s, s:f}", "id", job->id, "state", "running", "started_at",
-                   df_server_now()),
+         json_pack("{s:s, s:s, s:f, s:s?}", "id", job->id, "state", "running", "started_at",
+                   df_server_now(), "model", job->params.model),
          0, 0);
     pthread_mutex_unlock(&jobs->lock);
 
@@ -282,7 +315,8 @@ static void run_job(df_jobs *jobs, df_job *job)
     request.progress = on_progress;
     request.progress_user = job;
     df_generate_result result = {0};
-    df_status status = df_model_generate(jobs->config.model, &request, &result, &error);
+    if (!status)
+        status = df_model_generate(model, &request, &result, &error);
 
     pthread_mutex_lock(&jobs->lock);
     int cancelled = job->cancel_requested, stopping = jobs->stopping;
@@ -657,6 +691,26 @@ int df_jobs_next_event(df_jobs *jobs, df_job *job, uint64_t after, int timeout_m
     }
     pthread_mutex_unlock(&jobs->lock);
     return found;
+}
+
+int df_jobs_running_id(df_jobs *jobs, char id[DF_SERVER_ID_SIZE_JOBS])
+{
+    pthread_mutex_lock(&jobs->lock);
+    int running = jobs->running != NULL;
+    if (running)
+        snprintf(id, DF_SERVER_ID_SIZE_JOBS, "%s", jobs->running->id);
+    pthread_mutex_unlock(&jobs->lock);
+    return running;
+}
+
+char *df_jobs_preview(df_jobs *jobs, const char *id)
+{
+    pthread_mutex_lock(&jobs->lock);
+    char *preview = NULL;
+    if (jobs->running && !strcmp(jobs->running->id, id) && jobs->running->preview)
+        preview = strdup(jobs->running->preview);
+    pthread_mutex_unlock(&jobs->lock);
+    return preview;
 }
 
 int df_jobs_queue_length(df_jobs *jobs)

@@ -28,11 +28,13 @@
 #include <stdint.h>
 
 #include "diffuse.h"
+#include "server/models.h"
 #include "server/request.h"
 #include "server/store.h"
 
 typedef enum df_job_state {
     DF_JOB_QUEUED,
+    DF_JOB_LOADING,   /* running: its model is being loaded (stored as "running") */
     DF_JOB_RUNNING,
     DF_JOB_COMPLETED,
     DF_JOB_FAILED,
@@ -43,10 +45,12 @@ const char *df_job_state_name(df_job_state state);
 static inline int df_job_state_final(df_job_state state) { return state >= DF_JOB_COMPLETED; }
 
 typedef struct df_jobs df_jobs;
+
+#define DF_SERVER_ID_SIZE_JOBS 33 /* = DF_SERVER_ID_SIZE (util.h) */
 typedef struct df_job df_job;
 
 typedef struct df_jobs_config {
-    df_model *model;       /* borrowed; only the worker uses it */
+    df_models *models;     /* borrowed; only the worker loads and runs models */
     df_store *store;       /* borrowed */
     df_request_limits limits; /* to re-validate stored jobs at start-up */
     int queue_size;        /* queued jobs at most (running one excluded) */
@@ -108,6 +112,13 @@ df_job_state df_jobs_wait(df_jobs *jobs, df_job *job, int timeout_ms);
  * final one), 0 on timeout, -1 when the server is stopping. */
 int df_jobs_next_event(df_jobs *jobs, df_job *job, uint64_t after, int timeout_ms,
                        char **out_text, uint64_t *out_seq, int *terminal);
+
+/* The running (or loading) job's id copied into id, 1; 0 when idle. */
+int df_jobs_running_id(df_jobs *jobs, char id[DF_SERVER_ID_SIZE_JOBS]);
+
+/* The latest TAESD preview of a queued or running job (base64 PNG,
+ * malloc'ed), or NULL. */
+char *df_jobs_preview(df_jobs *jobs, const char *id);
 
 /* Queue length (queued jobs), and whether the worker is up and not stopping. */
 int df_jobs_queue_length(df_jobs *jobs);

@@ -16,13 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/image.h"
 #include "pipeline/scheduler.h"
 
 /* Every accepted field. "n" is an alias of "batch" (OpenAI's name). */
 static const char *const known_fields[] = {
     "prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "sampler",
     "schedule", "spacing", "seed", "seed_mode", "rng", "batch", "n", "clip_skip", "weighting",
-    "eta", "prediction", "preview_every", NULL};
+    "eta", "prediction", "preview_every", "model", "init_image", "strength", NULL};
 
 void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size)
 {
@@ -33,6 +34,7 @@ void df_request_limits_default(df_request_limits *limits, int size_multiple, int
     limits->max_steps = 1000;
     limits->max_batch = 16;
     limits->max_prompt_bytes = 32000; /* fits a JPEG's 64 KB UTF-16 EXIF with the rest */
+    limits->max_init_image_bytes = 16u << 20; /* the body limit (8 MiB) is stricter */
 }
 
 static df_status fail(df_request_error *error, const char *param, const char *format, ...)
@@ -138,7 +140,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
             return fail(error, key, "unknown field (accepted: prompt, negative_prompt, width, "
                                     "height, steps, guidance_scale, sampler, schedule, spacing, "
                                     "seed, seed_mode, rng, batch (or n), clip_skip, weighting, "
-                                    "eta, prediction, preview_every)");
+                                    "eta, prediction, preview_every, model, init_image, "
+                                    "strength)");
         (void)value;
     }
     if (field(body, "batch") && field(body, "n"))
@@ -160,7 +163,51 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     if (!p->negative_prompt && !(p->negative_prompt = strdup("")))
         return fail(error, "negative_prompt", "out of memory");
 
-    long long width = limits->default_size, height = limits->default_size, steps = 20,
+    /* The model first: sizes are checked against the one the job runs on. */
+    int size_multiple = limits->size_multiple, default_size = limits->default_size;
+    const json_t *model = field(body, "model");
+    if (model && !json_is_string(model))
+        return fail(error, "model", "expected a string (a model name)");
+    if (limits->resolve_model) {
+        char resolved[256], message[768];
+        if (limits->resolve_model(limits->resolve_user, model ? json_string_value(model) : NULL,
+                                  resolved, sizeof resolved, &size_multiple, &default_size,
+                                  message, sizeof message))
+            return fail(error, "model", "%s", message);
+        if (!(p->model = strdup(resolved)))
+            return fail(error, "model", "out of memory");
+    } else if (model) {
+        return fail(error, "model", "this server offers one model (start it with --models-dir "
+                                    "DIR for several)");
+    }
+    if ((status = get_string(body, "init_image", limits->max_init_image_bytes, &p->init_image,
+                             error)))
+        return status;
+    if (p->init_image) {
+        unsigned char *bytes = NULL;
+        size_t size = 0;
+        df_image image = {0};
+        df_error image_error = {0};
+        if (df_request_base64_decode(p->init_image, strlen(p->init_image), &bytes, &size))
+            return fail(error, "init_image", "not valid base64");
+        df_status decoded = df_image_decode(bytes, size, 0, &image, &image_error);
+        free(bytes);
+        if (decoded)
+            return fail(error, "init_image", "%s", image_error.message);
+        p->init_pixels = image.pixels;
+        p->init_width = image.width;
+        p->init_height = image.height;
+        /* Without a size, the init image's (rounded down to the multiple). */
+        if (image.width >= size_multiple && image.height >= size_multiple)
+            default_size = -1;
+    }
+    p->strength = 0.75;
+    if ((status = get_number(body, "strength", 0, 1, &p->strength, error)))
+        return status;
+    if (field(body, "strength") && !p->init_image)
+        return fail(error, "strength", "only with init_image (image to image)");
+
+    long long width = default_size, height = default_size, steps = 20,
               batch = 1, clip_skip = 1, preview_every = 0, seed = -1;
     if ((status = get_int(body, "width", 1, limits->max_side, &width, error)) ||
         (status = get_int(body, "height", 1, limits->max_side, &height, error)) ||
@@ -171,7 +218,13 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         (status = get_int(body, "preview_every", 0, 1000, &preview_every, error)) ||
         (status = get_int(body, "seed", -1, INT64_MAX, &seed, error)))
         return status;
-    const int multiple = limits->size_multiple;
+    const int multiple = size_multiple;
+    if (default_size < 0) {
+        if (!field(body, "width"))
+            width = p->init_width / multiple * multiple;
+        if (!field(body, "height"))
+            height = p->init_height / multiple * multiple;
+    }
     if (width < multiple || width % multiple)
         return fail(error, "width", "%lld is not a multiple of %d (this model's size multiple) "
                     "in [%d, %d]", width, multiple, multiple, limits->max_side);
@@ -269,10 +322,14 @@ json_t *df_request_to_json(const df_request_params *p)
     failed |= set(o, "weighting", json_boolean(p->weighting));
     failed |= set(o, "eta", json_real(p->eta));
     failed |= set(o, "preview_every", json_integer(p->preview_every));
+    if (p->init_image)
+        failed |= set(o, "strength", json_real(p->strength));
     /* Names the client left to the engine stay absent (the model decides). */
-    const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction"};
-    const char *values[] = {p->sampler, p->schedule, p->spacing, p->rng, p->prediction};
-    for (int i = 0; i < 5; i++)
+    const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction", "model",
+                           "init_image"};
+    const char *values[] = {p->sampler, p->schedule, p->spacing, p->rng, p->prediction,
+                            p->model, p->init_image};
+    for (int i = 0; i < 7; i++)
         if (values[i])
             failed |= set(o, names[i], json_string(values[i]));
     if (failed) {
@@ -303,6 +360,12 @@ void df_request_to_generate(const df_request_params *p, df_generate_request *out
     out->prompt_flags = p->weighting ? DF_PROMPT_WEIGHTING : 0;
     out->eta = (float)p->eta;
     out->preview_every = p->preview_every;
+    if (p->init_pixels) {
+        out->init_pixels = p->init_pixels;
+        out->init_width = p->init_width;
+        out->init_height = p->init_height;
+        out->strength = (float)p->strength;
+    }
 }
 
 void df_request_params_free(df_request_params *p)
@@ -316,5 +379,54 @@ void df_request_params_free(df_request_params *p)
     free(p->spacing);
     free(p->rng);
     free(p->prediction);
+    free(p->model);
+    free(p->init_image);
+    free(p->init_pixels);
     memset(p, 0, sizeof *p);
+}
+
+int df_request_base64_decode(const char *text, size_t length, unsigned char **out,
+                             size_t *out_size)
+{
+    *out = NULL;
+    *out_size = 0;
+    if (length > 5 && !strncmp(text, "data:", 5)) {
+        const char *comma = memchr(text, ',', length);
+        if (!comma)
+            return -1;
+        length -= (size_t)(comma + 1 - text);
+        text = comma + 1;
+    }
+    unsigned char *bytes = malloc(length / 4 * 3 + 3);
+    if (!bytes)
+        return -1;
+    size_t n = 0;
+    uint32_t accumulator = 0;
+    int bits = 0, padding = 0;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        int value;
+        if (c >= 'A' && c <= 'Z') value = c - 'A';
+        else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') value = c - '0' + 52;
+        else if (c == '+' || c == '-') value = 62;
+        else if (c == '/' || c == '_') value = 63;
+        else if (c == '=') { padding++; continue; }
+        else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        else { free(bytes); return -1; }
+        if (padding) { free(bytes); return -1; } /* data after padding */
+        accumulator = (accumulator << 6) | (uint32_t)value;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes[n++] = (unsigned char)(accumulator >> bits);
+        }
+    }
+    if (bits >= 6 || padding > 2 || n == 0) { /* a lone 6-bit group is no byte */
+        free(bytes);
+        return -1;
+    }
+    *out = bytes;
+    *out_size = n;
+    return 0;
 }

@@ -19,6 +19,14 @@
 
 #include "diffuse.h"
 
+/* Resolves a request's "model" (NULL: the server's default) to the name of
+ * an offered model, copied into resolved, and sets *size_multiple and
+ * *default_size to that model's. Returns 0, or -1 with a message in
+ * `message` (an unknown name; the message lists the offered ones). */
+typedef int (*df_request_model_fn)(void *user, const char *name, char *resolved,
+                                   size_t resolved_size, int *size_multiple, int *default_size,
+                                   char *message, size_t message_size);
+
 /* Limits a request is checked against (issue 6 makes them configurable). */
 typedef struct df_request_limits {
     int size_multiple;     /* the model's (64 for SD) */
@@ -27,7 +35,12 @@ typedef struct df_request_limits {
     int max_steps;
     int max_batch;
     size_t max_prompt_bytes;
+    size_t max_init_image_bytes; /* base64 text of init_image */
     int previews;          /* the server has a TAESD decoder */
+    /* Several models: resolves "model" and gives that model's size limits
+     * (NULL: "model" must be absent, sizes are the fields above). */
+    df_request_model_fn resolve_model;
+    void *resolve_user;
 } df_request_limits;
 
 /* Defaults for a model of this multiple and default size. */
@@ -42,6 +55,14 @@ typedef struct df_request_params {
     double guidance_scale, eta;
     int64_t seed;          /* resolved: never < 0 once parsed */
     df_seed_mode seed_mode;
+    char *model;           /* resolved (never NULL once parsed with a resolver) */
+    /* img2img: "init_image" as given (base64 of a PNG/JPEG/WebP file, a
+     * data: URL prefix allowed; kept for the store), its decoded pixels, and
+     * "strength" (0..1, default 0.75). NULL: text to image. */
+    char *init_image;
+    uint8_t *init_pixels;
+    int init_width, init_height;
+    double strength;
 } df_request_params;
 
 /* A validation failure: the field at fault ("" for the body as a whole) and
@@ -69,5 +90,11 @@ json_t *df_request_to_json(const df_request_params *params);
 void df_request_to_generate(const df_request_params *params, df_generate_request *out);
 
 void df_request_params_free(df_request_params *params);
+
+/* Base64 (standard or URL-safe alphabet, padding optional, whitespace
+ * skipped; a "data:...;base64," prefix is skipped) to malloc'ed bytes.
+ * Returns 0, or -1 for malformed input (or out of memory). */
+int df_request_base64_decode(const char *text, size_t length, unsigned char **out,
+                             size_t *out_size);
 
 #endif

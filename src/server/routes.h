@@ -15,6 +15,7 @@
 extern const df_http_route df_routes_health[];
 extern const df_http_route df_routes_jobs[];
 extern const df_http_route df_routes_predict[];
+extern const df_http_route df_routes_a1111[];
 
 /* Seconds a client is asked to wait after a 429. */
 #define DF_ROUTES_RETRY_AFTER "2"
@@ -44,5 +45,36 @@ json_t *df_routes_job_json(df_server *server, const char *id);
 df_status df_routes_job_image(df_server *server, const json_t *record, int index,
                               df_image_format format, unsigned char **out, size_t *out_size,
                               const char **content_type, df_error *error);
+
+/* -- OpenAI and Vertex AI families (routes_openai.c, routes_vertex.c,
+ * routes_openapi.c) --------------------------------------------------------- */
+extern const df_http_route df_routes_openai[];
+extern const df_http_route df_routes_vertex[];
+extern const df_http_route df_routes_openapi[];
+/* The AIP_HEALTH_ROUTE / AIP_PREDICT_ROUTE routes when those are set (an
+ * empty table otherwise); put before the other tables so they win. */
+const df_http_route *df_routes_vertex_aip(void);
+/* "0.0.0.0:$AIP_HTTP_PORT" when that is set to a port, else NULL. */
+const char *df_routes_vertex_listen(void);
+
+/* OpenAI's error shape: {"error": {"message", "type", "param", "code"}}. */
+json_t *df_routes_openai_error(const df_http_error_info *info);
+/* The served model's name (the model directory's base name). */
+const char *df_routes_model_name(const df_server *server);
+/* Waits for `job` (the caller's reference, released here) to end, checking
+ * every 250 ms that the client is still there (gone: cancels the job).
+ * Returns 1 with *state final; 0 after answering (503 stopping, 504 past
+ * --sync-timeout; MHD_NO when the client left). */
+int df_routes_wait(df_http_request *request, df_job *job, df_job_state *state,
+                   enum MHD_Result *answered);
+/* The store record of a job that ended in `state` when it completed (new
+ * reference); otherwise answers (409 cancelled, 400/500 failed) and NULL. */
+json_t *df_routes_finished_record(df_http_request *request, const char *id, df_job_state state,
+                                  enum MHD_Result *answered);
+/* Image `index` of a completed record in `format` at encoder `quality`
+ * (0: default; PNG ignores it), malloc'ed. */
+df_status df_routes_image_bytes(df_server *server, const json_t *record, int index,
+                                df_image_format format, int quality, unsigned char **out,
+                                size_t *out_size, df_error *error);
 
 #endif

@@ -14,13 +14,15 @@ static enum MHD_Result healthz(df_http_request *request)
 static enum MHD_Result readyz(df_http_request *request)
 {
     df_server *server = request->context;
-    int ready = server->model && df_jobs_ready(server->jobs);
+    int ready = server->models && df_jobs_ready(server->jobs);
     if (!ready)
         return df_http_send_error(request, 503, "server_error", "not_ready", NULL, NULL,
                                   "not ready (the model is loading or the server is stopping)");
+    char model[256];
+    df_models_default(server->models, model, sizeof model);
     return df_http_send_json(request, 200,
                              json_pack("{s:s, s:s, s:i, s:i}", "status", "ready", "model",
-                                       server->config->model_path, "queue_length",
+                                       model, "queue_length",
                                        df_jobs_queue_length(server->jobs), "queue_size",
                                        server->config->queue_size),
                              NULL);

@@ -24,6 +24,8 @@ void df_server_config_default(df_server_config *config)
 {
     memset(config, 0, sizeof *config);
     config->listen = "127.0.0.1:8080";
+    if (df_routes_vertex_listen()) /* a Vertex AI container: AIP_HTTP_PORT */
+        config->listen = df_routes_vertex_listen();
     config->data_dir = "diffuse-data";
     config->queue_size = 64;
     config->retention_hours = 24;
@@ -31,6 +33,32 @@ void df_server_config_default(df_server_config *config)
     config->max_connections = 64;
     config->connection_timeout_s = 60;
     config->sync_timeout_s = 600;
+    config->max_loaded = 1;
+}
+
+/* The request model's "model" resolver (request.h): a name of the catalogue,
+ * or the current default. */
+static int resolve_model(void *user, const char *name, char *resolved, size_t resolved_size,
+                         int *size_multiple, int *default_size, char *message,
+                         size_t message_size)
+{
+    df_models *models = user;
+    char default_name[256];
+    if (!name) {
+        df_models_default(models, default_name, sizeof default_name);
+        name = default_name;
+    }
+    const df_model_entry *entry = df_models_find(models, name);
+    if (!entry) {
+        char names[512];
+        df_models_names(models, names, sizeof names);
+        snprintf(message, message_size, "unknown model '%s' (available: %s)", name, names);
+        return -1;
+    }
+    snprintf(resolved, resolved_size, "%s", entry->name);
+    *size_multiple = entry->size_multiple;
+    *default_size = entry->default_size;
+    return 0;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" to a socket address (numeric or resolvable). */
@@ -75,7 +103,12 @@ static df_status resolve(const char *listen, struct sockaddr_storage *out, df_er
 /* Every family's routes in one table (malloc'ed, ends with a NULL method). */
 static df_http_route *all_routes(void)
 {
-    const df_http_route *tables[] = {df_routes_health, df_routes_jobs, df_routes_predict};
+    const df_http_route *tables[] = {df_routes_vertex_aip(), /* first: may be "/predict" */
+                                     df_routes_health, df_routes_jobs, df_routes_predict,
+                                     df_routes_a1111,
+                                     df_routes_openai,
+                                     df_routes_vertex,
+                                     df_routes_openapi};
     size_t count = 0;
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
         for (const df_http_route *r = tables[t]; r->method; r++)
@@ -123,16 +156,22 @@ int df_server_run(const df_server_config *config)
     }
     if (resolve(config->listen, &address, &error) ||
         df_store_open(config->data_dir, &server.store, &error) ||
-        df_runtime_create(config->threads, &server.runtime, &error) ||
-        df_model_open(server.runtime, config->model_path, &server.model, &error) ||
-        (config->taesd_path && df_model_load_taesd(server.model, config->taesd_path, &error))) {
+        df_runtime_create(config->threads, &server.runtime, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
     }
-    df_request_limits_default(&server.limits, df_model_size_multiple(server.model),
-                              df_model_default_size(server.model));
+    df_models_config models_config = {server.runtime, config->models_dir, config->model_path,
+                                      config->taesd_path, config->max_loaded};
+    if (df_models_create(&models_config, &server.models, &error)) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    const df_model_entry *first = df_models_entry(server.models, 0);
+    df_request_limits_default(&server.limits, first->size_multiple, first->default_size);
     server.limits.previews = config->taesd_path != NULL;
-    df_jobs_config jobs_config = {server.model, server.store, server.limits, config->queue_size};
+    server.limits.resolve_model = resolve_model;
+    server.limits.resolve_user = server.models;
+    df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size};
     if (df_jobs_create(&jobs_config, &server.jobs, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
@@ -148,8 +187,11 @@ int df_server_run(const df_server_config *config)
     getnameinfo((const struct sockaddr *)&address, sizeof address, host, sizeof host, NULL, 0,
                 NI_NUMERICHOST);
     int v6 = address.ss_family == AF_INET6;
-    printf("diffuse serve: listening on http://%s%s%s:%d (model %s, data %s)\n", v6 ? "[" : "",
-           host, v6 ? "]" : "", df_http_port(http), config->model_path, config->data_dir);
+    char default_model[256];
+    df_models_default(server.models, default_model, sizeof default_model);
+    printf("diffuse serve: listening on http://%s%s%s:%d (model %s of %d, data %s)\n",
+           v6 ? "[" : "", host, v6 ? "]" : "", df_http_port(http), default_model,
+           df_models_count(server.models), config->data_dir);
     fflush(stdout);
 
     /* The main thread: signals, and the retention purge now and then (a
@@ -176,7 +218,7 @@ done:
     df_jobs_stop(server.jobs);
     df_http_stop(http);
     df_jobs_free(server.jobs);
-    df_model_free(server.model);
+    df_models_free(server.models);
     df_runtime_free(server.runtime);
     df_store_close(server.store);
     free(routes);

@@ -21,11 +21,14 @@
 #include "diffuse.h"
 #include "server/http.h"
 #include "server/jobs.h"
+#include "server/models.h"
 #include "server/request.h"
 #include "server/store.h"
 
 typedef struct df_server_config {
-    const char *model_path;   /* required */
+    const char *model_path;   /* -m; the default model (NULL: the first of models_dir) */
+    const char *models_dir;   /* NULL: model_path alone */
+    int max_loaded;           /* models in memory at most (>= 1) */
     const char *taesd_path;   /* NULL: no previews */
     const char *listen;       /* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
     const char *data_dir;
@@ -38,14 +41,14 @@ typedef struct df_server_config {
     int sync_timeout_s;       /* a synchronous route waits at most this long */
 } df_server_config;
 
-/* Defaults for everything but model_path. */
+/* Defaults for everything but model_path / models_dir. */
 void df_server_config_default(df_server_config *config);
 
 /* What every route handler reaches through request->context. */
 typedef struct df_server {
     const df_server_config *config;
     df_runtime *runtime;
-    df_model *model;
+    df_models *models;        /* the offered models; the worker loads them */
     df_store *store;
     df_jobs *jobs;
     df_request_limits limits;

@@ -1,0 +1,75 @@
+/*
+ * models.h — the checkpoints `diffuse serve` offers (several from
+ * --models-dir, or the one of -m) and the ones in memory.
+ *
+ * Catalogue: built once at start-up. --models-dir DIR lists DIR's diffusers
+ * folders (a model_index.json inside) and *.safetensors files, sorted by
+ * name; a model's name is its file or folder name (".safetensors" kept, so
+ * "sd15.safetensors" and a folder "sd15" are two models). -m PATH adds that
+ * checkpoint first under its base name (a DIR entry of the same name is then
+ * hidden) and makes it the default; without -m the default is the first
+ * name. Every entry is opened once at start-up to read its family, size
+ * multiple and default size (requests are validated against the model they
+ * name without loading it), then closed; an entry that does not open is left
+ * out with a message on stderr.
+ *
+ * Memory: df_models_acquire (the job worker only) opens a model on first use
+ * and keeps at most max_loaded open, closing the least recently used one
+ * first. Nothing else touches a df_model, so no lock guards them; the
+ * catalogue and the default name are read by HTTP threads under `lock`.
+ */
+#ifndef DF_SERVER_MODELS_H
+#define DF_SERVER_MODELS_H
+
+#include <stddef.h>
+
+#include "diffuse.h"
+
+typedef struct df_models df_models;
+
+typedef struct df_models_config {
+    df_runtime *runtime;      /* borrowed */
+    const char *models_dir;   /* NULL: only model_path */
+    const char *model_path;   /* -m; NULL with models_dir: none */
+    const char *taesd_path;   /* loaded into every model opened; NULL: none */
+    int max_loaded;           /* >= 1 */
+} df_models_config;
+
+/* Builds the catalogue and opens the default model (so /readyz means what it
+ * says from the first request on). Fails when no model is usable. */
+df_status df_models_create(const df_models_config *config, df_models **out, df_error *error);
+void df_models_free(df_models *models);
+
+typedef struct df_model_entry {
+    char name[256];
+    char path[4096];
+    df_family family;
+    df_layout layout;
+    int size_multiple, default_size;
+} df_model_entry;
+
+int df_models_count(const df_models *models);
+/* Entry i (0 <= i < count); the catalogue never changes after creation. */
+const df_model_entry *df_models_entry(const df_models *models, int i);
+/* The entry named `name` (exact; ".safetensors" may be left off), or NULL. */
+const df_model_entry *df_models_find(const df_models *models, const char *name);
+/* "a, b, c" into buffer (truncated to fit). */
+void df_models_names(const df_models *models, char *buffer, size_t size);
+
+/* The default model's name, copied into buffer. */
+void df_models_default(df_models *models, char *buffer, size_t size);
+/* Makes `name` the default (a request without "model" runs on it);
+ * DF_ERR_INVALID_ARGUMENT for an unknown name. */
+df_status df_models_set_default(df_models *models, const char *name, df_error *error);
+
+/* 1 when `name` is open now. */
+int df_models_loaded(df_models *models, const char *name);
+
+/* Worker thread only: the model `name` opened (LRU, see above). When it is
+ * not open yet, `on_load` (may be NULL) is called before loading it. The
+ * model stays valid until the next acquire. */
+df_status df_models_acquire(df_models *models, const char *name,
+                            void (*on_load)(void *user, const char *name), void *user,
+                            df_model **out, df_error *error);
+
+#endif

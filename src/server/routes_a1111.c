@@ -1,0 +1,1060 @@
+/*
+ * routes_a1111.c — AUTOMATIC1111's web UI API (/sdapi/v1), for the many
+ * tools that speak it:
+ *   POST /sdapi/v1/txt2img, /sdapi/v1/img2img   {images, parameters, info}
+ *   GET  /sdapi/v1/progress[?id_task=&skip_current_image=]
+ *   POST /sdapi/v1/interrupt, /sdapi/v1/skip     cancel the running job
+ *   GET  /sdapi/v1/samplers, /schedulers, /sd-models
+ *   GET/POST /sdapi/v1/options                   sd_model_checkpoint = the default model
+ *   POST /sdapi/v1/png-info                      infotext of an image, parsed
+ *
+ * A generation is a job like any other (translated into the one request
+ * model, stored, queued); the route waits for it in this connection's thread
+ * as /predict does (a client that hangs up cancels it; --sync-timeout bounds
+ * the wait). Images are A1111's per-image seeds (seed + i, the engine's
+ * per-image mode) on the CPU generator unless override_settings (or the
+ * options) set "randn_source" to "GPU"/"NV" (the Philox generator).
+ *
+ * Fields: A1111's request fields are translated; the ones we cannot honour
+ * are accepted when they are off or at their default (restore_faces false,
+ * enable_hr false, styles [], ...) and refused with 422 naming the field
+ * when a client asks for them; fields A1111 does not know are refused too
+ * (see `fields` below for each one's rule). Errors are A1111's shapes:
+ * FastAPI's 422 {"detail": [{"loc": ["body", FIELD], "msg", "type"}]} for a
+ * bad field, and {"error", "detail", "body", "errors"} for the rest.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "pipeline/scheduler.h"
+#include "runtime/error.h"
+#include "server/routes.h"
+#include "server/util.h"
+
+#define POLL_MS 250
+
+/* ------------------------------------------------------------------------ */
+/* Error shape                                                              */
+
+static json_t *a1111_error(const df_http_error_info *info)
+{
+    if (info->status == 422) /* FastAPI's validation error */
+        return json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body",
+                         info->param && *info->param ? info->param : "__root__", "msg",
+                         info->message, "type", "value_error");
+    char errors[1200];
+    snprintf(errors, sizeof errors, "%d: %s", info->status, info->message);
+    return json_pack("{s:s, s:s, s:s, s:s}", "error", "HTTPException", "detail", info->message,
+                     "body", "", "errors", errors);
+}
+
+static enum MHD_Result invalid(df_http_request *request, const char *field, const char *format,
+                               ...) __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result invalid(df_http_request *request, const char *field, const char *format,
+                               ...)
+{
+    char message[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    return df_http_send_error(request, 422, "invalid_request_error", "invalid_parameter", field,
+                              NULL, "%s", message);
+}
+
+/* ------------------------------------------------------------------------ */
+/* State: options and the force_task_id -> job id map                       */
+
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *stored_options; /* keys a client set (sd_model_checkpoint aside) */
+
+#define TASKS 256
+static struct {
+    char task[128];
+    char job[DF_SERVER_ID_SIZE];
+} tasks[TASKS];
+static int next_task;
+
+static void remember_task(const char *task, const char *job)
+{
+    pthread_mutex_lock(&state_lock);
+    snprintf(tasks[next_task].task, sizeof tasks[next_task].task, "%s", task);
+    snprintf(tasks[next_task].job, sizeof tasks[next_task].job, "%s", job);
+    next_task = (next_task + 1) % TASKS;
+    pthread_mutex_unlock(&state_lock);
+}
+
+/* The job of a task id (a force_task_id, or a job id itself); 0 if unknown. */
+static int task_job(const char *task, char job[DF_SERVER_ID_SIZE])
+{
+    int found = 0;
+    pthread_mutex_lock(&state_lock);
+    for (int i = 0; i < TASKS && !found; i++) {
+        int at = (next_task - 1 - i + 2 * TASKS) % TASKS;
+        if (tasks[at].task[0] && !strcmp(tasks[at].task, task)) {
+            snprintf(job, DF_SERVER_ID_SIZE, "%s", tasks[at].job);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&state_lock);
+    if (!found && df_server_valid_id(task) && strlen(task) < DF_SERVER_ID_SIZE) {
+        snprintf(job, DF_SERVER_ID_SIZE, "%s", task);
+        found = 1;
+    }
+    return found;
+}
+
+/* An option a client set with POST /options (new reference), or NULL. */
+static json_t *option(const char *key)
+{
+    pthread_mutex_lock(&state_lock);
+    json_t *value = stored_options ? json_incref(json_object_get(stored_options, key)) : NULL;
+    pthread_mutex_unlock(&state_lock);
+    return value;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request fields                                                           */
+
+typedef enum rule {
+    MAPPED,        /* translated below */
+    IGNORED,       /* no effect here whatever its value (A1111 bookkeeping) */
+    OFF_FALSE,     /* accepted when false/null, refused when true */
+    OFF_EMPTY,     /* accepted when null, "", [] or {}, else refused */
+    OFF_ZERO,      /* accepted when null or 0 */
+    OFF_ONE,       /* accepted when null or 1 */
+    OFF_SIZE,      /* seed_resize_from_*: accepted when null, <= 0 */
+    WITH_HR        /* only meaningful with enable_hr (refused when true): ignored */
+} rule;
+
+typedef struct field_rule {
+    const char *name;
+    rule rule;
+    const char *why; /* what a refusal says */
+} field_rule;
+
+static const field_rule fields[] = {
+    {"prompt", MAPPED, NULL},
+    {"negative_prompt", MAPPED, NULL},
+    {"steps", MAPPED, NULL},
+    {"cfg_scale", MAPPED, NULL},
+    {"sampler_name", MAPPED, NULL},
+    {"sampler_index", MAPPED, NULL},
+    {"scheduler", MAPPED, NULL},
+    {"seed", MAPPED, NULL},
+    {"batch_size", MAPPED, NULL},
+    {"n_iter", MAPPED, NULL},
+    {"width", MAPPED, NULL},
+    {"height", MAPPED, NULL},
+    {"denoising_strength", MAPPED, NULL},
+    {"init_images", MAPPED, NULL},
+    {"override_settings", MAPPED, NULL},
+    {"force_task_id", MAPPED, NULL},
+    {"send_images", MAPPED, NULL},
+    {"save_images", IGNORED, NULL}, /* every image is kept in the job store anyway */
+    {"include_init_images", MAPPED, NULL},
+    {"do_not_save_samples", IGNORED, NULL},
+    {"do_not_save_grid", IGNORED, NULL},
+    {"override_settings_restore_afterwards", IGNORED, NULL},
+    {"eta", IGNORED, NULL}, /* A1111's ancestral eta; DDIM's eta is 0 here */
+    {"s_tmax", IGNORED, NULL}, /* inert while s_churn is 0 */
+    {"s_tmin", IGNORED, NULL},
+    {"s_noise", IGNORED, NULL},
+    {"s_min_uncond", OFF_ZERO, "negative-guidance skipping is not supported"},
+    {"s_churn", OFF_ZERO, "churn (stochastic sampling) is not supported"},
+    {"subseed", IGNORED, NULL}, /* inert while subseed_strength is 0 */
+    {"subseed_strength", OFF_ZERO, "variation seeds are not supported"},
+    {"seed_resize_from_h", OFF_SIZE, "seed resize is not supported"},
+    {"seed_resize_from_w", OFF_SIZE, "seed resize is not supported"},
+    {"styles", OFF_EMPTY, "prompt styles are not supported"},
+    {"restore_faces", OFF_FALSE, "face restoration is not supported"},
+    {"tiling", OFF_FALSE, "tiling is not supported"},
+    {"enable_hr", OFF_FALSE, "hires. fix is not supported"},
+    {"firstphase_width", WITH_HR, NULL},
+    {"firstphase_height", WITH_HR, NULL},
+    {"hr_scale", WITH_HR, NULL},
+    {"hr_upscaler", WITH_HR, NULL},
+    {"hr_second_pass_steps", WITH_HR, NULL},
+    {"hr_resize_x", WITH_HR, NULL},
+    {"hr_resize_y", WITH_HR, NULL},
+    {"hr_checkpoint_name", WITH_HR, NULL},
+    {"hr_sampler_name", WITH_HR, NULL},
+    {"hr_scheduler", WITH_HR, NULL},
+    {"hr_prompt", WITH_HR, NULL},
+    {"hr_negative_prompt", WITH_HR, NULL},
+    {"hr_additional_modules", WITH_HR, NULL},
+    {"refiner_checkpoint", OFF_EMPTY, "refiner checkpoints are not supported"},
+    {"refiner_switch_at", IGNORED, NULL}, /* inert without a refiner */
+    {"disable_extra_networks", IGNORED, NULL},
+    {"firstpass_image", OFF_EMPTY, "a first-pass image is not supported"},
+    {"comments", IGNORED, NULL},
+    {"infotext", OFF_EMPTY, "infotext parameters are not supported"},
+    {"script_name", OFF_EMPTY, "scripts are not supported"},
+    {"script_args", OFF_EMPTY, "scripts are not supported"},
+    {"alwayson_scripts", OFF_EMPTY, "scripts and extensions are not supported"},
+    {"resize_mode", OFF_ZERO, "only resize mode 0 (just resize) is supported"},
+    {"image_cfg_scale", IGNORED, NULL}, /* instruct-pix2pix models only */
+    {"mask", OFF_EMPTY, "inpainting (mask) is not supported"},
+    {"mask_blur", IGNORED, NULL}, /* inert without a mask */
+    {"mask_blur_x", IGNORED, NULL},
+    {"mask_blur_y", IGNORED, NULL},
+    {"mask_round", IGNORED, NULL},
+    {"inpainting_fill", IGNORED, NULL},
+    {"inpaint_full_res", IGNORED, NULL},
+    {"inpaint_full_res_padding", IGNORED, NULL},
+    {"inpainting_mask_invert", IGNORED, NULL},
+    {"latent_mask", OFF_EMPTY, "a latent mask is not supported"},
+    {"initial_noise_multiplier", OFF_ONE, "an initial noise multiplier is not supported"},
+    {NULL, MAPPED, NULL},
+};
+
+static int is_empty(const json_t *v)
+{
+    return !v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)) ||
+           (json_is_array(v) && !json_array_size(v)) || (json_is_object(v) && !json_object_size(v));
+}
+
+/* Checks every field of the body against its rule; 0, or -1 after answering. */
+static int check_fields(df_http_request *request, const json_t *body, int img2img,
+                        enum MHD_Result *answered)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v) {
+        const field_rule *f = fields;
+        while (f->name && strcmp(f->name, key))
+            f++;
+        if (!f->name) {
+            *answered = invalid(request, key, "%s: extra fields not permitted (not an "
+                                "AUTOMATIC1111 %s field)", key, img2img ? "img2img" : "txt2img");
+            return -1;
+        }
+        int refused = 0;
+        switch (f->rule) {
+        case MAPPED: case IGNORED: case WITH_HR: break;
+        case OFF_FALSE: refused = !json_is_null(v) && !json_is_false(v); break;
+        case OFF_EMPTY: refused = !is_empty(v); break;
+        case OFF_ZERO: refused = !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0); break;
+        case OFF_ONE: refused = !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 1); break;
+        case OFF_SIZE: refused = !json_is_null(v) && !(json_is_number(v) && json_number_value(v) <= 0); break;
+        }
+        if (refused) {
+            *answered = invalid(request, key, "%s: %s by this server (diffuse)", key, f->why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A1111 field names for the native ones an error names. */
+static const char *a1111_name(const char *native)
+{
+    static const char *const map[][2] = {
+        {"guidance_scale", "cfg_scale"}, {"batch", "batch_size"}, {"sampler", "sampler_name"},
+        {"strength", "denoising_strength"}, {"init_image", "init_images"},
+        {"clip_skip", "override_settings.CLIP_stop_at_last_layers"},
+        {"model", "override_settings.sd_model_checkpoint"}, {"schedule", "scheduler"}};
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcmp(native, map[i][0]))
+            return map[i][1];
+    return native;
+}
+
+static int get_int_field(df_http_request *request, const json_t *body, const char *name,
+                         long long fallback, long long *out, enum MHD_Result *answered)
+{
+    const json_t *v = json_object_get(body, name);
+    *out = fallback;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v)) {
+        *answered = invalid(request, name, "%s: value is not a valid integer", name);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int get_bool_field(df_http_request *request, const json_t *body, const char *name,
+                          int fallback, int *out, enum MHD_Result *answered)
+{
+    const json_t *v = json_object_get(body, name);
+    *out = fallback;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        *answered = invalid(request, name, "%s: value could not be parsed to a boolean", name);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* The scheduler field in A1111's names to the engine's schedule. */
+static int scheduler_name(const char *name, const char **schedule)
+{
+    static const char *const map[][2] = {{"automatic", NULL}, {"uniform", "discrete"},
+                                         {"karras", "karras"}};
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (!strcasecmp(name, map[i][0])) {
+            *schedule = map[i][1];
+            return 0;
+        }
+    return -1;
+}
+
+typedef struct translated {
+    json_t *native;       /* the one request model's body */
+    int send_images, include_init_images, batch_size, n_iter;
+    char task[128];
+} translated;
+
+/* A1111's request to the native body; 0, or -1 after answering. */
+static int translate(df_http_request *request, const json_t *body, int img2img, translated *t,
+                     enum MHD_Result *answered)
+{
+    df_server *server = request->context;
+    memset(t, 0, sizeof *t);
+    if (check_fields(request, body, img2img, answered))
+        return -1;
+    json_t *n = t->native = json_object();
+    if (!n)
+        return -1;
+    /* Strings as they are (the native parser checks their types and names
+     * the field; a1111_name maps the name back). */
+    const char *copied[] = {"prompt", "negative_prompt"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(body, copied[i]);
+        if (v && !json_is_null(v))
+            json_object_set(n, copied[i], v);
+        else
+            json_object_set_new(n, copied[i], json_string(""));
+    }
+    long long steps, seed, batch_size, n_iter, width, height;
+    if (get_int_field(request, body, "steps", 50, &steps, answered) ||
+        get_int_field(request, body, "seed", -1, &seed, answered) ||
+        get_int_field(request, body, "batch_size", 1, &batch_size, answered) ||
+        get_int_field(request, body, "n_iter", 1, &n_iter, answered) ||
+        get_int_field(request, body, "width", 0, &width, answered) ||
+        get_int_field(request, body, "height", 0, &height, answered) ||
+        get_bool_field(request, body, "send_images", 1, &t->send_images, answered) ||
+        get_bool_field(request, body, "include_init_images", 0, &t->include_init_images,
+                       answered))
+        return -1;
+    if (batch_size < 1 || batch_size > 16)
+        return *answered = invalid(request, "batch_size", "batch_size: %lld is out of range [1, "
+                                   "16]", batch_size), -1;
+    if (n_iter < 1 || n_iter * batch_size > 16)
+        return *answered = invalid(request, "n_iter", "n_iter: %lld batches of %lld images is "
+                                   "more than 16 images", n_iter, batch_size), -1;
+    t->batch_size = (int)batch_size;
+    t->n_iter = (int)n_iter;
+    json_object_set_new(n, "steps", json_integer(steps));
+    json_object_set_new(n, "seed", json_integer(seed < 0 ? -1 : seed));
+    /* n_iter batches of batch_size with per-image seeds are the same images
+     * as one batch of their product: image i has seed + i either way. */
+    json_object_set_new(n, "batch", json_integer(batch_size * n_iter));
+    json_object_set_new(n, "seed_mode", json_string("per-image"));
+    if (width)
+        json_object_set_new(n, "width", json_integer(width));
+    if (height)
+        json_object_set_new(n, "height", json_integer(height));
+
+    json_t *cfg = json_object_get(body, "cfg_scale");
+    if (cfg && !json_is_null(cfg) && !json_is_number(cfg))
+        return *answered = invalid(request, "cfg_scale", "cfg_scale: value is not a valid "
+                                   "float"), -1;
+    json_object_set_new(n, "guidance_scale", cfg && !json_is_null(cfg)
+                                                 ? json_real(json_number_value(cfg))
+                                                 : json_real(7.0));
+
+    /* The sampler: sampler_name, else sampler_index, else Euler (A1111's). */
+    json_t *sampler = json_object_get(body, "sampler_name");
+    const char *sampler_field = "sampler_name";
+    if (!sampler || json_is_null(sampler) || (json_is_string(sampler) && !json_string_length(sampler))) {
+        sampler = json_object_get(body, "sampler_index");
+        sampler_field = "sampler_index";
+    }
+    if (sampler && !json_is_null(sampler) && !json_is_string(sampler))
+        return *answered = invalid(request, sampler_field, "%s: str type expected",
+                                   sampler_field), -1;
+    const char *sampler_text = sampler && json_is_string(sampler) && json_string_length(sampler)
+                                   ? json_string_value(sampler) : "Euler";
+    df_sampler_kind kind;
+    df_sigma_schedule sigma;
+    df_error engine = {0};
+    if (df_sampler_parse(sampler_text, &kind, &sigma, &engine))
+        return *answered = df_http_send_error(request, 404, "not_found", "sampler_not_found",
+                                              sampler_field, NULL, "Sampler not found: %s: %s",
+                                              sampler_field, engine.message), -1;
+    json_object_set_new(n, "sampler", json_string(sampler_text));
+    json_t *scheduler = json_object_get(body, "scheduler");
+    if (scheduler && !json_is_null(scheduler)) {
+        const char *schedule = NULL;
+        if (!json_is_string(scheduler))
+            return *answered = invalid(request, "scheduler", "scheduler: str type expected"), -1;
+        if (scheduler_name(json_string_value(scheduler), &schedule))
+            return *answered = invalid(request, "scheduler", "scheduler: '%s' is not supported "
+                                       "(automatic, uniform, karras)",
+                                       json_string_value(scheduler)), -1;
+        if (schedule)
+            json_object_set_new(n, "schedule", json_string(schedule));
+    }
+
+    /* override_settings, over the options a client set with POST /options. */
+    json_t *overrides = json_object_get(body, "override_settings");
+    if (overrides && !json_is_null(overrides) && !json_is_object(overrides))
+        return *answered = invalid(request, "override_settings", "override_settings: value is "
+                                   "not a valid dict"), -1;
+    const char *keys[] = {"CLIP_stop_at_last_layers", "randn_source", "sd_model_checkpoint"};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(overrides, keys[i]);
+        json_t *held = NULL;
+        if (!v || json_is_null(v))
+            v = held = option(keys[i]);
+        char field[96];
+        snprintf(field, sizeof field, "override_settings.%s", keys[i]);
+        if (v && !json_is_null(v)) {
+            if (i == 0) {
+                if (!json_is_integer(v)) {
+                    json_decref(held);
+                    return *answered = invalid(request, field, "%s: value is not a valid "
+                                               "integer", field), -1;
+                }
+                json_object_set(n, "clip_skip", v);
+            } else if (!json_is_string(v)) {
+                json_decref(held);
+                return *answered = invalid(request, field, "%s: str type expected", field), -1;
+            } else if (i == 1) {
+                const char *source = json_string_value(v);
+                if (!strcasecmp(source, "GPU") || !strcasecmp(source, "NV"))
+                    json_object_set_new(n, "rng", json_string("philox"));
+                else if (!strcasecmp(source, "CPU"))
+                    json_object_set_new(n, "rng", json_string("cpu"));
+                else {
+                    json_decref(held);
+                    return *answered = invalid(request, field, "%s: expected GPU, NV or CPU",
+                                               field), -1;
+                }
+            } else if (!held) { /* a per-request checkpoint (the option is the default) */
+                const df_model_entry *entry = df_models_find(server->models,
+                                                             json_string_value(v));
+                if (!entry) {
+                    char names[512];
+                    df_models_names(server->models, names, sizeof names);
+                    return *answered = invalid(request, field, "%s: unknown model '%s' "
+                                               "(available: %s)", field, json_string_value(v),
+                                               names), -1;
+                }
+                json_object_set_new(n, "model", json_string(entry->name));
+            }
+        }
+        json_decref(held);
+    }
+    if (!json_object_get(n, "rng"))
+        json_object_set_new(n, "rng", json_string("cpu"));
+
+    json_t *task = json_object_get(body, "force_task_id");
+    if (task && !json_is_null(task)) {
+        if (!json_is_string(task) || json_string_length(task) >= sizeof t->task)
+            return *answered = invalid(request, "force_task_id", "force_task_id: a string of "
+                                       "at most 127 bytes expected"), -1;
+        snprintf(t->task, sizeof t->task, "%s", json_string_value(task));
+    }
+
+    /* Previews for /progress's current_image, when the server has TAESD:
+     * every show_progress_every_n_steps steps (A1111's option, default 10
+     * here). */
+    if (server->limits.previews) {
+        json_t *every = option("show_progress_every_n_steps");
+        long long n_steps = json_is_integer(every) ? json_integer_value(every) : 10;
+        json_decref(every);
+        if (n_steps > 0)
+            json_object_set_new(n, "preview_every", json_integer(n_steps > 1000 ? 1000 : n_steps));
+    }
+
+    json_t *strength = json_object_get(body, "denoising_strength");
+    if (img2img) {
+        json_t *images = json_object_get(body, "init_images");
+        if (!json_is_array(images) || !json_array_size(images))
+            return *answered = invalid(request, "init_images", "init_images: a list of one "
+                                       "base64 image is required"), -1;
+        if (json_array_size(images) > 1)
+            return *answered = invalid(request, "init_images", "init_images: one image is "
+                                       "supported, %zu given", json_array_size(images)), -1;
+        json_object_set(n, "init_image", json_array_get(images, 0));
+        if (strength && !json_is_null(strength) && !json_is_number(strength))
+            return *answered = invalid(request, "denoising_strength", "denoising_strength: "
+                                       "value is not a valid float"), -1;
+        json_object_set_new(n, "strength", json_real(strength && !json_is_null(strength)
+                                                         ? json_number_value(strength) : 0.75));
+    } else if (json_object_get(body, "init_images") &&
+               !json_is_null(json_object_get(body, "init_images"))) {
+        return *answered = invalid(request, "init_images", "init_images: only for "
+                                   "/sdapi/v1/img2img"), -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* txt2img / img2img                                                        */
+
+/* A1111's request fields and their defaults (the response's "parameters"
+ * is these, overwritten by what the client sent). */
+static json_t *default_parameters(int img2img)
+{
+    json_t *p = json_pack(
+        "{s:s, s:s, s:n, s:i, s:i, s:f, s:i, s:i, s:n, s:n, s:i, s:i, s:i, s:f, s:i, s:i, s:n, "
+        "s:n, s:b, s:b, s:n, s:n, s:n, s:n, s:n, s:n, s:{}, s:b, s:n, s:n, s:b, s:n, s:n, s:n, "
+        "s:s, s:n, s:[], s:b, s:b, s:{}}",
+        "prompt", "", "negative_prompt", "", "styles", "seed", -1, "subseed", -1,
+        "subseed_strength", 0.0, "seed_resize_from_h", -1, "seed_resize_from_w", -1,
+        "sampler_name", "scheduler", "batch_size", 1, "n_iter", 1, "steps", 50, "cfg_scale", 7.0,
+        "width", 512, "height", 512, "restore_faces", "tiling", "do_not_save_samples", 0,
+        "do_not_save_grid", 0, "eta", "s_min_uncond", "s_churn", "s_tmax", "s_tmin", "s_noise",
+        "override_settings", "override_settings_restore_afterwards", 1, "refiner_checkpoint",
+        "refiner_switch_at", "disable_extra_networks", 0, "firstpass_image", "comments",
+        "force_task_id", "sampler_index", "Euler", "script_name", "script_args", "send_images",
+        1, "save_images", 0, "alwayson_scripts");
+    if (!p)
+        return NULL;
+    json_object_set_new(p, "denoising_strength", img2img ? json_real(0.75) : json_null());
+    if (img2img) {
+        json_object_set_new(p, "init_images", json_null());
+        json_object_set_new(p, "resize_mode", json_integer(0));
+        json_object_set_new(p, "image_cfg_scale", json_null());
+        json_object_set_new(p, "mask", json_null());
+        json_object_set_new(p, "mask_blur", json_null());
+        json_object_set_new(p, "inpainting_fill", json_integer(0));
+        json_object_set_new(p, "inpaint_full_res", json_true());
+        json_object_set_new(p, "inpaint_full_res_padding", json_integer(0));
+        json_object_set_new(p, "inpainting_mask_invert", json_integer(0));
+        json_object_set_new(p, "initial_noise_multiplier", json_null());
+        json_object_set_new(p, "include_init_images", json_false());
+    } else {
+        json_object_set_new(p, "enable_hr", json_false());
+        json_object_set_new(p, "firstphase_width", json_integer(0));
+        json_object_set_new(p, "firstphase_height", json_integer(0));
+        json_object_set_new(p, "hr_scale", json_real(2.0));
+        json_object_set_new(p, "hr_upscaler", json_null());
+        json_object_set_new(p, "hr_second_pass_steps", json_integer(0));
+        json_object_set_new(p, "hr_resize_x", json_integer(0));
+        json_object_set_new(p, "hr_resize_y", json_integer(0));
+        json_object_set_new(p, "hr_checkpoint_name", json_null());
+        json_object_set_new(p, "hr_sampler_name", json_null());
+        json_object_set_new(p, "hr_scheduler", json_null());
+        json_object_set_new(p, "hr_prompt", json_string(""));
+        json_object_set_new(p, "hr_negative_prompt", json_string(""));
+    }
+    return p;
+}
+
+/* Reads a stored image file as base64. */
+static char *image_base64(df_server *server, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", df_store_images_dir(server->store), name);
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    char *text = NULL;
+    long size = -1;
+    unsigned char *bytes = NULL;
+    if (!fseek(file, 0, SEEK_END) && (size = ftell(file)) >= 0 && !fseek(file, 0, SEEK_SET) &&
+        (bytes = malloc((size_t)size + 1)) && fread(bytes, 1, (size_t)size, file) == (size_t)size)
+        text = df_server_base64(bytes, (size_t)size);
+    free(bytes);
+    fclose(file);
+    return text;
+}
+
+/* A1111's "info": a JSON string (processed.js()). */
+static char *info_text(const json_t *params, const json_t *result, const translated *t,
+                       int img2img, int interrupted)
+{
+    json_t *seeds = json_object_get(result, "seeds");
+    json_t *infotexts = json_object_get(result, "infotexts");
+    json_t *all_prompts = json_array(), *all_negative = json_array();
+    size_t count = json_array_size(seeds);
+    for (size_t i = 0; i < count; i++) {
+        json_array_append(all_prompts, json_object_get(params, "prompt"));
+        json_array_append(all_negative, json_object_get(params, "negative_prompt"));
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    const char *model = json_string_value(json_object_get(params, "model"));
+    char model_name[256];
+    snprintf(model_name, sizeof model_name, "%s", model ? model : "");
+    char *dot = strrchr(model_name, '.');
+    if (dot && !strcmp(dot, ".safetensors"))
+        *dot = 0;
+    json_t *info = json_pack(
+        "{s:O?, s:o, s:O?, s:o, s:O?, s:O?, s:i, s:O?, s:f, s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:b, "
+        "s:n, s:s, s:n, s:n, s:n, s:i, s:i, s:{}, s:i, s:O?, s:[], s:s, s:O?, s:b, s:s, s:b}",
+        "prompt", json_object_get(params, "prompt"), "all_prompts", all_prompts,
+        "negative_prompt", json_object_get(params, "negative_prompt"), "all_negative_prompts",
+        all_negative, "seed", json_object_get(params, "seed"), "all_seeds", seeds, "subseed", -1,
+        "all_subseeds", seeds, "subseed_strength", 0.0, "width", json_object_get(result, "width"),
+        "height", json_object_get(result, "height"), "sampler_name",
+        json_object_get(params, "sampler"), "cfg_scale", json_object_get(params, "guidance_scale"),
+        "steps", json_object_get(params, "steps"), "batch_size", t->batch_size, "restore_faces",
+        0, "face_restoration_model", "sd_model_name", model_name, "sd_model_hash", "sd_vae_name",
+        "sd_vae_hash", "seed_resize_from_w", -1, "seed_resize_from_h", -1,
+        "extra_generation_params", "index_of_first_image", 0, "infotexts", infotexts, "styles", "job_timestamp", stamp, "clip_skip",
+        json_object_get(params, "clip_skip"), "is_using_inpainting_conditioning", 0, "version",
+        "diffuse " DIFFUSE_VERSION, "interrupted", interrupted);
+    if (!info)
+        return NULL;
+    json_object_set(info, "denoising_strength",
+                    img2img ? json_object_get(params, "strength") : json_null());
+    json_object_set_new(info, "n_iter", json_integer(t->n_iter));
+    char *text = json_dumps(info, JSON_COMPACT);
+    json_decref(info);
+    return text;
+}
+
+static enum MHD_Result generate(df_http_request *request, int img2img)
+{
+    df_server *server = request->context;
+    json_error_t json_error;
+    json_t *body = json_loadb(request->body, request->body_size, JSON_REJECT_DUPLICATES,
+                              &json_error);
+    if (!body || !json_is_object(body)) {
+        json_decref(body);
+        return invalid(request, "__root__", "body: %s", body ? "expected a JSON object"
+                                                             : json_error.text);
+    }
+    enum MHD_Result answered = MHD_NO;
+    translated t;
+    if (translate(request, body, img2img, &t, &answered)) {
+        json_decref(t.native);
+        json_decref(body);
+        return answered;
+    }
+    df_request_params params;
+    df_request_error error;
+    if (df_request_parse(t.native, &server->limits, &params, &error)) {
+        json_decref(t.native);
+        json_decref(body);
+        const char *name = a1111_name(error.param);
+        const char *message = error.message;
+        size_t length = strlen(error.param);
+        if (length && !strncmp(message, error.param, length) && message[length] == ':')
+            message += length + 2;
+        return invalid(request, name, "%s: %s", name, message);
+    }
+    json_decref(t.native);
+    df_job *job = df_routes_submit(request, &params, &answered);
+    df_request_params_free(&params);
+    if (!job) {
+        json_decref(body);
+        return answered;
+    }
+    char id[DF_SERVER_ID_SIZE];
+    snprintf(id, sizeof id, "%s", df_job_id(job));
+    if (t.task[0])
+        remember_task(t.task, id);
+
+    double deadline = df_server_monotonic() + server->config->sync_timeout_s;
+    df_job_state state;
+    for (;;) {
+        state = df_jobs_wait(server->jobs, job, POLL_MS);
+        if (df_job_state_final(state))
+            break;
+        const char *stop = NULL;
+        unsigned stop_status = 504;
+        if (df_http_client_gone(request)) {
+            df_jobs_cancel(server->jobs, id);
+            df_job_release(server->jobs, job);
+            json_decref(body);
+            fprintf(stderr, "diffuse serve: %s client left; job %s cancelled\n", request->path,
+                    id);
+            return MHD_NO;
+        }
+        if (!df_jobs_ready(server->jobs)) {
+            stop = "the server is shutting down; the job runs again at the next start";
+            stop_status = 503;
+        } else if (df_server_monotonic() > deadline)
+            stop = "the job did not finish within --sync-timeout; it goes on";
+        if (stop) {
+            df_job_release(server->jobs, job);
+            json_decref(body);
+            return df_http_send_error(request, stop_status, "server_error",
+                                      "timeout", NULL, NULL, "job %s: %s (GET /v1/jobs/%s)", id,
+                                      stop, id);
+        }
+    }
+    df_job_release(server->jobs, job);
+
+    json_t *record = NULL;
+    df_error store_error = {0};
+    if (df_store_get(server->store, id, &record, &store_error) || !record) {
+        json_decref(body);
+        return df_http_send_error(request, 500, "server_error", "store_failed", NULL, NULL,
+                                  "job %s: %s", id, store_error.status ? store_error.message : "gone");
+    }
+    if (state == DF_JOB_FAILED) {
+        const char *message = json_string_value(
+            json_object_get(json_object_get(record, "error"), "message"));
+        const char *type = json_string_value(json_object_get(json_object_get(record, "error"), "type"));
+        int client = type && !strcmp(type, "invalid_request_error");
+        enum MHD_Result r = client ? invalid(request, "__root__", "%s", message ? message : "invalid")
+                                   : df_http_send_error(request, 500, "server_error",
+                                                        "generation_failed", NULL, NULL, "%s",
+                                                        message ? message : "generation failed");
+        json_decref(record);
+        json_decref(body);
+        return r;
+    }
+    json_t *params_json = json_object_get(record, "params");
+    json_t *result = json_object_get(record, "result");
+    json_t *images = json_array();
+    size_t i;
+    json_t *name;
+    json_array_foreach(json_object_get(result, "images"), i, name) {
+        if (!t.send_images)
+            break;
+        char *b64 = json_is_string(name) ? image_base64(server, json_string_value(name)) : NULL;
+        if (!b64) {
+            json_decref(images);
+            json_decref(record);
+            json_decref(body);
+            return df_http_send_error(request, 500, "server_error", "image_gone", NULL, NULL,
+                                      "job %s: image %zu cannot be read", id, i);
+        }
+        json_array_append_new(images, json_string(b64));
+        free(b64);
+    }
+    json_t *parameters = default_parameters(img2img);
+    json_object_update(parameters, body);
+    if (img2img && !t.include_init_images)
+        json_object_set_new(parameters, "init_images", json_null());
+    char *info = info_text(params_json, result, &t, img2img, state == DF_JOB_CANCELLED);
+    json_t *response = json_pack("{s:o, s:o, s:s}", "images", images, "parameters", parameters,
+                                 "info", info ? info : "{}");
+    free(info);
+    json_decref(record);
+    json_decref(body);
+    char job_header[DF_SERVER_ID_SIZE];
+    snprintf(job_header, sizeof job_header, "%s", id);
+    df_http_header_pair headers[] = {{"X-Job-Id", job_header}, {NULL, NULL}};
+    return df_http_send_json(request, 200, response, headers);
+}
+
+static enum MHD_Result txt2img(df_http_request *request) { return generate(request, 0); }
+static enum MHD_Result img2img(df_http_request *request) { return generate(request, 1); }
+
+/* ------------------------------------------------------------------------ */
+/* Progress and interrupt                                                   */
+
+static enum MHD_Result progress(df_http_request *request)
+{
+    df_server *server = request->context;
+    const char *task = df_http_query(request, "id_task");
+    const char *skip = df_http_query(request, "skip_current_image");
+    int skip_image = skip && (!strcasecmp(skip, "true") || !strcmp(skip, "1"));
+    char id[DF_SERVER_ID_SIZE] = "";
+    int have = task ? task_job(task, id) : df_jobs_running_id(server->jobs, id);
+    df_job_info info;
+    int live = have && df_jobs_info(server->jobs, id, &info);
+    double fraction = 0, eta = 0;
+    const char *textinfo = NULL;
+    char text[256];
+    int job_count = 0, step = 0, total = 0, interrupted = 0;
+    char *preview = NULL;
+    if (live) {
+        job_count = 1;
+        step = info.step;
+        total = info.total;
+        interrupted = info.cancel_requested;
+        if (info.state == DF_JOB_QUEUED) {
+            snprintf(text, sizeof text, "In queue: %d job(s) ahead", info.queue_position);
+            textinfo = text;
+        } else if (info.state == DF_JOB_LOADING) {
+            textinfo = "Loading model";
+        } else {
+            fraction = total ? (double)step / total : 0;
+            eta = info.eta_seconds > 0 ? info.eta_seconds : 0;
+            if (!skip_image)
+                preview = df_jobs_preview(server->jobs, id);
+        }
+    } else if (have && task) {
+        /* Finished (or unknown): from the store. */
+        json_t *record = NULL;
+        df_error error = {0};
+        if (!df_store_get(server->store, id, &record, &error) && record) {
+            const char *state = json_string_value(json_object_get(record, "state"));
+            fraction = state && !strcmp(state, "completed") ? 1.0 : 0.0;
+            interrupted = state && !strcmp(state, "cancelled");
+            snprintf(text, sizeof text, "%s", state ? state : "unknown");
+            textinfo = text;
+        }
+        json_decref(record);
+    }
+    json_t *state = json_pack("{s:b, s:b, s:b, s:s, s:i, s:s, s:i, s:i, s:i}", "skipped", 0,
+                              "interrupted", interrupted, "stopping_generation", 0, "job",
+                              live ? id : "", "job_count", job_count, "job_timestamp", "0",
+                              "job_no", 0, "sampling_step", step, "sampling_steps", total);
+    json_t *body = json_pack("{s:f, s:f, s:o, s:o, s:o}", "progress", fraction, "eta_relative",
+                             eta, "state", state, "current_image",
+                             preview ? json_string(preview) : json_null(), "textinfo",
+                             textinfo ? json_string(textinfo) : json_null());
+    free(preview);
+    return df_http_send_json(request, 200, body, NULL);
+}
+
+static enum MHD_Result interrupt(df_http_request *request)
+{
+    df_server *server = request->context;
+    char id[DF_SERVER_ID_SIZE];
+    if (df_jobs_running_id(server->jobs, id))
+        df_jobs_cancel(server->jobs, id);
+    return df_http_send_json(request, 200, json_object(), NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lists and options                                                        */
+
+static enum MHD_Result samplers(df_http_request *request)
+{
+    size_t count = 0;
+    const df_sampler_info *list = df_sampler_list(&count);
+    json_t *out = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_t *options = json_object();
+        if (list[i].schedule == DF_SCHEDULE_KARRAS)
+            json_object_set_new(options, "scheduler", json_string("karras"));
+        json_array_append_new(out, json_pack("{s:s, s:[s], s:o}", "name", list[i].name,
+                                             "aliases", list[i].alias, "options", options));
+    }
+    return df_http_send_json(request, 200, out, NULL);
+}
+
+static enum MHD_Result schedulers(df_http_request *request)
+{
+    json_t *out = json_pack("[{s:s, s:s, s:n, s:f, s:b}, {s:s, s:s, s:n, s:f, s:b}, "
+                            "{s:s, s:s, s:n, s:f, s:b}]",
+                            "name", "automatic", "label", "Automatic", "aliases", "default_rho",
+                            -1.0, "need_inner_model", 0, "name", "uniform", "label", "Uniform",
+                            "aliases", "default_rho", -1.0, "need_inner_model", 1, "name",
+                            "karras", "label", "Karras", "aliases", "default_rho", 7.0,
+                            "need_inner_model", 0);
+    return df_http_send_json(request, 200, out, NULL);
+}
+
+static enum MHD_Result sd_models(df_http_request *request)
+{
+    df_server *server = request->context;
+    json_t *out = json_array();
+    for (int i = 0; i < df_models_count(server->models); i++) {
+        const df_model_entry *e = df_models_entry(server->models, i);
+        char model_name[256];
+        snprintf(model_name, sizeof model_name, "%s", e->name);
+        char *dot = strrchr(model_name, '.');
+        if (dot && !strcmp(dot, ".safetensors"))
+            *dot = 0;
+        char *absolute = realpath(e->path, NULL);
+        /* Hashes are not computed (A1111 leaves them null until it has). */
+        json_array_append_new(out, json_pack("{s:s, s:s, s:n, s:n, s:s, s:n}", "title", e->name,
+                                             "model_name", model_name, "hash", "sha256",
+                                             "filename", absolute ? absolute : e->path,
+                                             "config"));
+        free(absolute);
+    }
+    return df_http_send_json(request, 200, out, NULL);
+}
+
+static enum MHD_Result get_options(df_http_request *request)
+{
+    df_server *server = request->context;
+    json_t *out = json_pack("{s:i, s:s, s:i, s:s, s:b}", "CLIP_stop_at_last_layers", 1,
+                            "randn_source", "CPU", "show_progress_every_n_steps", 10,
+                            "samples_format", "png", "live_previews_enable",
+                            server->limits.previews);
+    pthread_mutex_lock(&state_lock);
+    if (stored_options)
+        json_object_update(out, stored_options);
+    pthread_mutex_unlock(&state_lock);
+    char name[256];
+    df_models_default(server->models, name, sizeof name);
+    json_object_set_new(out, "sd_model_checkpoint", json_string(name));
+    return df_http_send_json(request, 200, out, NULL);
+}
+
+static enum MHD_Result set_options(df_http_request *request)
+{
+    df_server *server = request->context;
+    json_error_t json_error;
+    json_t *body = json_loadb(request->body, request->body_size, 0, &json_error);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return invalid(request, "__root__", "body: %s", body ? "expected a JSON object"
+                                                             : json_error.text);
+    }
+    /* Types of the options that change what we do, checked before any is set. */
+    json_t *v = json_object_get(body, "CLIP_stop_at_last_layers");
+    const char *bad = v && !json_is_null(v) && !json_is_integer(v) ? "CLIP_stop_at_last_layers"
+                      : NULL;
+    v = json_object_get(body, "randn_source");
+    if (v && !json_is_null(v) && (!json_is_string(v) ||
+        (strcasecmp(json_string_value(v), "GPU") && strcasecmp(json_string_value(v), "NV") &&
+         strcasecmp(json_string_value(v), "CPU"))))
+        bad = "randn_source";
+    v = json_object_get(body, "show_progress_every_n_steps");
+    if (v && !json_is_null(v) && !json_is_integer(v))
+        bad = "show_progress_every_n_steps";
+    if (bad) {
+        json_decref(body);
+        return invalid(request, bad, "%s: invalid value", bad);
+    }
+    json_t *checkpoint = json_object_get(body, "sd_model_checkpoint");
+    if (checkpoint && !json_is_null(checkpoint)) {
+        df_error error = {0};
+        if (!json_is_string(checkpoint) ||
+            df_models_set_default(server->models, json_string_value(checkpoint), &error)) {
+            json_decref(body);
+            return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: %s",
+                           error.status ? error.message : "str type expected");
+        }
+    }
+    json_object_del(body, "sd_model_checkpoint");
+    pthread_mutex_lock(&state_lock);
+    if (!stored_options)
+        stored_options = json_object();
+    json_object_update(stored_options, body);
+    pthread_mutex_unlock(&state_lock);
+    json_decref(body);
+    char *null_body = strdup("null"); /* A1111 answers null */
+    if (!null_body)
+        return MHD_NO;
+    return df_http_send_bytes(request, 200, "application/json", null_body, 4, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* PNG info                                                                 */
+
+/* A1111's parse_generation_parameters, for what we write: the prompt lines,
+ * "Negative prompt: ..." lines, then "Key: value, Key: value" (values may
+ * be quoted); "Size: WxH" also gives Size-1 and Size-2. */
+static json_t *parse_infotext(const char *text)
+{
+    json_t *out = json_object();
+    const char *last_line = strrchr(text, '\n');
+    const char *params = last_line ? last_line + 1 : text;
+    if (!strstr(params, "Steps: ")) /* no parameters line: all prompt */
+        params = text + strlen(text);
+    size_t head_length = (size_t)(params - text);
+    char *head = strndup(text, head_length);
+    if (!head)
+        return out;
+    if (head_length && head[head_length - 1] == '\n')
+        head[--head_length] = 0;
+    char *negative = strstr(head, "Negative prompt: ");
+    if (negative && (negative == head || negative[-1] == '\n')) {
+        if (negative != head)
+            negative[-1] = 0;
+        else
+            *negative = 0;
+        json_object_set_new(out, "Prompt", json_string(head));
+        json_object_set_new(out, "Negative prompt", json_string(negative + 17));
+    } else {
+        json_object_set_new(out, "Prompt", json_string(head));
+        json_object_set_new(out, "Negative prompt", json_string(""));
+    }
+    free(head);
+    const char *p = params;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(colon - p), p);
+        p = colon + 1;
+        while (*p == ' ')
+            p++;
+        const char *start = p, *end;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"')
+                p += p[0] == '\\' && p[1] ? 2 : 1;
+            end = *p ? ++p : p;
+        } else {
+            while (*p && *p != ',')
+                p++;
+            end = p;
+        }
+        char *value = strndup(start, (size_t)(end - start));
+        if (!value)
+            break;
+        json_object_set_new(out, key, json_string(value));
+        int w, h;
+        if (!strcmp(key, "Size") && sscanf(value, "%dx%d", &w, &h) == 2) {
+            char number[32];
+            snprintf(number, sizeof number, "%d", w);
+            json_object_set_new(out, "Size-1", json_string(number));
+            snprintf(number, sizeof number, "%d", h);
+            json_object_set_new(out, "Size-2", json_string(number));
+        }
+        free(value);
+    }
+    if (!json_object_get(out, "Clip skip"))
+        json_object_set_new(out, "Clip skip", json_string("1"));
+    return out;
+}
+
+static enum MHD_Result png_info(df_http_request *request)
+{
+    json_error_t json_error;
+    json_t *body = json_loadb(request->body, request->body_size, 0, &json_error);
+    json_t *image = json_object_get(body, "image");
+    if (!json_is_string(image)) {
+        json_decref(body);
+        return invalid(request, "image", "image: a base64 image is required");
+    }
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    const char *text = json_string_value(image);
+    while (*text == ' ' || *text == '\n')
+        text++;
+    if (df_request_base64_decode(text, strlen(text), &bytes, &size)) {
+        json_decref(body);
+        return invalid(request, "image", "image: not valid base64");
+    }
+    json_decref(body);
+    char *parameters = NULL;
+    df_error error = {0};
+    df_status status = df_image_read_parameters(bytes, size, &parameters, &error);
+    free(bytes);
+    if (status)
+        return invalid(request, "image", "image: %s", error.message);
+    json_t *out = json_pack("{s:s, s:{}, s:o}", "info", parameters ? parameters : "", "items",
+                            "parameters", parameters ? parse_infotext(parameters) : json_object());
+    free(parameters);
+    return df_http_send_json(request, 200, out, NULL);
+}
+
+const df_http_route df_routes_a1111[] = {
+    {"POST", "/sdapi/v1/txt2img", txt2img, a1111_error},
+    {"POST", "/sdapi/v1/img2img", img2img, a1111_error},
+    {"GET", "/sdapi/v1/progress", progress, a1111_error},
+    {"POST", "/sdapi/v1/interrupt", interrupt, a1111_error},
+    {"POST", "/sdapi/v1/skip", interrupt, a1111_error},
+    {"GET", "/sdapi/v1/samplers", samplers, a1111_error},
+    {"GET", "/sdapi/v1/schedulers", schedulers, a1111_error},
+    {"GET", "/sdapi/v1/sd-models", sd_models, a1111_error},
+    {"GET", "/sdapi/v1/options", get_options, a1111_error},
+    {"POST", "/sdapi/v1/options", set_options, a1111_error},
+    {"POST", "/sdapi/v1/png-info", png_info, a1111_error},
+    {NULL, NULL, NULL, NULL},
+};
