@@ -206,6 +206,10 @@ typedef struct df_generate_request {
     void *progress_user;
 } df_generate_request;
 
+/* A random seed in [0, 2^32): torch's CPU generator uses 32 bits of a seed,
+ * and users type these back. From the kernel's generator. */
+int64_t df_random_seed(void);
+
 /* Fills a request with the defaults above (prompt NULL). */
 void df_generate_request_init(df_generate_request *request);
 

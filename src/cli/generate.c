@@ -152,22 +152,6 @@ static int parse_choice(const char *option, const char *text, const char *const 
     return 2;
 }
 
-/* A seed A1111 users can type back: 32 bits, from the kernel's generator
- * (the clock and pid only when /dev/urandom is unreadable). */
-static int64_t random_seed(void)
-{
-    uint32_t value = 0;
-    FILE *file = fopen("/dev/urandom", "rb");
-    if (!file || fread(&value, sizeof value, 1, file) != 1) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        value = (uint32_t)now.tv_nsec * 2654435761u ^ (uint32_t)now.tv_sec ^ (uint32_t)getpid();
-    }
-    if (file)
-        fclose(file);
-    return value;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Output files                                                             */
 
@@ -482,7 +466,7 @@ int df_cli_generate(int argc, char **argv)
         return 2;
     }
     if (seed < 0)
-        seed = random_seed();
+        seed = df_random_seed();
 
     /* Every output name, checked before anything is loaded. */
     char default_output[64];

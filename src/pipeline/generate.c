@@ -607,12 +607,15 @@ done:
     return status;
 }
 
-static uint64_t random_seed(void)
+int64_t df_random_seed(void)
 {
     uint32_t value = 0;
-    if (getrandom(&value, sizeof value, 0) != (ssize_t)sizeof value)
-        value = (uint32_t)time(NULL) ^ (uint32_t)clock();
-    return value; /* torch's CPU generator uses 32 bits of the seed */
+    if (getrandom(&value, sizeof value, 0) != (ssize_t)sizeof value) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        value = (uint32_t)now.tv_nsec * 2654435761u ^ (uint32_t)now.tv_sec;
+    }
+    return value;
 }
 
 df_status df_model_generate(df_model *model, const df_generate_request *request,
@@ -626,7 +629,7 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
     df_status status = check_request(model, request, &p, error);
     if (status)
         return status;
-    const uint64_t seed = request->seed >= 0 ? (uint64_t)request->seed : random_seed();
+    const uint64_t seed = (uint64_t)(request->seed >= 0 ? request->seed : df_random_seed());
 
     float *cond = NULL, *uncond = NULL;
     size_t tokens = 0;

@@ -112,21 +112,6 @@ static df_status get_string(const json_t *body, const char *name, size_t max_byt
     return DF_OK;
 }
 
-/* A 32-bit seed as A1111 users can type back (see cli/generate.c). */
-static int64_t random_seed(void)
-{
-    uint32_t value = 0;
-    FILE *file = fopen("/dev/urandom", "rb");
-    if (!file || fread(&value, sizeof value, 1, file) != 1) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        value = (uint32_t)now.tv_nsec * 2654435761u ^ (uint32_t)now.tv_sec ^ (uint32_t)getpid();
-    }
-    if (file)
-        fclose(file);
-    return value;
-}
-
 static df_status parse_fields(const json_t *body, const df_request_limits *limits,
                               df_request_params *p, df_request_error *error)
 {
@@ -240,7 +225,7 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     p->batch = (int)batch;
     p->clip_skip = (int)clip_skip;
     p->preview_every = (int)preview_every;
-    p->seed = seed < 0 ? random_seed() : seed;
+    p->seed = seed < 0 ? df_random_seed() : seed;
 
     p->guidance_scale = 7.5;
     if ((status = get_number(body, "guidance_scale", 0, 100, &p->guidance_scale, error)) ||
