@@ -36,7 +36,6 @@
 #include "server/routes.h"
 #include "server/util.h"
 
-#define POLL_MS 250
 
 /* ------------------------------------------------------------------------ */
 /* Error shape                                                              */
@@ -664,36 +663,11 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
     if (t.task[0])
         remember_task(t.task, id);
 
-    double deadline = df_server_monotonic() + server->config->sync_timeout_s;
     df_job_state state;
-    for (;;) {
-        state = df_jobs_wait(server->jobs, job, POLL_MS);
-        if (df_job_state_final(state))
-            break;
-        const char *stop = NULL;
-        unsigned stop_status = 504;
-        if (df_http_client_gone(request)) {
-            df_jobs_cancel(server->jobs, id);
-            df_job_release(server->jobs, job);
-            json_decref(body);
-            fprintf(stderr, "diffuse serve: %s client left; job %s cancelled\n", request->path,
-                    id);
-            return MHD_NO;
-        }
-        if (!df_jobs_ready(server->jobs)) {
-            stop = "the server is shutting down; the job runs again at the next start";
-            stop_status = 503;
-        } else if (df_server_monotonic() > deadline)
-            stop = "the job did not finish within --sync-timeout; it goes on";
-        if (stop) {
-            df_job_release(server->jobs, job);
-            json_decref(body);
-            return df_http_send_error(request, stop_status, "server_error",
-                                      "timeout", NULL, NULL, "job %s: %s (GET /v1/jobs/%s)", id,
-                                      stop, id);
-        }
+    if (!df_routes_wait(request, job, &state, &answered)) {
+        json_decref(body);
+        return answered;
     }
-    df_job_release(server->jobs, job);
 
     json_t *record = NULL;
     df_error store_error = {0};

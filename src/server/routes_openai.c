@@ -67,45 +67,6 @@ const char *df_routes_model_name(const df_server *server)
     return name;
 }
 
-int df_routes_wait(df_http_request *request, df_job *job, df_job_state *state,
-                   enum MHD_Result *answered)
-{
-    df_server *server = request->context;
-    char id[DF_SERVER_ID_SIZE];
-    snprintf(id, sizeof id, "%s", df_job_id(job));
-    double deadline = df_server_monotonic() + server->config->sync_timeout_s;
-    for (;;) {
-        *state = df_jobs_wait(server->jobs, job, POLL_MS);
-        if (df_job_state_final(*state))
-            break;
-        if (df_http_client_gone(request)) {
-            df_jobs_cancel(server->jobs, id);
-            df_job_release(server->jobs, job);
-            fprintf(stderr, "diffuse serve: %s client left; job %s cancelled\n", request->path,
-                    id);
-            *answered = MHD_NO; /* nobody to answer: close */
-            return 0;
-        }
-        if (!df_jobs_ready(server->jobs)) {
-            df_job_release(server->jobs, job);
-            *answered = df_http_send_error(request, 503, "server_error", "shutting_down", NULL,
-                                           NULL, "the server is shutting down; job %s runs "
-                                           "again at the next start (GET /v1/jobs/%s)", id, id);
-            return 0;
-        }
-        if (df_server_monotonic() > deadline) {
-            df_job_release(server->jobs, job);
-            *answered = df_http_send_error(request, 504, "server_error", "timeout", NULL, NULL,
-                                           "job %s did not finish within %d s; it goes on: GET "
-                                           "/v1/jobs/%s", id, server->config->sync_timeout_s,
-                                           id);
-            return 0;
-        }
-    }
-    df_job_release(server->jobs, job);
-    return 1;
-}
-
 json_t *df_routes_finished_record(df_http_request *request, const char *id, df_job_state state,
                                   enum MHD_Result *answered)
 {

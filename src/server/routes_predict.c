@@ -15,8 +15,6 @@
 #include "server/routes.h"
 #include "server/util.h"
 
-#define POLL_MS 250
-
 /* The format the Accept header asks for first among ours (JPEG by default). */
 static df_image_format accepted_format(const char *accept, const char **content_type)
 {
@@ -65,32 +63,9 @@ static enum MHD_Result predict(df_http_request *request)
     char id[DF_SERVER_ID_SIZE];
     snprintf(id, sizeof id, "%s", df_job_id(job));
 
-    double deadline = df_server_monotonic() + server->config->sync_timeout_s;
     df_job_state state;
-    for (;;) {
-        state = df_jobs_wait(server->jobs, job, POLL_MS);
-        if (df_job_state_final(state))
-            break;
-        if (df_http_client_gone(request)) {
-            df_jobs_cancel(server->jobs, id);
-            df_job_release(server->jobs, job);
-            fprintf(stderr, "diffuse serve: /predict client left; job %s cancelled\n", id);
-            return MHD_NO; /* nobody to answer: close */
-        }
-        if (!df_jobs_ready(server->jobs)) {
-            df_job_release(server->jobs, job);
-            return df_http_send_error(request, 503, "server_error", "shutting_down", NULL, NULL,
-                                      "the server is shutting down; job %s runs again at the "
-                                      "next start (GET /v1/jobs/%s)", id, id);
-        }
-        if (df_server_monotonic() > deadline) {
-            df_job_release(server->jobs, job);
-            return df_http_send_error(request, 504, "server_error", "timeout", NULL, NULL,
-                                      "job %s did not finish within %d s; it goes on: GET "
-                                      "/v1/jobs/%s", id, server->config->sync_timeout_s, id);
-        }
-    }
-    df_job_release(server->jobs, job);
+    if (!df_routes_wait(request, job, &state, &answered))
+        return answered;
 
     json_t *record = NULL;
     df_error error = {0};
