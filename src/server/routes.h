@@ -29,6 +29,11 @@ json_t *df_routes_parse_json(df_http_request *request, enum MHD_Result *answered
 int df_routes_parse_params(df_http_request *request, const json_t *body,
                            df_request_params *params, enum MHD_Result *answered);
 
+/* The two above on the request body (the native format): 1 with *params
+ * filled, or 0 after answering 400. */
+int df_routes_parse_body(df_http_request *request, df_request_params *params,
+                         enum MHD_Result *answered);
+
 /* Submits; on failure answers (429 + Retry-After when the queue is full, 503
  * when stopping, 500 when the store failed) and returns NULL. On success the
  * job owns *params and the caller owns the returned reference. */

@@ -38,6 +38,17 @@ int df_routes_parse_params(df_http_request *request, const json_t *body,
     return 0;
 }
 
+int df_routes_parse_body(df_http_request *request, df_request_params *params,
+                         enum MHD_Result *answered)
+{
+    json_t *body = df_routes_parse_json(request, answered);
+    if (!body)
+        return 0;
+    int ok = df_routes_parse_params(request, body, params, answered);
+    json_decref(body);
+    return ok;
+}
+
 df_job *df_routes_submit(df_http_request *request, df_request_params *params,
                          enum MHD_Result *answered)
 {

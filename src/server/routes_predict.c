@@ -40,13 +40,8 @@ static enum MHD_Result predict(df_http_request *request)
 {
     df_server *server = request->context;
     enum MHD_Result answered = MHD_NO;
-    json_t *body = df_routes_parse_json(request, &answered);
-    if (!body)
-        return answered;
     df_request_params params;
-    int ok = df_routes_parse_params(request, body, &params, &answered);
-    json_decref(body);
-    if (!ok)
+    if (!df_routes_parse_body(request, &params, &answered))
         return answered;
     if (params.batch != 1) {
         df_request_params_free(&params);
