@@ -56,11 +56,21 @@ typedef struct df_http_error_info {
 /* Renders an error in a family's shape (new reference). */
 typedef json_t *(*df_http_error_shape)(const df_http_error_info *info);
 
+/* Who may call a route once the server has API keys (server.c checks this
+ * before the handler runs; with no keys every route is open). */
+typedef enum df_http_access {
+    DF_HTTP_ACCESS_KEY = 0, /* any active key (the default: a route is closed) */
+    DF_HTTP_ACCESS_PUBLIC,  /* no key: /healthz, the web page (which asks for one) */
+    DF_HTTP_ACCESS_SIGNED,  /* no key: the URL carries a signature the handler checks */
+    DF_HTTP_ACCESS_ADMIN    /* an admin key */
+} df_http_access;
+
 struct df_http_route {
     const char *method;  /* "GET" (HEAD too) or "POST" */
     const char *pattern; /* "/v1/jobs/{}/images/{}": {} matches one non-empty segment */
     df_http_handler handler;
     df_http_error_shape error_shape; /* NULL: the native shape */
+    df_http_access access;
 };
 
 typedef struct df_http_config {

@@ -29,7 +29,7 @@ static enum MHD_Result readyz(df_http_request *request)
 }
 
 const df_http_route df_routes_health[] = {
-    {"GET", "/healthz", healthz, NULL},
+    {"GET", "/healthz", healthz, NULL, DF_HTTP_ACCESS_PUBLIC},
     {"GET", "/readyz", readyz, NULL},
     {NULL, NULL, NULL, NULL},
 };

@@ -918,7 +918,7 @@ static enum MHD_Result get_model(df_http_request *request)
 
 const df_http_route df_routes_openai[] = {
     {"POST", "/v1/images/generations", generations, df_routes_openai_error},
-    {"GET", "/v1/images/files/{}/{}", image_file, df_routes_openai_error},
+    {"GET", "/v1/images/files/{}/{}", image_file, df_routes_openai_error, DF_HTTP_ACCESS_SIGNED},
     {"GET", "/v1/models", list_models, df_routes_openai_error},
     {"GET", "/v1/models/{}", get_model, df_routes_openai_error},
     {NULL, NULL, NULL, NULL},

@@ -366,7 +366,8 @@ static void aip_init(void)
     int n = 0;
     const char *health = env_route("AIP_HEALTH_ROUTE"), *predict = env_route("AIP_PREDICT_ROUTE");
     if (health)
-        aip_routes[n++] = (df_http_route){"GET", health, aip_health, vertex_error};
+        aip_routes[n++] = (df_http_route){"GET", health, aip_health, vertex_error,
+                                           DF_HTTP_ACCESS_PUBLIC}; /* Vertex probes send no key */
     if (predict)
         aip_routes[n++] = (df_http_route){"POST", predict, aip_predict, vertex_error};
     aip_routes[n] = (df_http_route){NULL, NULL, NULL, NULL};
