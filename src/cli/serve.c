@@ -42,6 +42,31 @@ static void usage(FILE *out)
             "      --max-connections N   concurrent connections, 1..10000 (default: 64)\n"
             "      --sync-timeout S      longest wait of POST /predict, 1..86400 s; then 504\n"
             "                            and the job goes on (default: 600)\n"
+            "\n"
+            "limits (requests over them get 400/413 naming the limit):\n"
+            "      --max-body-bytes N    request body size (default: 8388608)\n"
+            "      --max-prompt-bytes N  prompt and negative prompt, each (default: 32000)\n"
+            "      --max-side N          width and height, pixels (default: 2048)\n"
+            "      --max-steps N         sampling steps (default: 150)\n"
+            "      --max-batch N         images per request: n, batch_size (default: 8)\n"
+            "      --header-timeout S    a request's headers must arrive within S seconds\n"
+            "                            (default: 10)\n"
+            "      --body-timeout S      and its body within S more (default: 60)\n"
+            "      --idle-timeout S      keep-alive connections idle this long are closed\n"
+            "                            (default: 60)\n"
+            "\n"
+            "security and operations:\n"
+            "      --no-auth             allow listening on a non-loopback address with no\n"
+            "                            API key configured (see `diffuse keys`)\n"
+            "      --cors-origin LIST    allow browsers from these origins: \"*\" or\n"
+            "                            \"https://a.example,https://b.example\" (default: none)\n"
+            "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
+            "                            \"off\" (default: stderr)\n"
+            "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running step\n"
+            "                            (default: 30)\n"
+            "\n"
+            "signals: SIGTERM/SIGINT stop cleanly (the running job is re-queued after its\n"
+            "current step); SIGHUP reloads the API keys and --models-dir.\n"
             "  -t, --threads N           engine threads (default: one per CPU)\n"
             "  -h, --help                this help\n"
             "\n"
@@ -51,7 +76,9 @@ static void usage(FILE *out)
 int df_cli_serve(int argc, char **argv)
 {
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
-           OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED };
+           OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED, OPT_MAX_BODY, OPT_MAX_PROMPT,
+           OPT_MAX_SIDE, OPT_MAX_STEPS, OPT_MAX_BATCH, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT,
+           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT };
     static const struct option options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
@@ -63,6 +90,18 @@ int df_cli_serve(int argc, char **argv)
         {"retention-hours", required_argument, 0, OPT_RETENTION},
         {"max-connections", required_argument, 0, OPT_CONNECTIONS},
         {"sync-timeout", required_argument, 0, OPT_SYNC_TIMEOUT},
+        {"max-body-bytes", required_argument, 0, OPT_MAX_BODY},
+        {"max-prompt-bytes", required_argument, 0, OPT_MAX_PROMPT},
+        {"max-side", required_argument, 0, OPT_MAX_SIDE},
+        {"max-steps", required_argument, 0, OPT_MAX_STEPS},
+        {"max-batch", required_argument, 0, OPT_MAX_BATCH},
+        {"header-timeout", required_argument, 0, OPT_HEADER_TIMEOUT},
+        {"body-timeout", required_argument, 0, OPT_BODY_TIMEOUT},
+        {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
+        {"no-auth", no_argument, 0, OPT_NO_AUTH},
+        {"cors-origin", required_argument, 0, OPT_CORS},
+        {"access-log", required_argument, 0, OPT_ACCESS_LOG},
+        {"shutdown-timeout", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
         {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -100,6 +139,55 @@ int df_cli_serve(int argc, char **argv)
                 return 2;
             config.sync_timeout_s = (int)value;
             break;
+        /* Limits: the upper bounds are the engine's own (request.c). */
+        case OPT_MAX_BODY:
+            if (df_cli_parse_int("--max-body-bytes", optarg, 1024, 1L << 30, &value))
+                return 2;
+            config.max_body_bytes = (size_t)value;
+            break;
+        case OPT_MAX_PROMPT:
+            if (df_cli_parse_int("--max-prompt-bytes", optarg, 1, 1L << 20, &value))
+                return 2;
+            config.max_prompt_bytes = (size_t)value;
+            break;
+        case OPT_MAX_SIDE:
+            if (df_cli_parse_int("--max-side", optarg, 8, 8192, &value))
+                return 2;
+            config.max_side = (int)value;
+            break;
+        case OPT_MAX_STEPS:
+            if (df_cli_parse_int("--max-steps", optarg, 1, 1000, &value))
+                return 2;
+            config.max_steps = (int)value;
+            break;
+        case OPT_MAX_BATCH:
+            if (df_cli_parse_int("--max-batch", optarg, 1, 64, &value))
+                return 2;
+            config.max_batch = (int)value;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            if (df_cli_parse_int("--header-timeout", optarg, 1, 3600, &value))
+                return 2;
+            config.header_timeout_s = (unsigned)value;
+            break;
+        case OPT_BODY_TIMEOUT:
+            if (df_cli_parse_int("--body-timeout", optarg, 1, 3600, &value))
+                return 2;
+            config.body_timeout_s = (unsigned)value;
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (df_cli_parse_int("--idle-timeout", optarg, 1, 3600, &value))
+                return 2;
+            config.idle_timeout_s = (unsigned)value;
+            break;
+        case OPT_SHUTDOWN_TIMEOUT:
+            if (df_cli_parse_int("--shutdown-timeout", optarg, 1, 3600, &value))
+                return 2;
+            config.shutdown_timeout_s = (unsigned)value;
+            break;
+        case OPT_NO_AUTH: config.no_auth = 1; break;
+        case OPT_CORS: config.cors_origins = optarg; break;
+        case OPT_ACCESS_LOG: config.access_log = optarg; break;
         case 't':
             if (df_cli_parse_int("--threads", optarg, 0, 1024, &value))
                 return 2;

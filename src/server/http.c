@@ -1,6 +1,19 @@
 /*
- * http.c — libmicrohttpd daemon, body reading with a cap, routing and
+ * http.c — libmicrohttpd daemon, body reading with a cap, routing, the
+ * per-request id, CORS, the slow-client watchdog, the access-log hook and
  * response helpers (see http.h for the threading choice and the contract).
+ *
+ * Per request: the request-line callback (MHD's URI log callback) creates
+ * the http_call (id, start time); every response this request sends goes
+ * through queue(), which adds x-request-id, CORS and the guard's headers and
+ * notes the status; on_completed reports the request to the observer once.
+ *
+ * Watchdog: every connection is in a list (MHD's connection notifications)
+ * with a deadline for its current phase; a thread shuts down the socket of
+ * any connection past it, which makes MHD's connection thread see EOF and
+ * close it. The list lock is held across shutdown(), and MHD reports a
+ * connection closed before it closes the descriptor, so a reused descriptor
+ * is never shut down by mistake.
  *
  * MHD calls the access handler several times per request: once with the
  * headers (we allocate the per-request state), once per body chunk (we copy
@@ -10,27 +23,63 @@
  */
 #include "server/http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "runtime/error.h"
+#include "server/util.h"
+
+#define MAX_EXTRA_HEADERS 16
+#define NO_DEADLINE 1e300
+
+/* One open connection (MHD's socket context), in df_http's list. */
+typedef struct http_connection {
+    int fd;
+    int listed;       /* in df_http's list (not when MHD gave no descriptor) */
+    double deadline;  /* monotonic; NO_DEADLINE while a handler runs */
+    const char *phase; /* what it is late for, for the log */
+    struct http_connection *previous, *next;
+} http_connection;
 
 struct df_http {
     struct MHD_Daemon *daemon;
     df_http_config config;
+    pthread_mutex_t lock; /* the connection list */
+    http_connection *connections;
+    pthread_t watchdog;
+    int watchdog_started, stopping;
+    pthread_cond_t wake;
 };
 
-/* Per-request state (MHD's *con_cls), freed in on_completed. */
+/* Per-request state (MHD's *con_cls), from the request line to on_completed. */
 typedef struct http_call {
+    df_http *http;
+    http_connection *connection;
     char *body;
     size_t size, capacity;
     int too_large;
-    int answered; /* a response was queued early (413) */
+    int answered;      /* a response was queued (413 early, or the handler's) */
+    int headers_seen;  /* the access handler ran once */
+    char request_id[129];
+    char method[16];
+    char path[512];
+    const char *route; /* matched pattern */
+    unsigned status;
+    long long bytes;
+    double started;
+    df_http_caller caller;
+    char origin[256];  /* an allowed Origin, to echo; "" otherwise */
+    int extra_count;
+    char *extra[MAX_EXTRA_HEADERS][2];
 } http_call;
 
 /* ------------------------------------------------------------------------ */
@@ -46,6 +95,24 @@ static enum MHD_Result queue(df_http_request *request, unsigned status,
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     for (const df_http_header_pair *h = headers; h && h->name; h++)
         MHD_add_response_header(response, h->name, h->value);
+    http_call *call = request->call;
+    if (call) {
+        MHD_add_response_header(response, "x-request-id", call->request_id);
+        for (int i = 0; i < call->extra_count; i++)
+            MHD_add_response_header(response, call->extra[i][0], call->extra[i][1]);
+        if (call->origin[0]) {
+            MHD_add_response_header(response, "Access-Control-Allow-Origin", call->origin);
+            MHD_add_response_header(response, "Access-Control-Expose-Headers",
+                                    "x-request-id, Retry-After, Location, "
+                                    "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, "
+                                    "x-ratelimit-reset-requests, x-ratelimit-limit-images, "
+                                    "x-ratelimit-remaining-images, x-ratelimit-reset-images");
+        }
+        if (call->http->config.cors_origins && *call->http->config.cors_origins &&
+            strcmp(call->http->config.cors_origins, "*"))
+            MHD_add_response_header(response, "Vary", "Origin");
+        call->status = status;
+    }
     enum MHD_Result result = MHD_queue_response(request->connection, status, response);
     MHD_destroy_response(response);
     return result;
@@ -55,6 +122,8 @@ enum MHD_Result df_http_send_bytes(df_http_request *request, unsigned status,
                                    const char *content_type, void *bytes, size_t size,
                                    const df_http_header_pair *headers)
 {
+    if (request->call)
+        request->call->bytes = (long long)size;
     struct MHD_Response *response =
         MHD_create_response_from_buffer(size, bytes, MHD_RESPMEM_MUST_FREE);
     if (!response)
@@ -116,6 +185,8 @@ enum MHD_Result df_http_send_stream(df_http_request *request, const char *conten
         free_fn(user);
         return MHD_NO;
     }
+    if (request->call)
+        request->call->bytes = -1;
     return queue(request, MHD_HTTP_OK, response, content_type, headers);
 }
 
@@ -127,6 +198,21 @@ const char *df_http_query(const df_http_request *request, const char *name)
 const char *df_http_header(const df_http_request *request, const char *name)
 {
     return MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, name);
+}
+
+void df_http_add_header(df_http_request *request, const char *name, const char *value)
+{
+    http_call *call = request->call;
+    if (!call || call->extra_count == MAX_EXTRA_HEADERS)
+        return;
+    char *copy_name = strdup(name), *copy_value = strdup(value);
+    if (!copy_name || !copy_value) {
+        free(copy_name);
+        free(copy_value);
+        return;
+    }
+    call->extra[call->extra_count][0] = copy_name;
+    call->extra[call->extra_count++][1] = copy_value;
 }
 
 int df_http_client_gone(const df_http_request *request)
@@ -165,8 +251,58 @@ static int match(const char *pattern, const char *path, df_http_request *request
     return !*pattern && !*path;
 }
 
+/* ------------------------------------------------------------------------ */
+/* CORS                                                                     */
+
+/* Is `origin` one of the configured ones? ("*" allows any.) */
+static int origin_allowed(const char *allowed, const char *origin)
+{
+    if (!allowed || !*allowed || !origin || !*origin)
+        return 0;
+    if (!strcmp(allowed, "*"))
+        return 1;
+    size_t length = strlen(origin);
+    for (const char *p = allowed; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t item = strcspn(p, ",");
+        while (item && p[item - 1] == ' ')
+            item--;
+        if (item == length && !strncmp(p, origin, length))
+            return 1;
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+/* A browser's preflight (OPTIONS with Access-Control-Request-Method) from an
+ * allowed origin: 204 with what may follow. Others fall through to routing
+ * (and get 405: no route takes OPTIONS). */
+static int preflight(df_http *http, df_http_request *request, enum MHD_Result *answered)
+{
+    if (strcmp(request->method, "OPTIONS") || !request->call->origin[0] ||
+        !df_http_header(request, "Access-Control-Request-Method"))
+        return 0;
+    struct MHD_Response *response = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    df_http_header_pair headers[] = {
+        {"Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS"},
+        {"Access-Control-Allow-Headers",
+         "Authorization, Content-Type, X-Request-Id, Last-Event-ID"},
+        {"Access-Control-Max-Age", "600"},
+        {NULL, NULL}};
+    (void)http;
+    *answered = queue(request, 204, response, NULL, headers);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                 */
+
 static enum MHD_Result dispatch(df_http *http, df_http_request *request)
 {
+    enum MHD_Result answered;
+    if (preflight(http, request, &answered))
+        return answered;
     const df_http_route *path_match = NULL;
     char allow[64] = "";
     int is_head = !strcmp(request->method, "HEAD");
@@ -176,6 +312,9 @@ static enum MHD_Result dispatch(df_http *http, df_http_request *request)
         if (!strcmp(route->method, request->method) ||
             (is_head && !strcmp(route->method, "GET"))) {
             request->route = route;
+            request->call->route = route->pattern;
+            if (http->config.guard && !http->config.guard(request, &answered))
+                return answered;
             return route->handler(request);
         }
         if (!path_match)
@@ -186,6 +325,7 @@ static enum MHD_Result dispatch(df_http *http, df_http_request *request)
     }
     if (path_match) {
         request->route = path_match; /* its family's error shape */
+        request->call->route = path_match->pattern;
         df_http_header_pair headers[] = {{"Allow", allow}, {NULL, NULL}};
         return df_http_send_error(request, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error",
                                   "method_not_allowed", NULL, headers,
@@ -196,6 +336,60 @@ static enum MHD_Result dispatch(df_http *http, df_http_request *request)
                               NULL, "no route %s %s", request->method, request->path);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Per-request state and the watchdog's deadlines                           */
+
+static void set_deadline(df_http *http, http_connection *connection, double deadline,
+                         const char *phase, int only_earlier)
+{
+    if (!connection)
+        return;
+    pthread_mutex_lock(&http->lock);
+    if (!only_earlier || deadline < connection->deadline) {
+        connection->deadline = deadline;
+        connection->phase = phase;
+    }
+    pthread_mutex_unlock(&http->lock);
+}
+
+/* A client's id is kept when it is short and plain (it goes into logs and
+ * headers); anything else is replaced by a fresh one. */
+static int plain_request_id(const char *id)
+{
+    size_t length = id ? strlen(id) : 0;
+    if (!length || length > 128)
+        return 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              strchr("-_.:@+=/", c)))
+            return 0;
+    }
+    return 1;
+}
+
+/* MHD's URI log callback: the request line has arrived. Its return value is
+ * the request's *con_cls. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    df_http *http = cls;
+    http_call *call = calloc(1, sizeof *call);
+    if (!call)
+        return NULL; /* on_request refuses the request */
+    call->http = http;
+    call->started = df_server_monotonic();
+    call->bytes = 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    call->connection = info ? info->socket_context : NULL;
+    /* The headers are due within header_timeout_s (but never later than the
+     * deadline a new connection already has). */
+    set_deadline(http, call->connection, call->started + http->config.header_timeout_s,
+                 "headers", 1);
+    (void)uri;
+    return call;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -203,17 +397,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 {
     df_http *http = cls;
     http_call *call = *con_cls;
-    df_http_request request = {connection, method, url, NULL, 0, {{0}}, NULL, http->config.context};
-    if (!call) {
-        if (!(call = calloc(1, sizeof *call)))
-            return MHD_NO;
-        *con_cls = call;
+    if (!call)
+        return MHD_NO; /* out of memory at the request line */
+    df_http_request request = {.connection = connection, .method = method, .path = url,
+                               .context = http->config.context, .request_id = call->request_id,
+                               .caller = &call->caller, .call = call};
+    if (!call->headers_seen) {
+        call->headers_seen = 1;
+        snprintf(call->method, sizeof call->method, "%s", method);
+        snprintf(call->path, sizeof call->path, "%s", url);
+        const char *id = df_http_header(&request, "x-request-id");
+        if (plain_request_id(id)) {
+            snprintf(call->request_id, sizeof call->request_id, "%s", id);
+        } else {
+            char fresh[DF_SERVER_ID_SIZE];
+            df_server_random_id(fresh);
+            snprintf(call->request_id, sizeof call->request_id, "%s", fresh);
+        }
+        const char *origin = df_http_header(&request, "Origin");
+        if (origin_allowed(http->config.cors_origins, origin))
+            snprintf(call->origin, sizeof call->origin, "%s",
+                     strcmp(http->config.cors_origins, "*") ? origin : "*");
+        set_deadline(http, call->connection, df_server_monotonic() + http->config.body_timeout_s,
+                     "body", 0);
         const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > http->config.max_body_bytes) {
             /* Refuse before reading a byte of it; MHD closes the connection
              * after this response since the body is left unread. */
             call->answered = 1;
+            set_deadline(http, call->connection, NO_DEADLINE, "response", 0);
             return df_http_send_error(&request, 413 /* content too large */,
                                       "invalid_request_error", "body_too_large", NULL, NULL,
                                       "the request body (%s bytes) is larger than the limit of "
@@ -253,6 +466,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     if (call->answered)
         return MHD_YES;
     call->answered = 1;
+    /* The handler may wait (a synchronous route, an events stream): no
+     * deadline but MHD's idle timeout from here on. */
+    set_deadline(http, call->connection, NO_DEADLINE, "response", 0);
     if (call->too_large)
         return df_http_send_error(&request, 413 /* content too large */, "invalid_request_error",
                                   "body_too_large", NULL, NULL,
@@ -267,12 +483,114 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
+    df_http *http = cls;
     http_call *call = *con_cls;
-    if (call) {
-        free(call->body);
-        free(call);
-        *con_cls = NULL;
+    if (!call)
+        return;
+    *con_cls = NULL;
+    if (call->headers_seen && http->config.observer) {
+        char remote[INET6_ADDRSTRLEN] = "";
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info && info->client_addr) {
+            const struct sockaddr *address = info->client_addr;
+            if (address->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)address)->sin_addr, remote,
+                          sizeof remote);
+            else if (address->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)address)->sin6_addr, remote,
+                          sizeof remote);
+        }
+        const char *agent =
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+        const char *outcome = code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok"
+                              : code == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+                              : code == MHD_REQUEST_TERMINATED_CLIENT_ABORT ||
+                                      code == MHD_REQUEST_TERMINATED_READ_ERROR
+                                  ? "client_closed"
+                                  : "error";
+        df_http_log_entry entry = {call->request_id, call->method, call->path, call->route,
+                                   call->status, call->bytes,
+                                   df_server_monotonic() - call->started, remote,
+                                   agent ? agent : "", &call->caller, outcome};
+        http->config.observer(http->config.context, &entry);
     }
+    /* Keep-alive: the next request line is due within the idle timeout. */
+    set_deadline(http, call->connection, df_server_monotonic() + http->config.idle_timeout_s,
+                 "idle", 0);
+    for (int i = 0; i < call->extra_count; i++) {
+        free(call->extra[i][0]);
+        free(call->extra[i][1]);
+    }
+    free(call->body);
+    free(call);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    df_http *http = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        http_connection *entry = calloc(1, sizeof *entry);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = entry;
+        if (!entry || !info)
+            return; /* no watchdog for it: MHD's idle timeout still applies */
+        entry->fd = info->connect_fd;
+        /* A new connection owes its first request's headers right away. */
+        entry->deadline = df_server_monotonic() + http->config.header_timeout_s;
+        entry->phase = "headers";
+        entry->listed = 1;
+        pthread_mutex_lock(&http->lock);
+        entry->next = http->connections;
+        if (entry->next)
+            entry->next->previous = entry;
+        http->connections = entry;
+        pthread_mutex_unlock(&http->lock);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_connection *entry = *socket_context;
+        if (!entry)
+            return;
+        pthread_mutex_lock(&http->lock);
+        if (entry->listed) {
+            if (entry->previous)
+                entry->previous->next = entry->next;
+            else
+                http->connections = entry->next;
+            if (entry->next)
+                entry->next->previous = entry->previous;
+        }
+        pthread_mutex_unlock(&http->lock);
+        free(entry);
+        *socket_context = NULL;
+    }
+}
+
+/* Closes connections past their deadline (see the file comment). */
+static void *watchdog_main(void *arg)
+{
+    df_http *http = arg;
+    pthread_mutex_lock(&http->lock);
+    while (!http->stopping) {
+        double now = df_server_monotonic();
+        for (http_connection *c = http->connections; c; c = c->next) {
+            if (c->deadline < now) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->deadline = NO_DEADLINE; /* once */
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 250000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&http->wake, &http->lock, &until);
+    }
+    pthread_mutex_unlock(&http->lock);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -285,20 +603,31 @@ df_status df_http_start(const df_http_config *config, df_http **out, df_error *e
     if (!http)
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
     http->config = *config;
+    pthread_mutex_init(&http->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&http->wake, &attr);
+    pthread_condattr_destroy(&attr);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (config->address->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    http->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, http,
-        MHD_OPTION_SOCK_ADDR, config->address,
-        MHD_OPTION_CONNECTION_LIMIT, config->connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_END);
+    int rc = pthread_create(&http->watchdog, NULL, watchdog_main, http);
+    http->watchdog_started = !rc;
+    if (!rc)
+        http->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, http,
+            MHD_OPTION_SOCK_ADDR, config->address,
+            MHD_OPTION_CONNECTION_LIMIT, config->connection_limit,
+            MHD_OPTION_CONNECTION_TIMEOUT, config->idle_timeout_s,
+            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, http,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+            MHD_OPTION_END);
     if (!http->daemon) {
-        free(http);
+        df_http_stop(http);
         return df_error_set(error, DF_ERR_IO, "cannot listen (address in use, or not "
                                               "permitted)");
     }
@@ -312,10 +641,29 @@ int df_http_port(const df_http *http)
     return info ? info->port : 0;
 }
 
+void df_http_quiesce(df_http *http)
+{
+    if (!http || !http->daemon)
+        return;
+    MHD_socket listener = MHD_quiesce_daemon(http->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
+}
+
 void df_http_stop(df_http *http)
 {
     if (!http)
         return;
-    MHD_stop_daemon(http->daemon);
+    if (http->daemon)
+        MHD_stop_daemon(http->daemon);
+    if (http->watchdog_started) {
+        pthread_mutex_lock(&http->lock);
+        http->stopping = 1;
+        pthread_cond_broadcast(&http->wake);
+        pthread_mutex_unlock(&http->lock);
+        pthread_join(http->watchdog, NULL);
+    }
+    pthread_cond_destroy(&http->wake);
+    pthread_mutex_destroy(&http->lock);
     free(http);
 }

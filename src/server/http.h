@@ -31,6 +31,17 @@
 typedef struct df_http df_http;
 typedef struct df_http_route df_http_route;
 
+/* What the server's guard (df_http_config.guard) learned about the caller:
+ * the API key it presented. Handlers read it for ownership and usage; the
+ * access log names it. All empty while the server runs without keys. */
+typedef struct df_http_caller {
+    char key_id[32];
+    char key_name[128];
+    int admin;                /* an admin key, or no keys at all */
+    double rate_per_minute;   /* the key's limits (0: unlimited) */
+    long daily_images;
+} df_http_caller;
+
 typedef struct df_http_request {
     struct MHD_Connection *connection;
     const char *method;
@@ -40,6 +51,9 @@ typedef struct df_http_request {
     char captures[DF_HTTP_MAX_CAPTURES][DF_HTTP_CAPTURE_SIZE]; /* the {} segments */
     const df_http_route *route;
     void *context;                    /* df_http_config.context */
+    const char *request_id;           /* x-request-id (the client's, or generated) */
+    df_http_caller *caller;           /* filled by the guard */
+    struct http_call *call;           /* the HTTP layer's per-request state */
 } df_http_request;
 
 /* Answers the request (queues a response) and returns MHD's result. */
@@ -73,21 +87,57 @@ struct df_http_route {
     df_http_access access;
 };
 
+/* Runs after routing and before the handler: 1 lets the request through;
+ * 0 means it answered (401, 403, 429), *answered holding MHD's result. */
+typedef int (*df_http_guard)(df_http_request *request, enum MHD_Result *answered);
+
+/* One finished request, for the access log and the metrics. */
+typedef struct df_http_log_entry {
+    const char *request_id;
+    const char *method, *path;  /* path without the query, truncated */
+    const char *route;          /* the matched pattern, NULL when none matched */
+    unsigned status;            /* 0: no response was sent (client gone, timeout) */
+    long long bytes;            /* response body size, -1 when streamed */
+    double seconds;             /* from the request line to the end of the response */
+    const char *remote;         /* the client's address */
+    const char *user_agent;     /* may be "" */
+    const df_http_caller *caller;
+    const char *outcome;        /* "ok", "client_closed", "timeout", "error" */
+} df_http_log_entry;
+typedef void (*df_http_observer)(void *context, const df_http_log_entry *entry);
+
 typedef struct df_http_config {
     const struct sockaddr *address; /* where to listen */
     size_t max_body_bytes;          /* larger bodies: 413 */
     unsigned connection_limit;
-    unsigned connection_timeout_s;  /* idle/slow clients are dropped after this */
+    /* Slow clients: a connection must send a request's headers within
+     * header_timeout_s (of connecting, or of its request line on keep-alive),
+     * the body within body_timeout_s of the headers, and its next request
+     * line within idle_timeout_s of the last response; a watchdog closes it
+     * otherwise, however slowly it trickles bytes. */
+    unsigned idle_timeout_s, header_timeout_s, body_timeout_s;
+    /* CORS: NULL or "" answers no browser preflight; "*" or a comma-separated
+     * list of origins gets Access-Control-Allow-Origin for those. */
+    const char *cors_origins;
     const df_http_route *routes;    /* ends with a NULL method */
+    df_http_guard guard;            /* may be NULL */
+    df_http_observer observer;      /* may be NULL; called once per request */
     void *context;
 } df_http_config;
 
 df_status df_http_start(const df_http_config *config, df_http **out, df_error *error);
 /* The port actually bound (for --listen HOST:0). */
 int df_http_port(const df_http *http);
+/* Stops accepting new connections (the listening socket closes); requests
+ * in progress go on. The first step of a graceful shutdown. */
+void df_http_quiesce(df_http *http);
 /* Stops accepting, closes the listening socket, waits for the connection
  * threads (which must end on their own: the jobs wake their waiters). */
 void df_http_stop(df_http *http);
+
+/* Adds a header to whatever response this request gets (rate-limit headers
+ * set by the guard, for instance); copied. At most 16 per request. */
+void df_http_add_header(df_http_request *request, const char *name, const char *value);
 
 /* The native error shape {"error": {"message", "type", "code"}}. */
 json_t *df_http_native_error(const df_http_error_info *info);

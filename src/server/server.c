@@ -31,8 +31,15 @@ void df_server_config_default(df_server_config *config)
     config->retention_hours = 24;
     config->max_body_bytes = 8u << 20;
     config->max_connections = 64;
-    config->connection_timeout_s = 60;
+    config->idle_timeout_s = 60;
+    config->header_timeout_s = 10;
+    config->body_timeout_s = 60;
     config->sync_timeout_s = 600;
+    config->max_side = 2048;
+    config->max_steps = 150;
+    config->max_batch = 8;
+    config->max_prompt_bytes = 32000;
+    config->shutdown_timeout_s = 30;
     config->max_loaded = 1;
 }
 
@@ -108,7 +115,8 @@ static df_http_route *all_routes(void)
                                      df_routes_a1111,
                                      df_routes_openai,
                                      df_routes_vertex,
-                                     df_routes_openapi};
+                                     df_routes_openapi,
+                                     df_routes_web};
     size_t count = 0;
     for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
         for (const df_http_route *r = tables[t]; r->method; r++)
@@ -168,6 +176,10 @@ int df_server_run(const df_server_config *config)
     }
     const df_model_entry *first = df_models_entry(server.models, 0);
     df_request_limits_default(&server.limits, first->size_multiple, first->default_size);
+    server.limits.max_side = config->max_side;
+    server.limits.max_steps = config->max_steps;
+    server.limits.max_batch = config->max_batch;
+    server.limits.max_prompt_bytes = config->max_prompt_bytes;
     server.limits.previews = config->taesd_path != NULL;
     server.limits.resolve_model = resolve_model;
     server.limits.resolve_user = server.models;
@@ -176,9 +188,15 @@ int df_server_run(const df_server_config *config)
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
     }
-    df_http_config http_config = {(const struct sockaddr *)&address, config->max_body_bytes,
-                                  config->max_connections, config->connection_timeout_s, routes,
-                                  &server};
+    df_http_config http_config = {.address = (const struct sockaddr *)&address,
+                                  .max_body_bytes = config->max_body_bytes,
+                                  .connection_limit = config->max_connections,
+                                  .idle_timeout_s = config->idle_timeout_s,
+                                  .header_timeout_s = config->header_timeout_s,
+                                  .body_timeout_s = config->body_timeout_s,
+                                  .cors_origins = config->cors_origins,
+                                  .routes = routes,
+                                  .context = &server};
     if (df_http_start(&http_config, &http, &error)) {
         fprintf(stderr, "diffuse serve: %s: %s\n", config->listen, error.message);
         goto done;

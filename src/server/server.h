@@ -37,8 +37,17 @@ typedef struct df_server_config {
     double retention_hours;   /* finished jobs (rows and images) kept this long */
     size_t max_body_bytes;
     unsigned max_connections;
-    unsigned connection_timeout_s;
+    unsigned idle_timeout_s;  /* keep-alive: a connection idle this long is closed */
+    unsigned header_timeout_s; /* a request's headers must arrive within this */
+    unsigned body_timeout_s;  /* and its body within this after them */
     int sync_timeout_s;       /* a synchronous route waits at most this long */
+    /* Request limits (the engine's own hard limits still apply above them). */
+    int max_side, max_steps, max_batch;
+    size_t max_prompt_bytes;
+    const char *cors_origins; /* NULL: no CORS; "*" or "https://a,https://b" */
+    int no_auth;              /* --no-auth: allow a keyless non-loopback listen */
+    unsigned shutdown_timeout_s; /* SIGTERM: the longest wait for the running step */
+    const char *access_log;   /* NULL: stderr; "off": none; else a file (appended) */
 } df_server_config;
 
 /* Defaults for everything but model_path / models_dir. */

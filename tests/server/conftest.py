@@ -32,8 +32,10 @@ class Server:
         self.log = open(os.path.join(data, "server.log"), "ab")
 
     def start(self):
+        # Long jobs (hundreds of steps) make the cancel/progress tests
+        # deterministic on the tiny model; a test's own args come later and win.
         cmd = [BINARY, "serve", "-m", MODEL, "--listen", "127.0.0.1:0", "--data", self.data,
-               "-t", "2"] + self.args
+               "-t", "2", "--max-steps", "1000"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log)
         deadline = time.monotonic() + TIMEOUT
         line = b""

@@ -78,7 +78,7 @@ def test_restart_keeps_the_model(make_server, tmp_path, steps_per_second):
     data.mkdir()
     args = ["--models-dir", models, "--max-loaded", "1"]
     s = make_server(args, data=data)
-    blocker = s.submit(steps=max(20, int(2 * steps_per_second)), model="alpha")
+    blocker = s.submit(steps=max(20, min(1000, int(2 * steps_per_second))), model="alpha")
     queued = s.submit(steps=2, model="beta", seed=9)
     s.wait_state(blocker["id"], ["running"])
     s.kill9()

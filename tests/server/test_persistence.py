@@ -9,7 +9,7 @@ from conftest import TIMEOUT
 def test_kill9_restart_runs_every_accepted_job(make_server, tmp_path, steps_per_second):
     s = make_server(["--queue-size", "8"])
     # About 2 s of work: still running when killed, quick to run again.
-    running = s.submit(steps=max(20, int(2 * steps_per_second)), seed=11)
+    running = s.submit(steps=max(20, min(1000, int(2 * steps_per_second))), seed=11)
     queued = [s.submit(steps=3, seed=20 + i) for i in range(3)]
     s.wait_state(running["id"], ["running"])
     s.kill9()
@@ -24,7 +24,7 @@ def test_kill9_restart_runs_every_accepted_job(make_server, tmp_path, steps_per_
 
 def test_sigterm_requeues_the_running_job(make_server, tmp_path, steps_per_second):
     s = make_server()
-    job = s.submit(steps=max(20, int(4 * steps_per_second)))
+    job = s.submit(steps=max(20, min(1000, int(4 * steps_per_second))))
     s.wait_state(job["id"], ["running"])
     started = time.monotonic()
     assert s.stop() == 0
