@@ -11,7 +11,9 @@ packages=(
   libutf8proc-dev     # Unicode tables for the tokenizer (NFC, categories)
   libpng-dev libjpeg62-turbo-dev libwebp-dev  # image input/output (src/io/image*.c)
   libmicrohttpd-dev libsqlite3-dev  # diffuse serve: HTTP and the job store (src/server/)
+  libsodium-dev       # diffuse serve: API key generation and hashing (src/server/keys.c)
   python3 python3-venv  # the server tests' pytest venv (tests/server/setup.sh)
+  chromium chromium-driver  # headless browser for the web page test (tests/server/test_web.py)
   libopenblas-dev     # reference BLAS used only by the kernel benchmark
   clang libclang-rt-14-dev  # libFuzzer target (make fuzz)
 )

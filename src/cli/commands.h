@@ -12,6 +12,8 @@ int df_cli_encode(int argc, char **argv);
 int df_cli_bench(int argc, char **argv);
 int df_cli_generate(int argc, char **argv);
 int df_cli_serve(int argc, char **argv);
+int df_cli_keys(int argc, char **argv);  /* keys create|list|revoke (keys.c) */
+int df_cli_usage(int argc, char **argv); /* per-key usage (keys.c) */
 
 /* The model used when -m is not given: $DIFFUSE_MODEL, else the bundled one. */
 const char *df_cli_default_model(void);

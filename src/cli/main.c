@@ -23,6 +23,8 @@ static const command commands[] = {
     {"encode", df_cli_encode, "run the text encoder on prompts (timing, checks)"},
     {"bench", df_cli_bench, "time the UNet or the VAE decoder on a checkpoint"},
     {"serve", df_cli_serve, "serve text-to-image over HTTP (jobs API, /predict)"},
+    {"keys", df_cli_keys, "create, list and revoke API keys of diffuse serve"},
+    {"usage", df_cli_usage, "show each API key's requests, images and compute, per day"},
 };
 
 static void usage(FILE *out)

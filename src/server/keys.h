@@ -52,10 +52,13 @@ typedef struct df_key {
 df_status df_keys_open(const char *data_dir, df_keys **out, df_error *error);
 void df_keys_close(df_keys *keys); /* flushes pending usage first */
 
-/* A new key. `name`: 1..127 printable characters, unique among active keys
- * (DF_ERR_INVALID_ARGUMENT otherwise). The whole key goes into `secret`
- * (shown once); *out (may be NULL) gets its record. Also updates the
- * snapshot. */
+/* A new key. `name`: 1..127 bytes of UTF-8 without control characters or
+ * leading/trailing spaces, unique among active keys, and neither 12 hex
+ * digits (it would read as an id) nor "anonymous" (DF_ERR_INVALID_ARGUMENT
+ * otherwise, as for a negative or non-finite limit). `secret_size` must be
+ * at least 61 (DF_KEY_SECRET_SIZE is enough). The whole key goes into
+ * `secret` (shown once); *out (may be NULL) gets its record. Also updates
+ * the snapshot. */
 df_status df_keys_create(df_keys *keys, const char *name, double rate_per_minute,
                          long daily_images, int admin, df_key *out, char *secret,
                          size_t secret_size, df_error *error);
@@ -64,8 +67,9 @@ df_status df_keys_create(df_keys *keys, const char *name, double rate_per_minute
  * snapshot): *out is malloc'ed (free it), *count its length. */
 df_status df_keys_list(df_keys *keys, df_key **out, int *count, df_error *error);
 
-/* Revokes the active key with this id or name. DF_ERR_NOT_FOUND when none
- * (the message names what was asked). Also updates the snapshot. */
+/* Revokes the active key with this id or name (an id wins). When there is
+ * none: DF_ERR_INVALID_ARGUMENT, the message naming what was asked (database
+ * failures are DF_ERR_IO). Also updates the snapshot. */
 df_status df_keys_revoke(df_keys *keys, const char *id_or_name, df_key *out, df_error *error);
 
 /* Re-reads the snapshot from the database (SIGHUP). */
@@ -92,8 +96,14 @@ df_status df_keys_flush(df_keys *keys, df_error *error);
  * reference): {"keys": [{"key_id", "name", "admin", "revoked",
  *   "total": {"requests", "images", "pixel_steps", "compute_seconds"},
  *   "days": [{"date": "YYYY-MM-DD", "requests", ...}, ...newest first]}]}
- * `key_id` NULL: every key (and "anonymous" when it has usage); otherwise
- * that key alone. `days` at most the last `max_days` days. */
+ * `key_id` NULL: every key, active and revoked, oldest first, then
+ * "anonymous" when it has usage; otherwise that key alone (an id, not a
+ * name; "anonymous" works too; an unknown id is DF_ERR_INVALID_ARGUMENT).
+ * A key without usage has zero totals and no days. `days`: only days with
+ * usage, within the last `max_days` UTC days counting today (<= 0: all);
+ * `total` covers every day recorded, whatever `max_days`. "name" of
+ * "anonymous" is "anonymous". Counters of other processes show once they
+ * have flushed. */
 df_status df_keys_usage(df_keys *keys, const char *key_id, int max_days, json_t **out,
                         df_error *error);
 

@@ -42,7 +42,8 @@ void df_ratelimit_take_request(df_ratelimit *limits, const char *key_id,
                                df_ratelimit_verdict *out);
 /* Takes `images` image tokens, all or none. More than the capacity can never
  * pass: allowed 0 with retry_after_seconds < 0 (the caller answers that the
- * request is larger than the key's daily limit, not "retry later"). */
+ * request is larger than the key's daily limit, not "retry later").
+ * `images` <= 0 takes nothing and only reports the state. */
 void df_ratelimit_take_images(df_ratelimit *limits, const char *key_id,
                               double requests_per_minute, long daily_images, int images,
                               double now, df_ratelimit_verdict *out);
