@@ -1,6 +1,18 @@
 /*
  * models.c — the catalogue of checkpoints and the least-recently-used set of
  * open ones (see models.h for the contract).
+ *
+ * Invariants:
+ *  - every entry is malloc'ed on its own, kept in `all`, never changed after
+ *    it is published and freed only by df_models_free: a pointer handed out
+ *    stays readable whatever rescans happen meanwhile.
+ *  - `listed` (the catalogue as clients see it) is swapped whole under
+ *    `lock`, and always holds at least one entry; the -m entry, when there
+ *    is one, is always its first.
+ *  - `default_entry` is always one of `listed`.
+ *  - only rescans write `all` and `listed` (serialised by `rescan_lock`), so
+ *    a rescan reads `listed` without `lock`; everyone else reads under it.
+ *  - df_model objects are touched by the worker thread only (acquire, free).
  */
 #include "server/models.h"
 
@@ -10,21 +22,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "runtime/error.h"
 
+/* A catalogue entry and what tells a changed file from the probed one. */
+typedef struct catalogue_entry {
+    df_model_entry public; /* first: a df_model_entry * converts back */
+    dev_t device;
+    ino_t inode;
+    off_t size;
+    struct timespec modified;
+} catalogue_entry;
+
 typedef struct loaded_model {
-    int entry;          /* index into entries */
+    const catalogue_entry *entry;
     df_model *model;
     unsigned long used; /* last use (a counter) */
 } loaded_model;
 
 struct df_models {
     df_models_config config;
-    pthread_mutex_t lock; /* default_index, loaded[].entry for df_models_loaded */
-    df_model_entry *entries;
+    pthread_mutex_t lock;        /* listed, default_entry, loaded[] */
+    pthread_mutex_t rescan_lock; /* one rescan at a time */
+    catalogue_entry **all;       /* every entry ever made (owned) */
+    int all_count;
+    const catalogue_entry **listed; /* the catalogue now */
     int count;
-    int default_index;
+    const catalogue_entry *fixed; /* the -m entry, or NULL */
+    const catalogue_entry *default_entry;
     loaded_model *loaded;
     int loaded_count;
     unsigned long clock;
@@ -46,39 +72,110 @@ static const char *base_name(const char *path, char *buffer, size_t size)
     return slash ? slash + 1 : buffer;
 }
 
-/* Opens `path` once to read what requests are checked against. */
-static df_status probe(df_models *models, const char *name, const char *path,
-                       df_model_entry *entry, df_error *error)
+static double seconds_now(void)
 {
-    memset(entry, 0, sizeof *entry);
-    if (snprintf(entry->name, sizeof entry->name, "%s", name) >= (int)sizeof entry->name ||
-        snprintf(entry->path, sizeof entry->path, "%s", path) >= (int)sizeof entry->path)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "%s: name or path too long", path);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+/* What identifies the checkpoint's contents at `path`: the file itself, or a
+ * folder's model_index.json (a folder counts as changed when that file is
+ * replaced or touched). 0 when it cannot be read. */
+static int identify(const char *path, catalogue_entry *entry)
+{
+    struct stat info;
+    if (stat(path, &info))
+        return 0;
+    if (S_ISDIR(info.st_mode)) {
+        char index[4096 + 32];
+        snprintf(index, sizeof index, "%s/model_index.json", path);
+        if (stat(index, &info))
+            return 0;
+    }
+    entry->device = info.st_dev;
+    entry->inode = info.st_ino;
+    entry->size = info.st_size;
+    entry->modified = info.st_mtim;
+    return 1;
+}
+
+static int same_file(const catalogue_entry *a, const catalogue_entry *b)
+{
+    return a->device == b->device && a->inode == b->inode && a->size == b->size &&
+           a->modified.tv_sec == b->modified.tv_sec && a->modified.tv_nsec == b->modified.tv_nsec;
+}
+
+/* Opens `path` once to read what requests are checked against; the new
+ * entry (not yet listed) is kept in `all`. */
+static df_status probe(df_models *models, const char *name, const char *path,
+                       const catalogue_entry **out, df_error *error)
+{
+    *out = NULL;
+    catalogue_entry **all = realloc(models->all, (size_t)(models->all_count + 1) * sizeof *all);
+    if (!all)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    models->all = all;
+    catalogue_entry *entry = calloc(1, sizeof *entry);
+    if (!entry)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    df_model_entry *e = &entry->public;
+    df_status status = DF_OK;
     df_model *model = NULL;
-    df_status status = df_model_open(models->config.runtime, path, &model, error);
-    if (status)
+    if (snprintf(e->name, sizeof e->name, "%s", name) >= (int)sizeof e->name ||
+        snprintf(e->path, sizeof e->path, "%s", path) >= (int)sizeof e->path)
+        status = df_error_set(error, DF_ERR_INVALID_ARGUMENT, "%s: name or path too long", path);
+    /* Identified before the open: a file replaced during the probe then
+     * looks changed at the next rescan, never the other way round. */
+    if (!status)
+        identify(path, entry);
+    if (!status)
+        status = df_model_open(models->config.runtime, path, &model, error);
+    if (status) {
+        free(entry);
         return status;
-    entry->family = df_model_family(model);
-    entry->layout = df_model_layout(model);
-    entry->size_multiple = df_model_size_multiple(model);
-    entry->default_size = df_model_default_size(model);
+    }
+    e->family = df_model_family(model);
+    e->layout = df_model_layout(model);
+    e->size_multiple = df_model_size_multiple(model);
+    e->default_size = df_model_default_size(model);
     df_model_free(model);
+    models->all[models->all_count++] = entry;
+    *out = entry;
     return DF_OK;
 }
 
-static int find_index(const df_models *models, const char *name)
+/* Index in `list` of the entry `name` (exact, then "x" for "x.safetensors":
+ * A1111 clients send titles without it), or -1. */
+static int find_in(const catalogue_entry *const *list, int count, const char *name)
 {
-    for (int i = 0; i < models->count; i++)
-        if (!strcmp(models->entries[i].name, name))
+    if (!name)
+        return -1;
+    for (int i = 0; i < count; i++)
+        if (!strcmp(list[i]->public.name, name))
             return i;
-    /* "x" finds "x.safetensors" (A1111 clients send titles without it too). */
-    for (int i = 0; i < models->count; i++) {
-        const char *n = models->entries[i].name;
-        size_t length = strlen(name);
+    size_t length = strlen(name);
+    for (int i = 0; i < count; i++) {
+        const char *n = list[i]->public.name;
         if (ends_with(n, ".safetensors") && strlen(n) == length + 12 && !strncmp(n, name, length))
             return i;
     }
     return -1;
+}
+
+/* Caller holds `lock` (or is the only writer, for the rescan's reads). */
+static const catalogue_entry *find_locked(const df_models *models, const char *name)
+{
+    int index = find_in(models->listed, models->count, name);
+    return index >= 0 ? models->listed[index] : NULL;
+}
+
+static int is_listed(const df_models *models, const catalogue_entry *entry)
+{
+    for (int i = 0; i < models->count; i++)
+        if (models->listed[i] == entry)
+            return 1;
+    return 0;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -86,28 +183,11 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static df_status add_entry(df_models *models, const char *name, const char *path, df_error *error)
+/* The usable names in `dir` (diffusers folders and *.safetensors), sorted. */
+static df_status list_dir(const char *dir, char ***out, size_t *out_count, df_error *error)
 {
-    if (find_index(models, name) >= 0 && !strcmp(models->entries[find_index(models, name)].name,
-                                                  name)) {
-        fprintf(stderr, "diffuse serve: %s: hidden by the -m model of the same name\n", path);
-        return DF_OK;
-    }
-    df_model_entry *entries = realloc(models->entries, (size_t)(models->count + 1) * sizeof *entries);
-    if (!entries)
-        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
-    models->entries = entries;
-    df_error probe_error = {0};
-    if (probe(models, name, path, &entries[models->count], &probe_error)) {
-        fprintf(stderr, "diffuse serve: %s: left out: %s\n", path, probe_error.message);
-        return DF_OK;
-    }
-    models->count++;
-    return DF_OK;
-}
-
-static df_status scan_dir(df_models *models, const char *dir, df_error *error)
-{
+    *out = NULL;
+    *out_count = 0;
     DIR *d = opendir(dir);
     if (!d)
         return df_error_set(error, DF_ERR_IO, "--models-dir %s: cannot open the directory", dir);
@@ -115,7 +195,7 @@ static df_status scan_dir(df_models *models, const char *dir, df_error *error)
     size_t count = 0;
     df_status status = DF_OK;
     struct dirent *item;
-    while (!status && (item = readdir(d))) {
+    while ((item = readdir(d))) {
         if (item->d_name[0] == '.')
             continue;
         char path[4096];
@@ -144,19 +224,121 @@ static df_status scan_dir(df_models *models, const char *dir, df_error *error)
         count++;
     }
     closedir(d);
-    if (!status)
-        qsort(names, count, sizeof *names, compare_names);
-    for (size_t i = 0; i < count && !status; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        status = add_entry(models, names[i], path, error);
+    if (status) {
+        for (size_t i = 0; i < count; i++)
+            free(names[i]);
+        free(names);
+        return status;
     }
-    for (size_t i = 0; i < count; i++)
+    if (count)
+        qsort(names, count, sizeof *names, compare_names);
+    *out = names;
+    *out_count = count;
+    return DF_OK;
+}
+
+/* Builds the catalogue the directory gives now (plus the -m entry) and
+ * swaps it in. An entry of the same name, path and file identity as a
+ * listed one is kept as it is (no probe, same pointer, stays loaded); any
+ * other is probed. Fails, leaving the catalogue as it was, when the
+ * directory cannot be read or nothing usable would be left. Caller holds
+ * rescan_lock (or is df_models_create, before anyone else sees `models`). */
+static df_status build_catalogue(df_models *models, int *added, int *removed, df_error *error)
+{
+    *added = *removed = 0;
+    char **names = NULL;
+    size_t name_count = 0;
+    df_status status = DF_OK;
+    if (models->config.models_dir)
+        status = list_dir(models->config.models_dir, &names, &name_count, error);
+    const catalogue_entry **listed = NULL;
+    int count = 0;
+    if (!status && !(listed = malloc((name_count + 1) * sizeof *listed)))
+        status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    if (!status && models->fixed)
+        listed[count++] = models->fixed;
+    for (size_t i = 0; i < name_count && !status; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", models->config.models_dir, names[i]);
+        if (models->fixed && !strcmp(models->fixed->public.name, names[i])) {
+            fprintf(stderr, "diffuse serve: %s: hidden by the -m model of the same name\n", path);
+            continue;
+        }
+        const catalogue_entry *old = find_locked(models, names[i]), *entry = NULL;
+        catalogue_entry now;
+        if (old && !strcmp(old->public.name, names[i]) && !strcmp(old->public.path, path) &&
+            identify(path, &now) && same_file(old, &now)) {
+            entry = old;
+        } else {
+            df_error probe_error = {0};
+            if (probe(models, names[i], path, &entry, &probe_error)) {
+                if (probe_error.status == DF_ERR_NO_MEMORY)
+                    status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+                else
+                    fprintf(stderr, "diffuse serve: %s: left out: %s\n", path,
+                            probe_error.message);
+                continue;
+            }
+            (*added)++;
+        }
+        listed[count++] = entry;
+    }
+    for (size_t i = 0; i < name_count; i++)
         free(names[i]);
     free(names);
+    if (!status && !count)
+        status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                              "--models-dir %s: no usable checkpoint (diffusers folders or "
+                              "*.safetensors files)",
+                              models->config.models_dir ? models->config.models_dir : "?");
+    if (status) {
+        free(listed);
+        *added = 0;
+        return status;
+    }
+    for (int i = 0; i < models->count; i++) {
+        int kept = 0;
+        for (int j = 0; j < count && !kept; j++)
+            kept = listed[j] == models->listed[i];
+        *removed += !kept;
+    }
+    pthread_mutex_lock(&models->lock);
+    const catalogue_entry **old_listed = models->listed;
+    models->listed = listed;
+    models->count = count;
+    if (!models->default_entry || !is_listed(models, models->default_entry)) {
+        /* The default went away (or was replaced): the first, which is
+         * the -m model when there is one. A replaced default stays the
+         * default under its new entry. */
+        const catalogue_entry *same_name =
+            models->default_entry ? find_locked(models, models->default_entry->public.name)
+                                  : NULL;
+        models->default_entry = same_name ? same_name : listed[0];
+    }
+    pthread_mutex_unlock(&models->lock);
+    free(old_listed);
+    return DF_OK;
+}
+
+df_status df_models_rescan(df_models *models, df_error *error)
+{
+    if (!models)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "df_models_rescan: no catalogue");
+    pthread_mutex_lock(&models->rescan_lock);
+    int added = 0, removed = 0;
+    df_status status = build_catalogue(models, &added, &removed, error);
+    if (!status) {
+        char names[1024];
+        df_models_names(models, names, sizeof names);
+        fprintf(stderr, "diffuse serve: models rescanned: %d added, %d removed; offered: %s\n",
+                added, removed, names);
+    }
+    pthread_mutex_unlock(&models->rescan_lock);
     return status;
 }
 
+/* Worker thread: closes slot `slot` (the caller owns the model objects;
+ * the lock covers the table df_models_loaded reads). */
 static void close_slot(df_models *models, int slot)
 {
     df_model_free(models->loaded[slot].model);
@@ -165,22 +347,41 @@ static void close_slot(df_models *models, int slot)
     pthread_mutex_unlock(&models->lock);
 }
 
+/* Worker thread: closes the open models a rescan took out (or replaced). */
+static void close_unlisted(df_models *models)
+{
+    for (int slot = models->loaded_count - 1; slot >= 0; slot--) {
+        pthread_mutex_lock(&models->lock);
+        int listed = is_listed(models, models->loaded[slot].entry);
+        pthread_mutex_unlock(&models->lock);
+        if (!listed) {
+            fprintf(stderr, "diffuse serve: unloading model %s (no longer offered)\n",
+                    models->loaded[slot].entry->public.name);
+            close_slot(models, slot);
+        }
+    }
+}
+
 df_status df_models_acquire(df_models *models, const char *name,
                             void (*on_load)(void *user, const char *name), void *user,
                             df_model **out, df_error *error)
 {
     *out = NULL;
-    int index = find_index(models, name);
-    if (index < 0)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "model: unknown model '%s'", name);
+    close_unlisted(models);
+    pthread_mutex_lock(&models->lock);
+    const catalogue_entry *entry = find_locked(models, name);
+    pthread_mutex_unlock(&models->lock);
+    if (!entry)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "model: unknown model '%s'",
+                            name ? name : "");
     for (int i = 0; i < models->loaded_count; i++)
-        if (models->loaded[i].entry == index) {
+        if (models->loaded[i].entry == entry) {
             models->loaded[i].used = ++models->clock;
             *out = models->loaded[i].model;
             return DF_OK;
         }
     if (on_load)
-        on_load(user, models->entries[index].name);
+        on_load(user, entry->public.name);
     /* Room first: the least recently used goes before the new one comes. */
     while (models->loaded_count >= models->config.max_loaded) {
         int oldest = 0;
@@ -188,21 +389,22 @@ df_status df_models_acquire(df_models *models, const char *name,
             if (models->loaded[i].used < models->loaded[oldest].used)
                 oldest = i;
         fprintf(stderr, "diffuse serve: unloading model %s\n",
-                models->entries[models->loaded[oldest].entry].name);
+                models->loaded[oldest].entry->public.name);
         close_slot(models, oldest);
     }
-    const df_model_entry *entry = &models->entries[index];
+    double started = seconds_now();
     df_model *model = NULL;
-    df_status status = df_model_open(models->config.runtime, entry->path, &model, error);
+    df_status status = df_model_open(models->config.runtime, entry->public.path, &model, error);
     if (!status && models->config.taesd_path)
         status = df_model_load_taesd(model, models->config.taesd_path, error);
+    df_metrics_model_load(models->config.metrics, !status, seconds_now() - started);
     if (status) {
         df_model_free(model);
         return status;
     }
-    fprintf(stderr, "diffuse serve: loaded model %s\n", entry->name);
+    fprintf(stderr, "diffuse serve: loaded model %s\n", entry->public.name);
     pthread_mutex_lock(&models->lock);
-    models->loaded[models->loaded_count++] = (loaded_model){index, model, ++models->clock};
+    models->loaded[models->loaded_count++] = (loaded_model){entry, model, ++models->clock};
     pthread_mutex_unlock(&models->lock);
     *out = model;
     return DF_OK;
@@ -218,32 +420,24 @@ df_status df_models_create(const df_models_config *config, df_models **out, df_e
     if (models->config.max_loaded < 1)
         models->config.max_loaded = 1;
     pthread_mutex_init(&models->lock, NULL);
+    pthread_mutex_init(&models->rescan_lock, NULL);
     df_status status = DF_OK;
     if (config->model_path) {
         /* -m must work: its failure is the server's, not a message. */
         char buffer[4096];
         const char *name = base_name(config->model_path, buffer, sizeof buffer);
-        df_model_entry *entries = calloc(1, sizeof *entries);
-        if (!entries)
-            status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
-        models->entries = entries;
-        if (!status)
-            status = probe(models, name, config->model_path, entries, error);
-        if (!status)
-            models->count = 1;
+        status = probe(models, name, config->model_path, &models->fixed, error);
     }
-    if (!status && config->models_dir)
-        status = scan_dir(models, config->models_dir, error);
-    if (!status && !models->count)
-        status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                              "--models-dir %s: no usable checkpoint (diffusers folders or "
-                              "*.safetensors files)", config->models_dir ? config->models_dir : "?");
+    int added = 0, removed = 0;
+    if (!status)
+        status = build_catalogue(models, &added, &removed, error);
     if (!status && !(models->loaded = calloc((size_t)models->config.max_loaded,
                                              sizeof *models->loaded)))
         status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
     df_model *first = NULL;
     if (!status)
-        status = df_models_acquire(models, models->entries[0].name, NULL, NULL, &first, error);
+        status = df_models_acquire(models, models->listed[0]->public.name, NULL, NULL, &first,
+                                   error);
     if (status) {
         df_models_free(models);
         return status;
@@ -259,22 +453,44 @@ void df_models_free(df_models *models)
     for (int i = 0; i < models->loaded_count; i++)
         df_model_free(models->loaded[i].model);
     free(models->loaded);
-    free(models->entries);
+    free(models->listed);
+    for (int i = 0; i < models->all_count; i++)
+        free(models->all[i]);
+    free(models->all);
     pthread_mutex_destroy(&models->lock);
+    pthread_mutex_destroy(&models->rescan_lock);
     free(models);
 }
 
-int df_models_count(const df_models *models) { return models->count; }
+/* The lock of a catalogue the reader holds as const: locking changes no
+ * state a reader can see (the object itself is never const). */
+static pthread_mutex_t *lock_of(const df_models *models)
+{
+    return (pthread_mutex_t *)&models->lock;
+}
+
+int df_models_count(const df_models *models)
+{
+    pthread_mutex_lock(lock_of(models));
+    int count = models->count;
+    pthread_mutex_unlock(lock_of(models));
+    return count;
+}
 
 const df_model_entry *df_models_entry(const df_models *models, int i)
 {
-    return i >= 0 && i < models->count ? &models->entries[i] : NULL;
+    pthread_mutex_lock(lock_of(models));
+    const df_model_entry *entry = i >= 0 && i < models->count ? &models->listed[i]->public : NULL;
+    pthread_mutex_unlock(lock_of(models));
+    return entry;
 }
 
 const df_model_entry *df_models_find(const df_models *models, const char *name)
 {
-    int index = name ? find_index(models, name) : -1;
-    return index >= 0 ? &models->entries[index] : NULL;
+    pthread_mutex_lock(lock_of(models));
+    const catalogue_entry *entry = find_locked(models, name);
+    pthread_mutex_unlock(lock_of(models));
+    return entry ? &entry->public : NULL;
 }
 
 void df_models_names(const df_models *models, char *buffer, size_t size)
@@ -282,42 +498,57 @@ void df_models_names(const df_models *models, char *buffer, size_t size)
     size_t n = 0;
     if (size)
         buffer[0] = 0;
+    pthread_mutex_lock(lock_of(models));
     for (int i = 0; i < models->count && n < size; i++) {
-        int written = snprintf(buffer + n, size - n, "%s%s", i ? ", " : "", models->entries[i].name);
+        int written =
+            snprintf(buffer + n, size - n, "%s%s", i ? ", " : "", models->listed[i]->public.name);
         if (written < 0)
             break;
         n += (size_t)written;
     }
+    pthread_mutex_unlock(lock_of(models));
 }
 
 void df_models_default(df_models *models, char *buffer, size_t size)
 {
     pthread_mutex_lock(&models->lock);
-    snprintf(buffer, size, "%s", models->entries[models->default_index].name);
+    snprintf(buffer, size, "%s", models->default_entry->public.name);
     pthread_mutex_unlock(&models->lock);
 }
 
 df_status df_models_set_default(df_models *models, const char *name, df_error *error)
 {
-    int index = name ? find_index(models, name) : -1;
-    if (index < 0) {
+    pthread_mutex_lock(&models->lock);
+    const catalogue_entry *entry = find_locked(models, name);
+    if (entry)
+        models->default_entry = entry;
+    pthread_mutex_unlock(&models->lock);
+    if (!entry) {
         char names[1024];
         df_models_names(models, names, sizeof names);
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "unknown model '%s' (available: %s)",
                             name ? name : "", names);
     }
-    pthread_mutex_lock(&models->lock);
-    models->default_index = index;
-    pthread_mutex_unlock(&models->lock);
     return DF_OK;
 }
 
 int df_models_loaded(df_models *models, const char *name)
 {
-    int index = find_index(models, name), loaded = 0;
+    int loaded = 0;
     pthread_mutex_lock(&models->lock);
-    for (int i = 0; i < models->loaded_count && index >= 0; i++)
-        loaded |= models->loaded[i].entry == index;
+    const catalogue_entry *entry = find_locked(models, name);
+    for (int i = 0; i < models->loaded_count && entry; i++)
+        loaded |= models->loaded[i].entry == entry;
     pthread_mutex_unlock(&models->lock);
     return loaded;
+}
+
+int df_models_loaded_count(df_models *models)
+{
+    if (!models)
+        return 0;
+    pthread_mutex_lock(&models->lock);
+    int count = models->loaded_count;
+    pthread_mutex_unlock(&models->lock);
+    return count;
 }

@@ -40,9 +40,41 @@ void df_request_limits_default(df_request_limits *limits, int size_multiple, int
 static df_status fail(df_request_error *error, const char *param, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Cuts `text` at its first byte that does not continue valid UTF-8 (a
+ * truncation that split a character, or raw bytes from a decoder's
+ * message): the error goes into a JSON body, which must be UTF-8. */
+static void keep_valid_utf8(char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0;
+    while (p[i]) {
+        size_t length = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2
+                                        : (p[i] & 0xF0) == 0xE0 ? 3
+                                        : (p[i] & 0xF8) == 0xF0 ? 4 : 0;
+        uint32_t code = length == 1 ? p[i] : length == 2 ? p[i] & 0x1Fu
+                                           : length == 3 ? p[i] & 0x0Fu : p[i] & 0x07u;
+        for (size_t k = 1; k < length; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) { /* also stops at the NUL */
+                length = 0;
+                break;
+            }
+            code = code << 6 | (p[i + k] & 0x3Fu);
+        }
+        /* Overlong forms, surrogates and code points past U+10FFFF are
+         * invalid too (jansson refuses them). */
+        if (!length || (length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
+            (length == 4 && code < 0x10000) || code > 0x10FFFF ||
+            (code >= 0xD800 && code <= 0xDFFF))
+            break;
+        i += length;
+    }
+    text[i] = 0;
+}
+
 static df_status fail(df_request_error *error, const char *param, const char *format, ...)
 {
     snprintf(error->param, sizeof error->param, "%s", param);
+    keep_valid_utf8(error->param);
     int n = snprintf(error->message, sizeof error->message, "%s%s", param, *param ? ": " : "");
     if (n < 0 || (size_t)n >= sizeof error->message)
         n = 0;
@@ -50,6 +82,7 @@ static df_status fail(df_request_error *error, const char *param, const char *fo
     va_start(args, format);
     vsnprintf(error->message + n, sizeof error->message - (size_t)n, format, args);
     va_end(args);
+    keep_valid_utf8(error->message);
     return DF_ERR_INVALID_ARGUMENT;
 }
 
@@ -192,7 +225,13 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     if (field(body, "strength") && !p->init_image)
         return fail(error, "strength", "only with init_image (image to image)");
 
-    long long width = default_size, height = default_size, steps = 20,
+    /* Defaults stay within this server's limits: a --max-steps 4 or
+     * --max-side 256 server runs 4 steps at 256 when a request names none,
+     * not 20 at the model's 512 (the limits bound what a request costs). */
+    if (default_size > limits->max_side && size_multiple > 0)
+        default_size = limits->max_side / size_multiple * size_multiple;
+    long long width = default_size, height = default_size,
+              steps = limits->max_steps < 20 ? limits->max_steps : 20,
               batch = 1, clip_skip = 1, preview_every = 0, seed = -1;
     if ((status = get_int(body, "width", 1, limits->max_side, &width, error)) ||
         (status = get_int(body, "height", 1, limits->max_side, &height, error)) ||
@@ -203,12 +242,19 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         (status = get_int(body, "preview_every", 0, 1000, &preview_every, error)) ||
         (status = get_int(body, "seed", -1, INT64_MAX, &seed, error)))
         return status;
-    const int multiple = size_multiple;
+    /* A resolver's multiple is a model's (> 0); the guard keeps a bad one
+     * from dividing by zero. */
+    const int multiple = size_multiple > 0 ? size_multiple : 1;
     if (default_size < 0) {
         if (!field(body, "width"))
             width = p->init_width / multiple * multiple;
         if (!field(body, "height"))
             height = p->init_height / multiple * multiple;
+        /* Sizes taken from the image skipped get_int's range check. */
+        if (width > limits->max_side || height > limits->max_side)
+            return fail(error, width > limits->max_side ? "width" : "height",
+                        "the init image is %dx%d, over the largest side of %d: give width "
+                        "and height", p->init_width, p->init_height, limits->max_side);
     }
     if (width < multiple || width % multiple)
         return fail(error, "width", "%lld is not a multiple of %d (this model's size multiple) "

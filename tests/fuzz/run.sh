@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR SECONDS — runs every libFuzzer target built in BUILD_DIR
 # (fuzz_* executables, see DF_FUZZ in CMakeLists.txt) for SECONDS each,
-# starting from a seed corpus of small valid files made here. Writes the
+# starting from a seed corpus made here for that target (safetensors files
+# for fuzz_safetensors, request bodies for fuzz_request). Writes the
 # libFuzzer summary of each run to tests/fuzz/last-run.txt; exits non-zero
 # when a target crashes (the reproducer is kept under BUILD_DIR/fuzz-artifacts/).
 set -u
@@ -26,6 +27,42 @@ seed() { # seed NAME HEADER DATA_HEX
     } > "$corpus/$name"
 }
 
+# A request body seed: the text as given.
+body() { # body NAME TEXT
+    printf '%s' "$2" > "$corpus/$1"
+}
+
+safetensors_seeds() {
+    seed empty-header '{}'
+    seed metadata '{"__metadata__":{"format":"pt","diffuse_config":"{}"}}'
+    seed f32 '{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}' 0000803f000000400000404000008040
+    seed mixed '{"__metadata__":{"a":"b"},"model.diffusion_model.input_blocks.1.0.in_layers.2.weight":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"first_stage_model.decoder.up.0.block.0.nin_shortcut.weight":{"dtype":"BF16","shape":[1,1,1,1],"data_offsets":[4,6]},"cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight":{"dtype":"F32","shape":[3,1],"data_offsets":[6,18]},"position_ids":{"dtype":"I64","shape":[1],"data_offsets":[18,26]}}' 003c0040803f000000000000803f000000400100000000000000
+    seed scalar '{"s":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"U8","shape":[0],"data_offsets":[8,8]}}' 000000000000f03f
+}
+
+# Valid and invalid bodies of POST /v1/jobs; the PNGs are solid RGB images
+# of 64x64 (an init image of the model's multiple), 2x2 (smaller than it)
+# and 1152x64 (wider than the fuzzer's max_side once rounded).
+png64='iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAT0lEQVR42u3PQQkAAAgEsEty/aMYywi+hcEKLNO+FgEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQGBywLKp0DxvxLbjwAAAABJRU5ErkJggg=='
+png2='iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR42mM4IScHRAwQCgAfJgQRSo6NIAAAAABJRU5ErkJggg=='
+png1152='iVBORw0KGgoAAAANSUhEUgAABIAAAABACAIAAADtbZuqAAABUElEQVR42u3XMQ0AAAzDsCIpfyiDNQq7dlkygnzJtAAAADyIBAAAAAYMAADAgAEAAGDAAAAADBgAAIABUwEAAMCAAQAAGDAAAAAMGAAAgAEDAAAwYCoAAAAYMAAAAAMGAACAAQMAADBgAAAABgwAAAADBgAAYMAAAAAwYAAAAAYMAADAgAEAAGDAAAAADBgAAAAGDAAAwIABAAAYMAAAAAwYAACAAQMAAMCAAQAAGDAAAAADBgAAgAEDAAAwYAAAABgwAAAAAwYAAGDAAAAAMGAAAAAGDAAAAAMGAABgwAAAAAwYAAAABgwAAMCAAQAAYMAAAAAMGAAAgAEDAADAgAEAABgwAAAADBgAAIABAwAAMGAAAAAYMAAAAAMGAACAAQMAADBgAAAABgwAAAADBgAAYMAAAAAwYAAAAAYMAADAgAEAAGDAAAAADBgAAAA3C2oekR2p5iA1AAAAAElFTkSuQmCC'
+request_seeds() {
+    body minimal '{"prompt":"a cat"}'
+    body full '{"prompt":"a (red:1.2) cat, [blue] sky","negative_prompt":"blurry","width":512,"height":768,"steps":20,"guidance_scale":7.5,"sampler":"DPM++ 2M Karras","schedule":"karras","spacing":"trailing","seed":42,"seed_mode":"per-image","rng":"philox","batch":2,"clip_skip":2,"weighting":true,"eta":0.5,"prediction":"v_prediction","preview_every":5}'
+    body alias-model '{"prompt":"","n":3,"model":"tiny-v","seed":-1,"eta":null,"sampler":"k_euler_a","rng":"cpu"}'
+    body img2img "{\"prompt\":\"x\",\"init_image\":\"data:image/png;base64,$png64\",\"strength\":0.5}"
+    body img2img-small "{\"prompt\":\"x\",\"init_image\":\"$png2\",\"width\":64,\"height\":128}"
+    body img2img-wide "{\"prompt\":\"x\",\"init_image\":\"$png1152\"}"
+    body unknown-field '{"prompt":"a","stpes":20}'
+    body wrong-type '{"prompt":1,"width":"512"}'
+    body not-object '["prompt","a"]'
+    body size '{"prompt":"a","width":100,"height":4096}'
+    body batch-and-n '{"prompt":"a","batch":1,"n":2}'
+    body strength-alone '{"prompt":"a","strength":0.5,"guidance_scale":-1}'
+    body bad-base64 '{"prompt":"a","init_image":"data:image/png;base64,!!!="}'
+    body names '{"prompt":"\u00e9\u4e2d","sampler":"nope","schedule":"x","spacing":"y","seed":9223372036854775807,"seed_mode":"batch","model":"missing"}'
+}
+
 status=0
 : > "$report"
 echo "fuzz run $(date -u +%Y-%m-%dT%H:%M:%SZ), ${seconds}s per target" >> "$report"
@@ -37,11 +74,11 @@ for target in "$build"/fuzz_*; do
     corpus="$work/$name-corpus"
     rm -rf "$corpus"
     mkdir -p "$corpus"
-    seed empty-header '{}'
-    seed metadata '{"__metadata__":{"format":"pt","diffuse_config":"{}"}}'
-    seed f32 '{"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}' 0000803f000000400000404000008040
-    seed mixed '{"__metadata__":{"a":"b"},"model.diffusion_model.input_blocks.1.0.in_layers.2.weight":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"first_stage_model.decoder.up.0.block.0.nin_shortcut.weight":{"dtype":"BF16","shape":[1,1,1,1],"data_offsets":[4,6]},"cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight":{"dtype":"F32","shape":[3,1],"data_offsets":[6,18]},"position_ids":{"dtype":"I64","shape":[1],"data_offsets":[18,26]}}' 003c0040803f000000000000803f000000400100000000000000
-    seed scalar '{"s":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"U8","shape":[0],"data_offsets":[8,8]}}' 000000000000f03f
+    case $name in
+        fuzz_request) request_seeds ;;
+        fuzz_safetensors) safetensors_seeds ;;
+        *) printf '' > "$corpus/empty" ;; # a new target starts from nothing
+    esac
     dict=()
     [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
     log="$work/$name.log"

@@ -1,0 +1,168 @@
+/*
+ * fuzz_request.c — libFuzzer target: the bytes are an HTTP request body.
+ * Parsed as JSON (any value, duplicate keys rejected, as the routes do) and
+ * validated by df_request_parse under two servers' limits (one model; a
+ * catalogue with a resolver and previews), it must give DF_OK or an error,
+ * never a crash, a leak or an out-of-bounds access (ASan/UBSan are on).
+ *
+ * Invariants checked (abort() when broken):
+ *  - a failure names its field and says why in valid UTF-8 (the message goes
+ *    into a JSON error body, which jansson refuses otherwise);
+ *  - a success round-trips: df_request_to_json, written as text and parsed
+ *    again as the job store does on restart, parses under the same limits to
+ *    the same generation (request.h states this);
+ *  - df_request_base64_decode of the raw bytes never reads or writes outside
+ *    them, and what it returns fits the size it reports.
+ *
+ * The fuzz library has no engine (see DF_FUZZ in CMakeLists.txt), so the
+ * two generate.c functions request.c calls are defined here: a fixed seed
+ * (random seeds would make runs unrepeatable) and the request defaults.
+ */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/request.h"
+
+int64_t df_random_seed(void) { return 1234; }
+
+void df_generate_request_init(df_generate_request *request)
+{
+    memset(request, 0, sizeof *request);
+}
+
+/* The catalogue of the second server: "tiny" (the default) and
+ * "tiny-v.safetensors" with another multiple and default size. */
+static int resolve(void *user, const char *name, char *resolved, size_t resolved_size,
+                   int *size_multiple, int *default_size, char *message, size_t message_size)
+{
+    (void)user;
+    if (!name || !strcmp(name, "tiny")) {
+        snprintf(resolved, resolved_size, "tiny");
+        *size_multiple = 64;
+        *default_size = 512;
+        return 0;
+    }
+    if (!strcmp(name, "tiny-v") || !strcmp(name, "tiny-v.safetensors")) {
+        snprintf(resolved, resolved_size, "tiny-v.safetensors");
+        *size_multiple = 8;
+        *default_size = 768;
+        return 0;
+    }
+    snprintf(message, message_size, "unknown model '%s' (available: tiny, tiny-v.safetensors)",
+             name);
+    return -1;
+}
+
+static void check_utf8(const char *text)
+{
+    json_t *string = json_string(text);
+    if (!string)
+        abort();
+    json_decref(string);
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* The fields that decide what is generated. */
+static int same_generation(const df_request_params *a, const df_request_params *b)
+{
+    return same_text(a->prompt, b->prompt) && same_text(a->negative_prompt, b->negative_prompt) &&
+           same_text(a->sampler, b->sampler) && same_text(a->schedule, b->schedule) &&
+           same_text(a->spacing, b->spacing) && same_text(a->rng, b->rng) &&
+           same_text(a->prediction, b->prediction) && same_text(a->model, b->model) &&
+           same_text(a->init_image, b->init_image) && a->width == b->width &&
+           a->height == b->height && a->steps == b->steps && a->batch == b->batch &&
+           a->clip_skip == b->clip_skip && a->preview_every == b->preview_every &&
+           a->weighting == b->weighting && a->guidance_scale == b->guidance_scale &&
+           a->eta == b->eta && a->seed == b->seed && a->seed_mode == b->seed_mode &&
+           a->init_width == b->init_width && a->init_height == b->init_height &&
+           a->strength == b->strength &&
+           (!a->init_pixels) == (!b->init_pixels) &&
+           (!a->init_pixels ||
+            !memcmp(a->init_pixels, b->init_pixels, (size_t)a->init_width * a->init_height * 3));
+}
+
+static void parse_round_trip(const json_t *body, const df_request_limits *limits)
+{
+    df_request_params params;
+    df_request_error error;
+    if (df_request_parse(body, limits, &params, &error) != DF_OK) {
+        if (!error.message[0])
+            abort();
+        check_utf8(error.param);
+        check_utf8(error.message);
+        df_request_params_free(&params);
+        return;
+    }
+    if (!params.prompt || !params.negative_prompt || params.seed < 0 || params.width < 1 ||
+        params.height < 1 || params.width > limits->max_side || params.height > limits->max_side)
+        abort();
+    json_t *normalized = df_request_to_json(&params);
+    char *text = normalized ? json_dumps(normalized, JSON_COMPACT) : NULL;
+    json_decref(normalized);
+    if (!text) /* out of memory only */
+        abort();
+    json_error_t json_error;
+    json_t *again = json_loads(text, 0, &json_error);
+    free(text);
+    df_request_params reparsed;
+    df_request_error reparse_error;
+    if (!again || df_request_parse(again, limits, &reparsed, &reparse_error) != DF_OK)
+        abort();
+    if (!same_generation(&params, &reparsed))
+        abort();
+    json_decref(again);
+    df_request_params_free(&reparsed);
+    df_request_params_free(&params);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* Base64 of the raw bytes (a copy, so a read past the end is ASan's). */
+    char *raw = malloc(size ? size : 1);
+    if (!raw)
+        return 0;
+    memcpy(raw, data, size);
+    unsigned char *decoded = NULL;
+    size_t decoded_size = 0;
+    if (!df_request_base64_decode(raw, size, &decoded, &decoded_size)) {
+        if (!decoded || !decoded_size || decoded_size > size / 4 * 3 + 3)
+            abort();
+        volatile unsigned char sink = 0;
+        for (size_t i = 0; i < decoded_size; i++)
+            sink ^= decoded[i];
+        (void)sink;
+    } else if (decoded || decoded_size) {
+        abort();
+    }
+    free(decoded);
+    free(raw);
+
+    json_error_t json_error;
+    json_t *body = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                              &json_error);
+    if (!body)
+        return 0;
+    df_request_limits single;
+    df_request_limits_default(&single, 64, 512);
+    single.max_side = 1024;
+    parse_round_trip(body, &single);
+
+    df_request_limits catalogue;
+    df_request_limits_default(&catalogue, 64, 512);
+    catalogue.max_side = 1024;
+    catalogue.max_steps = 150;
+    catalogue.max_batch = 4;
+    catalogue.max_prompt_bytes = 1000;
+    catalogue.previews = 1;
+    catalogue.resolve_model = resolve;
+    parse_round_trip(body, &catalogue);
+    json_decref(body);
+    return 0;
+}
