@@ -31,6 +31,9 @@ typedef struct job_event {
 
 struct df_job {
     char id[DF_SERVER_ID_SIZE];
+    char key_id[DF_KEY_ID_SIZE + 16]; /* "" without keys */
+    double created;   /* unix seconds: the wait time is measured from here */
+    double last_step_time; /* monotonic, for the UNet step histogram */
     int refs;
     df_job_state state;
     df_request_params params;
@@ -52,7 +55,7 @@ struct df_jobs {
     int reserved;   /* submissions being written to the store */
     df_job *running;
     int stopping;
-    int worker_started;
+    int worker_started, worker_done;
     pthread_t worker;
     df_jobs_config config;
 };
@@ -196,6 +199,14 @@ static int on_progress(void *user, const df_progress *progress)
             preview = df_server_base64(png, size);
         free(png);
     }
+    /* One sampler step per callback (previews are encoded above, outside
+     * the measured span only when they are not due: good enough for a
+     * histogram of step times). */
+    double now = df_server_monotonic();
+    if (job->last_step_time > 0 && progress->step > job->step)
+        df_metrics_unet_step(jobs->config.metrics,
+                             (now - job->last_step_time) / (progress->step - job->step));
+    job->last_step_time = now;
     pthread_mutex_lock(&jobs->lock);
     job->step = progress->step;
     job->total = progress->total;
@@ -288,7 +299,8 @@ static void on_loading(void *user, const char *name)
 static void run_job(df_jobs *jobs, df_job *job)
 {
     df_error error = {0};
-    if (df_store_set_running(jobs->config.store, job->id, df_server_now(), &error))
+    double started = df_server_now(), run_start = df_server_monotonic();
+    if (df_store_set_running(jobs->config.store, job->id, started, &error))
         log_store_error(job->id, &error);
     /* The job's model (loaded here, on the worker, when it is not in
      * memory: the job shows "loading" meanwhile). */
@@ -336,6 +348,8 @@ static void run_job(df_jobs *jobs, df_job *job)
         /* Shutdown, not the client: run it again at the next start. */
         if (df_store_requeue(jobs->config.store, job->id, &store_error))
             log_store_error(job->id, &store_error);
+        df_metrics_job_finished(jobs->config.metrics, "requeued", started - job->created,
+                                df_server_monotonic() - run_start, 0);
         pthread_mutex_lock(&jobs->lock);
         jobs->running = NULL;
         pthread_cond_broadcast(&jobs->changed);
@@ -356,6 +370,18 @@ static void run_job(df_jobs *jobs, df_job *job)
                         result_json, type, code, type ? error.message : NULL, &store_error))
         log_store_error(job->id, &store_error);
     free(result_json);
+    /* Usage: what the job cost, cancelled or failed included (the compute
+     * was spent); images only when they were delivered. */
+    double run_seconds = df_server_monotonic() - run_start;
+    int delivered = final == DF_JOB_COMPLETED ? image_count : 0;
+    df_metrics_job_finished(jobs->config.metrics, df_job_state_name(final),
+                            started - job->created, run_seconds, delivered);
+    double pixel_steps = final == DF_JOB_COMPLETED
+                             ? (double)job->params.width * job->params.height *
+                                   job->params.steps * job->params.batch
+                             : 0;
+    df_keys_count_job(jobs->config.keys, job->key_id[0] ? job->key_id : DF_KEY_ANONYMOUS,
+                      delivered, pixel_steps, run_seconds);
 
     if (final == DF_JOB_FAILED)
         data = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "id", job->id, "state", "failed",
@@ -405,6 +431,10 @@ static void *worker_main(void *arg)
         run_job(jobs, job);
         df_job_release(jobs, job); /* the table's reference */
     }
+    pthread_mutex_lock(&jobs->lock);
+    jobs->worker_done = 1;
+    pthread_cond_broadcast(&jobs->changed);
+    pthread_mutex_unlock(&jobs->lock);
     return NULL;
 }
 
@@ -423,7 +453,8 @@ static df_job *job_new(df_jobs *jobs, const char *id)
 }
 
 /* Start-up: one stored pending job back into the queue. */
-static void restore_pending(void *user, const char *id, const char *params_json, double created)
+static void restore_pending(void *user, const char *id, const char *params_json,
+                            const char *key_id, double created)
 {
     df_jobs *jobs = user;
     json_error_t json_error;
@@ -452,8 +483,9 @@ static void restore_pending(void *user, const char *id, const char *params_json,
         return;
     }
     job->params = params;
+    job->created = created;
+    snprintf(job->key_id, sizeof job->key_id, "%s", key_id ? key_id : "");
     emit_queued(jobs, job);
-    (void)created;
 }
 
 df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *error)
@@ -489,25 +521,34 @@ df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *
     return DF_OK;
 }
 
-void df_jobs_stop(df_jobs *jobs)
+int df_jobs_stop(df_jobs *jobs, double timeout_seconds)
 {
     if (!jobs)
-        return;
+        return 1;
     pthread_mutex_lock(&jobs->lock);
     jobs->stopping = 1;
     pthread_cond_broadcast(&jobs->changed);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)timeout_seconds;
+    while (jobs->worker_started && !jobs->worker_done) {
+        if (pthread_cond_timedwait(&jobs->changed, &jobs->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    int done = !jobs->worker_started || jobs->worker_done;
     pthread_mutex_unlock(&jobs->lock);
-    if (jobs->worker_started) {
+    if (done && jobs->worker_started) {
         pthread_join(jobs->worker, NULL);
         jobs->worker_started = 0;
     }
+    return done;
 }
 
 void df_jobs_free(df_jobs *jobs)
 {
     if (!jobs)
         return;
-    df_jobs_stop(jobs);
+    df_jobs_stop(jobs, 1e9);
     for (int i = 0; i < jobs->queue_length; i++)
         df_job_release(jobs, jobs->queue[i]);
     free(jobs->queue);
@@ -519,8 +560,8 @@ void df_jobs_free(df_jobs *jobs)
 /* ------------------------------------------------------------------------ */
 /* What HTTP threads call                                                   */
 
-df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params, df_job **out,
-                                     df_error *error)
+df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params,
+                                     const char *key_id, df_job **out, df_error *error)
 {
     if (out)
         *out = NULL;
@@ -543,9 +584,15 @@ df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params, d
     json_decref(json);
     df_status status = job && text ? DF_OK : df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
     /* Durable before anyone hears of it. */
+    double created = df_server_now();
     if (!status)
-        status = df_store_insert(jobs->config.store, id, text, df_server_now(), error);
+        status = df_store_insert(jobs->config.store, id, text, key_id && *key_id ? key_id : NULL,
+                                 created, error);
     free(text);
+    if (!status) {
+        job->created = created;
+        snprintf(job->key_id, sizeof job->key_id, "%s", key_id ? key_id : "");
+    }
 
     pthread_mutex_lock(&jobs->lock);
     jobs->reserved--;

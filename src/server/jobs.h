@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 #include "diffuse.h"
+#include "server/keys.h"
+#include "server/metrics.h"
 #include "server/models.h"
 #include "server/request.h"
 #include "server/store.h"
@@ -54,14 +56,20 @@ typedef struct df_jobs_config {
     df_store *store;       /* borrowed */
     df_request_limits limits; /* to re-validate stored jobs at start-up */
     int queue_size;        /* queued jobs at most (running one excluded) */
+    df_metrics *metrics;   /* may be NULL: job and step timings */
+    df_keys *keys;         /* may be NULL: per-key usage of each finished job */
 } df_jobs_config;
 
 /* Creates the queue, re-queues the store's pending jobs (oldest first; they
  * do not count against queue_size) and starts the worker. */
 df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *error);
-/* Stops the worker (interrupting and re-queueing the running job in the
- * store) and wakes every waiter; bounded by one engine step. Idempotent. */
-void df_jobs_stop(df_jobs *jobs);
+/* Stops the worker (the running job stops after its current step and goes
+ * back to "queued" in the store) and wakes every waiter. Waits at most
+ * timeout_seconds for the worker; returns 1 when it stopped, 0 when it is
+ * still in a step (then df_jobs_free must not be called: the process should
+ * exit, and the store, which still says "running", re-queues the job at the
+ * next start). Idempotent. */
+int df_jobs_stop(df_jobs *jobs, double timeout_seconds);
 /* After df_jobs_stop and once no other thread uses the queue. */
 void df_jobs_free(df_jobs *jobs);
 
@@ -72,10 +80,11 @@ typedef enum df_jobs_submit_result {
     DF_JOBS_STORE_FAILED /* `error` says why */
 } df_jobs_submit_result;
 
-/* Stores and queues a job. On DF_JOBS_ACCEPTED the job owns *params (left
- * empty) and *out (may be NULL) is a reference for the caller. */
-df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params, df_job **out,
-                                     df_error *error);
+/* Stores and queues a job for `key_id` (NULL without keys: usage goes to
+ * "anonymous"). On DF_JOBS_ACCEPTED the job owns *params (left empty) and
+ * *out (may be NULL) is a reference for the caller. */
+df_jobs_submit_result df_jobs_submit(df_jobs *jobs, df_request_params *params,
+                                     const char *key_id, df_job **out, df_error *error);
 
 /* A reference to a queued or running job, or NULL. */
 df_job *df_jobs_find(df_jobs *jobs, const char *id);

@@ -16,6 +16,8 @@ extern const df_http_route df_routes_health[];
 extern const df_http_route df_routes_jobs[];
 extern const df_http_route df_routes_predict[];
 extern const df_http_route df_routes_a1111[];
+extern const df_http_route df_routes_admin[];   /* /metrics, /v1/usage */
+extern const df_http_route df_routes_web[]; /* GET /: the web page (routes_web.c) */
 
 /* Seconds a client is asked to wait after a 429. */
 #define DF_ROUTES_RETRY_AFTER "2"

@@ -336,7 +336,9 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
             json_object_set_new(n, copied[i], json_string(""));
     }
     long long steps, seed, batch_size, n_iter, width, height;
-    if (get_int_field(request, body, "steps", 50, &steps, answered) ||
+    /* A1111's default of 50 steps, within this server's --max-steps. */
+    long long default_steps = server->limits.max_steps < 50 ? server->limits.max_steps : 50;
+    if (get_int_field(request, body, "steps", default_steps, &steps, answered) ||
         get_int_field(request, body, "seed", -1, &seed, answered) ||
         get_int_field(request, body, "batch_size", 1, &batch_size, answered) ||
         get_int_field(request, body, "n_iter", 1, &n_iter, answered) ||
@@ -831,6 +833,8 @@ static enum MHD_Result sd_models(df_http_request *request)
     json_t *out = json_array();
     for (int i = 0; i < df_models_count(server->models); i++) {
         const df_model_entry *e = df_models_entry(server->models, i);
+        if (!e) /* a rescan shrank the catalogue meanwhile */
+            break;
         char model_name[256];
         snprintf(model_name, sizeof model_name, "%s", e->name);
         char *dot = strrchr(model_name, '.');
@@ -876,8 +880,12 @@ static enum MHD_Result set_options(df_http_request *request)
     }
     /* Types of the options that change what we do, checked before any is set. */
     json_t *v = json_object_get(body, "CLIP_stop_at_last_layers");
-    const char *bad = v && !json_is_null(v) && !json_is_integer(v) ? "CLIP_stop_at_last_layers"
-                      : NULL;
+    /* Its range too: a stored 0 or 99 would make every later txt2img 422. */
+    const char *bad = v && !json_is_null(v) &&
+                              (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                               json_integer_value(v) > 12)
+                          ? "CLIP_stop_at_last_layers"
+                          : NULL;
     v = json_object_get(body, "randn_source");
     if (v && !json_is_null(v) && (!json_is_string(v) ||
         (strcasecmp(json_string_value(v), "GPU") && strcasecmp(json_string_value(v), "NV") &&

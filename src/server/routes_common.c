@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "runtime/error.h"
+#include "server/auth.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -55,7 +56,14 @@ df_job *df_routes_submit(df_http_request *request, df_request_params *params,
     df_server *server = request->context;
     df_job *job = NULL;
     df_error error = {0};
-    switch (df_jobs_submit(server->jobs, params, &job, &error)) {
+    /* The key's image budget first: a refused job costs nothing. */
+    if (!df_auth_take_images(request, params->batch, answered))
+        return NULL;
+    df_jobs_submit_result result =
+        df_jobs_submit(server->jobs, params, request->caller->key_id, &job, &error);
+    if (result != DF_JOBS_ACCEPTED)
+        df_auth_refund_images(request, params->batch);
+    switch (result) {
     case DF_JOBS_ACCEPTED:
         return job;
     case DF_JOBS_QUEUE_FULL: {

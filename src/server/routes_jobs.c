@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -26,6 +27,23 @@ static enum MHD_Result not_found(df_http_request *request, const char *id)
 {
     return df_http_send_error(request, 404, "not_found", "job_not_found", "id", NULL,
                               "no job %s (unknown, or expired)", id);
+}
+
+/* A job another key submitted is "not found" for this caller: its existence
+ * is not the caller's business. */
+static int visible(df_http_request *request, const char *id)
+{
+    df_server *server = request->context;
+    if (!df_auth_owner_filter(request))
+        return 1;
+    json_t *record = NULL;
+    df_error error = {0};
+    if (!df_server_valid_id(id) || !visible(request, id) ||
+        df_store_get(server->store, id, &record, &error) || !record)
+        return 0;
+    int ok = df_auth_may_see(request, json_string_value(json_object_get(record, "key_id")));
+    json_decref(record);
+    return ok;
 }
 
 static enum MHD_Result create_job(df_http_request *request)
@@ -54,7 +72,9 @@ static enum MHD_Result create_job(df_http_request *request)
 static enum MHD_Result get_job(df_http_request *request)
 {
     const char *id = request->captures[0];
-    json_t *json = df_server_valid_id(id) ? df_routes_job_json(request->context, id) : NULL;
+    json_t *json = df_server_valid_id(id) && visible(request, id)
+                       ? df_routes_job_json(request->context, id)
+                       : NULL;
     return json ? df_http_send_json(request, 200, json, NULL) : not_found(request, id);
 }
 
@@ -77,7 +97,8 @@ static enum MHD_Result list_jobs(df_http_request *request)
     json_t *records = NULL;
     int has_more = 0;
     df_error error = {0};
-    if (df_store_list(server->store, before, (int)limit, &records, &has_more, &error))
+    if (df_store_list(server->store, df_auth_owner_filter(request), before, (int)limit, &records,
+                      &has_more, &error))
         return df_http_send_error(request, 500, "server_error", "store_failed", NULL, NULL, "%s",
                                   error.message);
     json_t *data = json_array();
@@ -103,7 +124,7 @@ static enum MHD_Result cancel_job(df_http_request *request)
 {
     df_server *server = request->context;
     const char *id = request->captures[0];
-    if (!df_server_valid_id(id))
+    if (!df_server_valid_id(id) || !visible(request, id))
         return not_found(request, id);
     df_jobs_cancel_result result = df_jobs_cancel(server->jobs, id);
     json_t *json = df_routes_job_json(server, id);
@@ -137,7 +158,8 @@ static enum MHD_Result get_image(df_http_request *request)
     long index = strtol(index_text, &end, 10);
     json_t *record = NULL;
     df_error error = {0};
-    if (!df_server_valid_id(id) || df_store_get(server->store, id, &record, &error) || !record)
+    if (!df_server_valid_id(id) || !visible(request, id) ||
+        df_store_get(server->store, id, &record, &error) || !record)
         return not_found(request, id);
     if (*end || index < 0 || index > 1000) {
         json_decref(record);
@@ -242,7 +264,7 @@ static enum MHD_Result job_events(df_http_request *request)
 {
     df_server *server = request->context;
     const char *id = request->captures[0];
-    if (!df_server_valid_id(id))
+    if (!df_server_valid_id(id) || !visible(request, id))
         return not_found(request, id);
     event_stream *stream = calloc(1, sizeof *stream);
     if (!stream)

@@ -897,8 +897,9 @@ static enum MHD_Result list_models(df_http_request *request)
 {
     df_server *server = request->context;
     json_t *data = json_array();
-    for (int i = 0; data && i < df_models_count(server->models); i++)
-        json_array_append_new(data, model_object(df_models_entry(server->models, i)));
+    const df_model_entry *entry;
+    for (int i = 0; data && (entry = df_models_entry(server->models, i)); i++)
+        json_array_append_new(data, model_object(entry));
     return df_http_send_json(request, 200, json_pack("{s:s, s:o}", "object", "list", "data", data),
                              NULL);
 }

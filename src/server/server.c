@@ -7,7 +7,10 @@
  */
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,8 +18,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runtime/error.h"
+#include "server/auth.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -111,7 +116,8 @@ static df_status resolve(const char *listen, struct sockaddr_storage *out, df_er
 static df_http_route *all_routes(void)
 {
     const df_http_route *tables[] = {df_routes_vertex_aip(), /* first: may be "/predict" */
-                                     df_routes_health, df_routes_jobs, df_routes_predict,
+                                     df_routes_health, df_routes_admin, df_routes_jobs,
+                                     df_routes_predict,
                                      df_routes_a1111,
                                      df_routes_openai,
                                      df_routes_vertex,
@@ -142,6 +148,120 @@ static void purge(df_server *server)
         fprintf(stderr, "diffuse serve: %d expired job(s) deleted\n", deleted);
 }
 
+/* Is the address loopback-only (127.0.0.0/8, ::1)? */
+static int loopback(const struct sockaddr_storage *address)
+{
+    if (address->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)address)->sin_addr.s_addr) >> 24) == 127;
+    if (address->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)address)->sin6_addr);
+    return 0;
+}
+
+/* Writes `text` as a JSON string body (no quotes) into `out`. */
+static void json_escape(FILE *out, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
+/* The HTTP layer's observer: metrics, then one JSON line in the access log. */
+static void observe(void *context, const df_http_log_entry *entry)
+{
+    df_server *server = context;
+    df_metrics_request(server->metrics, entry->route ? entry->route : "unmatched", entry->method,
+                       (int)entry->status, entry->seconds);
+    if (!server->access_log)
+        return;
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    FILE *out = server->access_log;
+    pthread_mutex_lock(&server->access_log_lock);
+    fprintf(out, "{\"time\":\"%s\",\"request_id\":\"", stamp);
+    json_escape(out, entry->request_id);
+    fprintf(out, "\",\"method\":\"");
+    json_escape(out, entry->method);
+    fprintf(out, "\",\"path\":\"");
+    json_escape(out, entry->path);
+    fprintf(out, "\",\"route\":");
+    if (entry->route) {
+        fputc('"', out);
+        json_escape(out, entry->route);
+        fputc('"', out);
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ",\"status\":%u,\"bytes\":%lld,\"duration_ms\":%.1f,\"remote\":\"", entry->status,
+            entry->bytes, entry->seconds * 1000.0);
+    json_escape(out, entry->remote);
+    fprintf(out, "\",\"user_agent\":\"");
+    json_escape(out, entry->user_agent);
+    fprintf(out, "\",\"key_id\":");
+    if (entry->caller && entry->caller->key_id[0]) {
+        fputc('"', out);
+        json_escape(out, entry->caller->key_id);
+        fprintf(out, "\",\"key_name\":\"");
+        json_escape(out, entry->caller->key_name);
+        fputc('"', out);
+    } else {
+        fprintf(out, "null,\"key_name\":null");
+    }
+    fprintf(out, ",\"outcome\":\"%s\"}\n", entry->outcome);
+    fflush(out);
+    pthread_mutex_unlock(&server->access_log_lock);
+}
+
+/* SIGHUP: the keys and the models directory again, without a restart. */
+static void reload(df_server *server)
+{
+    df_error error = {0};
+    if (df_keys_reload(server->keys, &error))
+        fprintf(stderr, "diffuse serve: SIGHUP: keys: %s (the previous keys stay)\n",
+                error.message);
+    else
+        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)\n",
+                df_keys_active_count(server->keys));
+    if (server->config->models_dir) {
+        if (df_models_rescan(server->models, &error))
+            fprintf(stderr, "diffuse serve: SIGHUP: models: %s (the catalogue is unchanged)\n",
+                    error.message);
+        else
+            fprintf(stderr, "diffuse serve: SIGHUP: %d model(s) offered\n",
+                    df_models_count(server->models));
+    }
+}
+
+static void flush_usage(df_server *server)
+{
+    df_error error = {0};
+    if (server->keys && df_keys_flush(server->keys, &error))
+        fprintf(stderr, "diffuse serve: usage: %s (kept for the next try)\n", error.message);
+}
+
+/* Shutdown's last resort: if the running step or a connection does not end
+ * within the bound, exit anyway. Nothing accepted is lost: the store still
+ * says the job is running, and the next start queues it again. */
+static void *shutdown_deadline(void *arg)
+{
+    const df_server_config *config = arg;
+    struct timespec wait = {(time_t)config->shutdown_timeout_s + 5, 0};
+    while (nanosleep(&wait, &wait))
+        ;
+    fprintf(stderr, "diffuse serve: shutdown took longer than %u s: exiting now (the running job "
+            "stays queued in the store)\n", config->shutdown_timeout_s + 5);
+    _exit(0);
+    return NULL;
+}
+
 int df_server_run(const df_server_config *config)
 {
     /* Blocked here, inherited by every thread created from now on. */
@@ -149,27 +269,55 @@ int df_server_run(const df_server_config *config)
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
 
     df_server server = {.config = config};
+    pthread_mutex_init(&server.access_log_lock, NULL);
     df_error error = {0};
     df_http *http = NULL;
     df_http_route *routes = all_routes();
     struct sockaddr_storage address;
-    int exit_code = 1;
-    if (!routes) {
+    int exit_code = 1, removed_files = 0, broken_jobs = 0;
+    if (!routes || !(server.metrics = df_metrics_create()) ||
+        !(server.ratelimit = df_ratelimit_create())) {
         fprintf(stderr, "diffuse serve: out of memory\n");
+        goto done;
+    }
+    if (!config->access_log) {
+        server.access_log = stderr;
+    } else if (strcmp(config->access_log, "off") && !(server.access_log = fopen(config->access_log, "a"))) {
+        fprintf(stderr, "diffuse serve: --access-log %s: %s\n", config->access_log,
+                strerror(errno));
         goto done;
     }
     if (resolve(config->listen, &address, &error) ||
         df_store_open(config->data_dir, &server.store, &error) ||
-        df_runtime_create(config->threads, &server.runtime, &error)) {
+        df_store_check(server.store, &removed_files, &broken_jobs, &error) ||
+        df_keys_open(config->data_dir, &server.keys, &error)) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    if (removed_files || broken_jobs)
+        fprintf(stderr, "diffuse serve: data check: %d unrecorded image file(s) removed, %d "
+                "job(s) with missing images marked failed\n", removed_files, broken_jobs);
+    /* An open server on a network is the tutorial server this replaces:
+     * refuse unless asked for explicitly. Vertex AI authenticates requests
+     * before they reach the container, so its mode counts as explicit. */
+    if (!df_keys_active_count(server.keys) && !loopback(&address) && !config->no_auth &&
+        !df_routes_vertex_listen()) {
+        fprintf(stderr, "diffuse serve: refusing to listen on %s without API keys: create one "
+                "with `diffuse keys create --name NAME --data %s`, or pass --no-auth to serve "
+                "without authentication\n", config->listen, config->data_dir);
+        goto done;
+    }
+    if (df_runtime_create(config->threads, &server.runtime, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
     }
     df_models_config models_config = {server.runtime, config->models_dir, config->model_path,
-                                      config->taesd_path, config->max_loaded};
+                                      config->taesd_path, config->max_loaded, server.metrics};
     if (df_models_create(&models_config, &server.models, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
@@ -183,7 +331,8 @@ int df_server_run(const df_server_config *config)
     server.limits.previews = config->taesd_path != NULL;
     server.limits.resolve_model = resolve_model;
     server.limits.resolve_user = server.models;
-    df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size};
+    df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size,
+                                  server.metrics, server.keys};
     if (df_jobs_create(&jobs_config, &server.jobs, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
         goto done;
@@ -196,6 +345,8 @@ int df_server_run(const df_server_config *config)
                                   .body_timeout_s = config->body_timeout_s,
                                   .cors_origins = config->cors_origins,
                                   .routes = routes,
+                                  .guard = df_auth_guard,
+                                  .observer = observe,
                                   .context = &server};
     if (df_http_start(&http_config, &http, &error)) {
         fprintf(stderr, "diffuse serve: %s: %s\n", config->listen, error.message);
@@ -207,23 +358,35 @@ int df_server_run(const df_server_config *config)
     int v6 = address.ss_family == AF_INET6;
     char default_model[256];
     df_models_default(server.models, default_model, sizeof default_model);
+    int keys = df_keys_active_count(server.keys);
+    fprintf(stderr, "diffuse serve: %s\n",
+            keys ? "API keys required (Authorization: Bearer KEY)"
+                 : "no API keys: every route is open (create one with `diffuse keys create`)");
     printf("diffuse serve: listening on http://%s%s%s:%d (model %s of %d, data %s)\n",
            v6 ? "[" : "", host, v6 ? "]" : "", df_http_port(http), default_model,
            df_models_count(server.models), config->data_dir);
     fflush(stdout);
 
-    /* The main thread: signals, and the retention purge now and then (a
-     * quarter of the retention time, between 1 s and a minute). */
+    /* The main thread: signals, the retention purge now and then (a quarter
+     * of the retention time, between 1 s and a minute) and the usage
+     * counters every few seconds. */
     double interval = config->retention_hours * 3600.0 / 4;
     interval = interval < 1 ? 1 : interval > 60 ? 60 : interval;
-    double next_purge = 0;
+    double next_purge = 0, next_flush = df_server_monotonic() + 5;
     for (;;) {
-        if (df_server_monotonic() >= next_purge) {
+        double now = df_server_monotonic();
+        if (now >= next_purge) {
             purge(&server);
-            next_purge = df_server_monotonic() + interval;
+            next_purge = now + interval;
+        }
+        if (now >= next_flush) {
+            flush_usage(&server);
+            next_flush = now + 5;
         }
         struct timespec wait = {0, 500000000L};
         int sig = sigtimedwait(&signals, NULL, &wait);
+        if (sig == SIGHUP)
+            reload(&server);
         if (sig == SIGINT || sig == SIGTERM) {
             fprintf(stderr, "diffuse serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
@@ -231,14 +394,34 @@ int df_server_run(const df_server_config *config)
     }
     exit_code = 0;
 done:
-    /* The worker first: it interrupts the running job and re-queues it, and
-     * wakes every waiter so the connection threads can end; then HTTP. */
-    df_jobs_stop(server.jobs);
+    /* Graceful: no new connections; the worker ends its current step and
+     * re-queues the job (waking every waiter, so the connection threads end
+     * too); then the connections; then what they used. A watchdog bounds
+     * the whole. */
+    if (exit_code == 0) {
+        pthread_t deadline;
+        if (!pthread_create(&deadline, NULL, shutdown_deadline, (void *)config))
+            pthread_detach(deadline);
+    }
+    df_http_quiesce(http);
+    if (!df_jobs_stop(server.jobs, config->shutdown_timeout_s)) {
+        fprintf(stderr, "diffuse serve: the running step did not end within %u s: exiting; the "
+                "job stays queued in the store\n", config->shutdown_timeout_s);
+        flush_usage(&server);
+        _exit(0);
+    }
     df_http_stop(http);
     df_jobs_free(server.jobs);
+    flush_usage(&server);
+    df_keys_close(server.keys);
     df_models_free(server.models);
     df_runtime_free(server.runtime);
     df_store_close(server.store);
+    df_ratelimit_free(server.ratelimit);
+    df_metrics_free(server.metrics);
+    if (server.access_log && server.access_log != stderr)
+        fclose(server.access_log);
+    pthread_mutex_destroy(&server.access_log_lock);
     free(routes);
     if (!exit_code)
         fprintf(stderr, "diffuse serve: stopped\n");

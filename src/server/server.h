@@ -16,12 +16,17 @@
 #ifndef DF_SERVER_SERVER_H
 #define DF_SERVER_SERVER_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "diffuse.h"
 #include "server/http.h"
 #include "server/jobs.h"
+#include "server/keys.h"
+#include "server/metrics.h"
 #include "server/models.h"
+#include "server/ratelimit.h"
 #include "server/request.h"
 #include "server/store.h"
 
@@ -61,6 +66,11 @@ typedef struct df_server {
     df_store *store;
     df_jobs *jobs;
     df_request_limits limits;
+    df_keys *keys;            /* API keys and usage (same database) */
+    df_ratelimit *ratelimit;
+    df_metrics *metrics;
+    FILE *access_log;         /* NULL: none */
+    pthread_mutex_t access_log_lock;
 } df_server;
 
 /* Runs the server until SIGINT or SIGTERM; returns the exit status (0 after a

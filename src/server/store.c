@@ -6,6 +6,7 @@
  */
 #include "server/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -36,10 +37,12 @@ static const char schema[] =
     "  created REAL NOT NULL,"
     "  started REAL, finished REAL,"
     "  error_type TEXT, error_code TEXT, error_message TEXT,"
-    "  result TEXT);"
+    "  result TEXT, key_id TEXT);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
-    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);"
-    "PRAGMA user_version=1;";
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);";
+
+/* Version 1 had no key_id: added in place (NULL: submitted without keys). */
+static const char migrate_to_2[] = "ALTER TABLE jobs ADD COLUMN key_id TEXT;";
 
 static df_status db_error(df_store *store, df_error *error, const char *what)
 {
@@ -84,9 +87,24 @@ df_status df_store_open(const char *dir, df_store **out, df_error *error)
     if (!status) {
         sqlite3_busy_timeout(store->db, 5000); /* another process on the same DIR */
         char *message = NULL;
-        if (sqlite3_exec(store->db, schema, NULL, NULL, &message) != SQLITE_OK) {
+        int version = -1;
+        sqlite3_stmt *stmt = NULL;
+        if (sqlite3_exec(store->db, schema, NULL, NULL, &message) == SQLITE_OK &&
+            sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW)
+            version = sqlite3_column_int(stmt, 0);
+        sqlite3_finalize(stmt);
+        /* A fresh database (0) already has key_id from CREATE TABLE. */
+        if (version == 1 && sqlite3_exec(store->db, migrate_to_2, NULL, NULL, &message) != SQLITE_OK)
+            version = -1;
+        if (version > 2 && !message)
+            message = sqlite3_mprintf("schema version %d is newer than this diffuse (2)", version);
+        if (version >= 0 && version <= 2 &&
+            sqlite3_exec(store->db, "PRAGMA user_version=2;", NULL, NULL, &message) != SQLITE_OK)
+            version = -1;
+        if (version < 0 || version > 2) {
             status = df_error_set(error, DF_ERR_IO, "job store %s: %s", db_path,
-                                  message ? message : "schema");
+                                  message ? message : sqlite3_errmsg(store->db));
             sqlite3_free(message);
         }
     }
@@ -146,10 +164,12 @@ static df_status exec_write(df_store *store, const char *sql, const char *what, 
 }
 
 df_status df_store_insert(df_store *store, const char *id, const char *params_json,
-                          double created, df_error *error)
+                          const char *key_id, double created, df_error *error)
 {
-    return exec_write(store, "INSERT INTO jobs(id, params, state, created) VALUES(?, ?, 'queued', ?)",
-                      "insert", error, "ssd", id, params_json, created);
+    return exec_write(store,
+                      "INSERT INTO jobs(id, params, key_id, state, created) "
+                      "VALUES(?, ?, ?, 'queued', ?)",
+                      "insert", error, "sssd", id, params_json, key_id, created);
 }
 
 df_status df_store_set_running(df_store *store, const char *id, double started, df_error *error)
@@ -182,7 +202,7 @@ df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *u
     sqlite3_stmt *stmt = NULL;
     df_status status = DF_OK;
     if (sqlite3_prepare_v2(store->db,
-                           "SELECT id, params, created FROM jobs WHERE state IN "
+                           "SELECT id, params, created, key_id FROM jobs WHERE state IN "
                            "('queued', 'running') ORDER BY seq",
                            -1, &stmt, NULL) != SQLITE_OK) {
         status = db_error(store, error, "load");
@@ -190,7 +210,8 @@ df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *u
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
             fn(user, (const char *)sqlite3_column_text(stmt, 0),
-               (const char *)sqlite3_column_text(stmt, 1), sqlite3_column_double(stmt, 2));
+               (const char *)sqlite3_column_text(stmt, 1),
+               (const char *)sqlite3_column_text(stmt, 3), sqlite3_column_double(stmt, 2));
         if (rc != SQLITE_DONE)
             status = db_error(store, error, "load");
     }
@@ -201,7 +222,7 @@ df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *u
 
 #define RECORD_COLUMNS \
     "seq, id, params, state, created, started, finished, error_type, error_code, " \
-    "error_message, result"
+    "error_message, result, key_id"
 
 /* A JSON value from a column holding JSON text, or null. */
 static json_t *json_column(sqlite3_stmt *stmt, int column)
@@ -232,12 +253,12 @@ static json_t *record(sqlite3_stmt *stmt)
         error = json_pack("{s:o, s:o, s:o}", "type", text_or_null(stmt, 7), "code",
                           text_or_null(stmt, 8), "message", text_or_null(stmt, 9));
     }
-    return json_pack("{s:I, s:o, s:o, s:o, s:f, s:o, s:o, s:o*, s:o}", "seq",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:o*, s:o}", "seq",
                      (json_int_t)sqlite3_column_int64(stmt, 0), "id", text_or_null(stmt, 1),
-                     "params", json_column(stmt, 2), "state", text_or_null(stmt, 3), "created",
-                     sqlite3_column_double(stmt, 4), "started", real_or_null(stmt, 5),
-                     "finished", real_or_null(stmt, 6), "error", error, "result",
-                     json_column(stmt, 10));
+                     "params", json_column(stmt, 2), "key_id", text_or_null(stmt, 11), "state",
+                     text_or_null(stmt, 3), "created", sqlite3_column_double(stmt, 4),
+                     "started", real_or_null(stmt, 5), "finished", real_or_null(stmt, 6),
+                     "error", error, "result", json_column(stmt, 10));
 }
 
 df_status df_store_get(df_store *store, const char *id, json_t **out, df_error *error)
@@ -264,8 +285,8 @@ df_status df_store_get(df_store *store, const char *id, json_t **out, df_error *
     return status;
 }
 
-df_status df_store_list(df_store *store, const char *before, int limit, json_t **out,
-                        int *has_more, df_error *error)
+df_status df_store_list(df_store *store, const char *key_id, const char *before, int limit,
+                        json_t **out, int *has_more, df_error *error)
 {
     *out = NULL;
     *has_more = 0;
@@ -275,16 +296,23 @@ df_status df_store_list(df_store *store, const char *before, int limit, json_t *
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *stmt = NULL;
     df_status status = DF_OK;
-    /* An unknown `before` id lists nothing rather than everything. */
+    /* An unknown `before` id lists nothing rather than everything; ?3 NULL
+     * lists every key's jobs. */
     const char *sql = before ? "SELECT " RECORD_COLUMNS " FROM jobs WHERE seq < "
-                               "(SELECT seq FROM jobs WHERE id=?2) ORDER BY seq DESC LIMIT ?1"
-                             : "SELECT " RECORD_COLUMNS " FROM jobs ORDER BY seq DESC LIMIT ?1";
+                               "(SELECT seq FROM jobs WHERE id=?2) AND (?3 IS NULL OR key_id=?3) "
+                               "ORDER BY seq DESC LIMIT ?1"
+                             : "SELECT " RECORD_COLUMNS " FROM jobs WHERE (?3 IS NULL OR "
+                               "key_id=?3) ORDER BY seq DESC LIMIT ?1";
     if (sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         status = db_error(store, error, "list");
     } else {
         sqlite3_bind_int(stmt, 1, limit + 1); /* one more tells whether more remain */
         if (before)
             sqlite3_bind_text(stmt, 2, before, -1, SQLITE_TRANSIENT);
+        if (key_id)
+            sqlite3_bind_text(stmt, 3, key_id, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(stmt, 3);
         int rc, count = 0;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             if (count++ == limit) {
@@ -365,6 +393,97 @@ df_status df_store_purge(df_store *store, double cutoff, int *deleted, df_error 
     }
     sqlite3_finalize(select);
     sqlite3_finalize(remove);
+    pthread_mutex_unlock(&store->lock);
+    return status;
+}
+
+/* A file name of ours: "<job id>-<n>.png"; the id is copied into `id`. */
+static int image_file_job(const char *name, char *id, size_t size)
+{
+    const char *dash = strrchr(name, '-');
+    size_t length = dash ? (size_t)(dash - name) : 0;
+    if (!length || length >= size)
+        return 0;
+    memcpy(id, name, length);
+    id[length] = 0;
+    return 1;
+}
+
+df_status df_store_check(df_store *store, int *removed_files, int *broken_jobs, df_error *error)
+{
+    if (removed_files)
+        *removed_files = 0;
+    if (broken_jobs)
+        *broken_jobs = 0;
+    /* Every file a completed job names, in a temporary table, then the
+     * directory against it: one pass each, whatever the number of jobs. */
+    pthread_mutex_lock(&store->lock);
+    df_status status = DF_OK;
+    sqlite3_stmt *named = NULL, *jobs = NULL, *fail = NULL;
+    if (sqlite3_exec(store->db,
+                     "CREATE TEMP TABLE IF NOT EXISTS named_files(name TEXT PRIMARY KEY);"
+                     "DELETE FROM named_files;"
+                     "INSERT OR IGNORE INTO named_files SELECT value FROM jobs, "
+                     "json_each(jobs.result, '$.images') WHERE jobs.state='completed';",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store->db, "SELECT 1 FROM named_files WHERE name=?", -1, &named,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store->db,
+                           "SELECT id, result FROM jobs WHERE state='completed'", -1, &jobs,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(store->db,
+                           "UPDATE jobs SET state='failed', error_type='server_error', "
+                           "error_code='images_lost', error_message='the image files of this "
+                           "job are missing from the data directory', result=NULL WHERE id=?",
+                           -1, &fail, NULL) != SQLITE_OK) {
+        status = db_error(store, error, "check");
+        goto done;
+    }
+    DIR *dir = opendir(store->images_dir);
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir))) {
+        char id[256];
+        if (entry->d_name[0] == '.' || !image_file_job(entry->d_name, id, sizeof id))
+            continue;
+        sqlite3_bind_text(named, 1, entry->d_name, -1, SQLITE_TRANSIENT);
+        int known = sqlite3_step(named) == SQLITE_ROW;
+        sqlite3_reset(named);
+        char path[PATH_MAX];
+        if (!known && snprintf(path, sizeof path, "%s/%s", store->images_dir, entry->d_name) <
+                          (int)sizeof path && !unlink(path) && removed_files)
+            (*removed_files)++;
+    }
+    if (dir)
+        closedir(dir);
+    while (sqlite3_step(jobs) == SQLITE_ROW) {
+        json_t *result = json_loads((const char *)sqlite3_column_text(jobs, 1), 0, NULL);
+        json_t *name;
+        size_t i;
+        int missing = !json_array_size(json_object_get(result, "images"));
+        json_array_foreach(json_object_get(result, "images"), i, name) {
+            char path[PATH_MAX];
+            const char *file = json_string_value(name);
+            if (!file || snprintf(path, sizeof path, "%s/%s", store->images_dir, file) >=
+                             (int)sizeof path || access(path, R_OK))
+                missing = 1;
+        }
+        json_decref(result);
+        if (!missing)
+            continue;
+        sqlite3_bind_text(fail, 1, (const char *)sqlite3_column_text(jobs, 0), -1,
+                          SQLITE_TRANSIENT);
+        if (sqlite3_step(fail) != SQLITE_DONE) {
+            status = db_error(store, error, "check");
+            break;
+        }
+        sqlite3_reset(fail);
+        if (broken_jobs)
+            (*broken_jobs)++;
+    }
+done:
+    sqlite3_finalize(named);
+    sqlite3_finalize(jobs);
+    sqlite3_finalize(fail);
     pthread_mutex_unlock(&store->lock);
     return status;
 }

@@ -7,9 +7,10 @@
  * to be run again. One connection, guarded by a mutex: every call may be
  * made from any thread.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2; version 1 databases gain key_id when opened):
  *   jobs(seq INTEGER PRIMARY KEY,  -- acceptance order = queue order
  *        id TEXT UNIQUE, params TEXT (normalized JSON, see request.h),
+ *        key_id TEXT (the API key that submitted it; NULL without keys),
  *        state TEXT (queued|running|completed|failed|cancelled),
  *        created REAL, started REAL, finished REAL (unix seconds),
  *        error_type TEXT, error_code TEXT, error_message TEXT,
@@ -27,13 +28,21 @@ typedef struct df_store df_store;
 
 /* Opens (creating DIR, DIR/images and the schema when missing). */
 df_status df_store_open(const char *dir, df_store **out, df_error *error);
+
+/* Start-up consistency (before any job runs): image files that no completed
+ * job names (a crash between writing them and recording the job) are
+ * deleted, and completed jobs whose files are missing are marked failed.
+ * *removed_files and *broken_jobs (may be NULL) count what was fixed. */
+df_status df_store_check(df_store *store, int *removed_files, int *broken_jobs,
+                         df_error *error);
 void df_store_close(df_store *store);
 
 /* DIR/images (owned by the store). */
 const char *df_store_images_dir(const df_store *store);
 
+/* key_id may be NULL (no keys). */
 df_status df_store_insert(df_store *store, const char *id, const char *params_json,
-                          double created, df_error *error);
+                          const char *key_id, double created, df_error *error);
 df_status df_store_set_running(df_store *store, const char *id, double started, df_error *error);
 /* Back to queued (shutdown interrupted it: it runs again at the next start). */
 df_status df_store_requeue(df_store *store, const char *id, df_error *error);
@@ -44,20 +53,20 @@ df_status df_store_finish(df_store *store, const char *id, const char *state, do
 
 /* Calls `fn` for each queued or running job, oldest first (start-up). */
 typedef void (*df_store_pending_fn)(void *user, const char *id, const char *params_json,
-                                    double created);
+                                    const char *key_id, double created);
 df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *user,
                                 df_error *error);
 
-/* One job as a JSON object {id, seq, state, params (object), created,
+/* One job as a JSON object {id, seq, state, params (object), key_id, created,
  * started, finished, error {type, code, message} | null, result | null}.
  * *out is a new reference, NULL when there is no such job (not an error). */
 df_status df_store_get(df_store *store, const char *id, json_t **out, df_error *error);
 
 /* Up to `limit` jobs, newest first, older than the job `before` (NULL: from
- * the newest). *out: a new array of df_store_get objects; *has_more when
- * older jobs remain. */
-df_status df_store_list(df_store *store, const char *before, int limit, json_t **out,
-                        int *has_more, df_error *error);
+ * the newest), only those of `key_id` unless it is NULL. *out: a new array
+ * of df_store_get objects; *has_more when older jobs remain. */
+df_status df_store_list(df_store *store, const char *key_id, const char *before, int limit,
+                        json_t **out, int *has_more, df_error *error);
 
 /* Deletes finished jobs that finished before `cutoff`, and their image
  * files; *deleted (may be NULL) counts them. */
