@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 
 FULLSIZE_DIR ?= /tmp/diffuse-fullsize
 
-.PHONY: all deps build build-asan run test test-release test-asan fuzz bench fixtures fullsize clean
+.PHONY: all deps build build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean
 
 all: build
 
@@ -46,6 +46,13 @@ fuzz: deps
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DDF_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
 	bash tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# Load/soak test of the server (tests/soak/soak.py): 32 concurrent clients
+# for SOAK_SECONDS against the release build; the report is written to
+# tests/soak/last-run.txt, any failed check fails the target.
+SOAK_SECONDS ?= 300
+soak: build
+	SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/run.sh $(BUILD)/diffuse
 
 # Side-by-side benchmarks against PyTorch (needs tools/venv.sh; see BENCHMARKS.md).
 bench: build

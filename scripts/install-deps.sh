@@ -13,6 +13,7 @@ packages=(
   libmicrohttpd-dev libsqlite3-dev  # diffuse serve: HTTP and the job store (src/server/)
   libsodium-dev       # diffuse serve: API key generation and hashing (src/server/keys.c)
   python3 python3-venv  # the server tests' pytest venv (tests/server/setup.sh)
+  valgrind curl        # server_valgrind: memcheck of `diffuse serve` (tests/server/valgrind.sh)
   chromium chromium-driver  # headless browser for the web page test (tests/server/test_web.py)
   libopenblas-dev     # reference BLAS used only by the kernel benchmark
   clang libclang-rt-14-dev  # libFuzzer target (make fuzz)
