@@ -909,6 +909,13 @@ static enum MHD_Result set_options(df_http_request *request)
         }
     }
     json_object_del(body, "sd_model_checkpoint");
+    /* Taken in any case, kept as A1111 names it (GET answers GPU, not gPu). */
+    v = json_object_get(body, "randn_source");
+    if (json_is_string(v))
+        json_object_set_new(body, "randn_source",
+                            json_string(!strcasecmp(json_string_value(v), "GPU")  ? "GPU"
+                                        : !strcasecmp(json_string_value(v), "NV") ? "NV"
+                                                                                  : "CPU"));
     pthread_mutex_lock(&state_lock);
     if (!stored_options)
         stored_options = json_object();

@@ -911,6 +911,14 @@ static enum MHD_Result get_model(df_http_request *request)
     if (!strcmp(name, "diffuse"))
         name = df_routes_model_name(server);
     const df_model_entry *entry = df_models_find(server->models, name);
+    const char *colon = strrchr(name, ':');
+    if (!entry && colon && !strcmp(colon, ":predict")) {
+        /* Vertex's POST /v1/models/MODEL:predict, asked with GET. */
+        df_http_header_pair headers[] = {{"Allow", "POST"}, {NULL, NULL}};
+        return df_http_send_error(request, 405, "invalid_request_error", "method_not_allowed",
+                                  NULL, headers, "method GET is not allowed on %s (allowed: "
+                                  "POST)", request->path);
+    }
     if (!entry)
         return df_http_send_error(request, 404, "invalid_request_error", "model_not_found",
                                   "model", NULL, "The model '%s' does not exist", name);

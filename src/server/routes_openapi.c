@@ -1,13 +1,21 @@
 /*
- * routes_openapi.c — GET /openapi.json: an OpenAPI 3.0.3 document of the
- * routes this file knows (health, /predict, native jobs, OpenAI, Vertex AI,
- * AUTOMATIC1111 /sdapi/v1, itself), with request and response schemas.
+ * routes_openapi.c — GET /openapi.json: an OpenAPI 3.0.3 document of every
+ * route (health, the web page, /metrics, usage, /predict, native jobs,
+ * OpenAI, Vertex AI, AUTOMATIC1111 /sdapi/v1, itself), with request and
+ * response schemas, every status a route can answer (in its family's error
+ * shape), the API-key security schemes, and examples.
  *
  * The document is JSON text below with ' for " (so it reads as JSON in C,
- * without escapes; no text in it uses an apostrophe), parsed once and served
- * with the request's host as the server URL. tests/server/test_openai.py
- * checks it with openapi-spec-validator and checks that every documented
- * route answers. A family that adds routes adds their paths here.
+ * without escapes; no text in it uses an apostrophe), parsed once. Each
+ * answer is a copy with this server's own figures filled in: the request's
+ * host as the server URL, and the limits the server was started with
+ * (--max-side, --max-steps, --max-batch, --max-prompt-bytes, the model's
+ * size multiple) as the schemas' maximum, multipleOf and maxLength, so a
+ * client or a generator that follows the document sends what this server
+ * accepts. tests/server/test_openai.py checks the document with
+ * openapi-spec-validator and that every documented route answers;
+ * tests/server/test_schemathesis.py checks the server against it. A family
+ * that adds routes or statuses adds them here.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,15 +24,58 @@
 
 #include "server/routes.h"
 
-#define ERR(ref) "{'description': 'Error', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/" ref "'}}}}"
-#define JSON_BODY(ref) "{'required': true, 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/" ref "'}}}}"
-#define JSON_OK(ref) "{'description': 'OK', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/" ref "'}}}}"
-#define IMAGE_OK "{'description': 'The image', 'content': {'image/png': {'schema': {'type': 'string', 'format': 'binary'}}, 'image/jpeg': {'schema': {'type': 'string', 'format': 'binary'}}, 'image/webp': {'schema': {'type': 'string', 'format': 'binary'}}}}"
-#define JOB_ID "{'name': 'id', 'in': 'path', 'required': true, 'schema': {'type': 'string'}}"
-#define MODEL_PARAM "{'name': 'model', 'in': 'path', 'required': true, 'schema': {'type': 'string'}, 'description': 'A name GET /v1/models lists, or diffuse for the default model'}"
-#define A1111_ERR(ref) "{'description': 'Error (AUTOMATIC1111 shape)', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/" ref "'}}}}"
-#define A1111_422 "{'description': 'A field is invalid, unknown, or asks for something this server does not support (FastAPI validation shape; loc names the field)', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/A1111ValidationError'}}}}"
-#define A1111_GEN_ERRORS "'404': {'description': 'Sampler not found (sampler_name or sampler_index)', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/A1111HTTPError'}}}}, '413': " ERR("Error") ", '422': " A1111_422 ", '429': " A1111_ERR("A1111HTTPError") ", '500': " A1111_ERR("A1111HTTPError") ", '503': " A1111_ERR("A1111HTTPError") ", '504': " A1111_ERR("A1111HTTPError")
+#define SCHEMA(ref) "{'$ref': '#/components/schemas/" ref "'}"
+#define RESPONSE(ref) "{'$ref': '#/components/responses/" ref "'}"
+#define ERR(ref) "{'description': 'Error', 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define ERR_WHY(why, ref) "{'description': '" why "', 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define JSON_BODY(ref, example) "{'required': true, 'content': {'application/json': {'schema': " SCHEMA(ref) ", 'example': " example "}}}"
+#define JSON_OK(ref) "{'description': 'OK', 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define IMAGE_CONTENT "{'image/png': {'schema': {'type': 'string', 'format': 'binary'}}, 'image/jpeg': {'schema': {'type': 'string', 'format': 'binary'}}, 'image/webp': {'schema': {'type': 'string', 'format': 'binary'}}}"
+#define IMAGE_OK "{'description': 'The image', 'content': " IMAGE_CONTENT "}"
+/* df_server_valid_id: what a job id can be; anything else is answered 404
+ * without a look at the store. */
+#define ID_SCHEMA "{'type': 'string', 'pattern': '^[A-Za-z0-9_-]{1,64}$'}"
+#define JOB_ID_HEADER "'X-Job-Id': {'required': true, 'description': 'The job this request ran as (GET /v1/jobs/{id})', 'schema': " ID_SCHEMA "}"
+#define JOB_ID "{'name': 'id', 'in': 'path', 'required': true, 'schema': " ID_SCHEMA ", 'description': 'A job id'}"
+#define MODEL_PARAM "{'name': 'model', 'in': 'path', 'required': true, 'schema': {'type': 'string', 'minLength': 1}, 'description': 'A name GET /v1/models lists, or diffuse for the default model'}"
+/* Who may call what: the bearer key everywhere (the global requirement),
+ * basic auth too on the A1111 routes (A1111 clients send --api-auth as
+ * basic; the key is the password), nothing on the public routes. */
+#define PUBLIC "'security': [],"
+#define A1111_SECURITY "'security': [{'bearerAuth': []}, {'basicAuth': []}],"
+/* The statuses any keyed route may answer before its handler runs, per
+ * family (components/responses below). */
+#define NATIVE_AUTH "'401': " RESPONSE("Unauthorized") ", '429': " RESPONSE("RateLimited")
+#define OPENAI_AUTH "'401': " RESPONSE("OpenAIUnauthorized") ", '429': " RESPONSE("OpenAIRateLimited")
+#define VERTEX_AUTH "'401': " RESPONSE("VertexUnauthorized") ", '429': " RESPONSE("VertexRateLimited")
+#define A1111_AUTH "'401': " RESPONSE("A1111Unauthorized") ", '429': " RESPONSE("A1111RateLimited")
+#define TOO_LARGE "'413': " RESPONSE("BodyTooLarge")
+/* 429 headers: Retry-After always; the x-ratelimit-* ones when the limit
+ * that refused is a key's (not the queue). Inline, not components/headers:
+ * a $ref'ed header cannot carry the required flag. */
+#define RATE_HEADERS \
+    "'headers': {'Retry-After': {'required': true, 'description': 'Seconds to wait before retrying', 'schema': {'type': 'integer', 'minimum': 0}}," \
+    " 'x-ratelimit-limit-requests': {'description': 'Requests per minute the key may make', 'schema': {'type': 'integer'}}," \
+    " 'x-ratelimit-remaining-requests': {'description': 'Requests left in the current window', 'schema': {'type': 'integer'}}," \
+    " 'x-ratelimit-reset-requests': {'description': 'Until the request budget is full again, as 1s, 6m0s or 250ms', 'schema': {'type': 'string'}}," \
+    " 'x-ratelimit-limit-images': {'description': 'Images per day the key may generate', 'schema': {'type': 'integer'}}," \
+    " 'x-ratelimit-remaining-images': {'description': 'Images left today', 'schema': {'type': 'integer'}}," \
+    " 'x-ratelimit-reset-images': {'description': 'Until the image budget is full again', 'schema': {'type': 'string'}}}"
+#define UNAUTHORIZED(ref) "{'description': 'No API key, or not an active one (asked only while the server has API keys)', 'headers': {'WWW-Authenticate': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define RATE_LIMITED(ref) "{'description': 'Too many requests: the key is over its per-minute or daily image limit, or the job queue is full', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+
+#define A1111_ERR(why) "{'description': '" why " (AUTOMATIC1111 shape)', 'content': {'application/json': {'schema': " SCHEMA("A1111HTTPError") "}}}"
+#define A1111_422 "{'description': 'A field is invalid, unknown, or asks for something this server does not support (FastAPI validation shape; loc names the field)', 'content': {'application/json': {'schema': " SCHEMA("A1111ValidationError") "}}}"
+#define A1111_GEN_ERRORS \
+    "'400': " A1111_ERR("More images than the daily image limit of the key") ", '404': " A1111_ERR("Sampler not found (sampler_name or sampler_index)") ", " TOO_LARGE ", '422': " A1111_422 ", " \
+    "'500': " A1111_ERR("The generation failed") ", '503': " A1111_ERR("Shutting down") ", '504': " A1111_ERR("Not finished within --sync-timeout (the job goes on)") ", " A1111_AUTH
+
+/* Request examples: within any server's limits (the model's default size,
+ * a few steps), so tools that try them get an image quickly. */
+#define EXAMPLE_GENERATION "{'prompt': 'a red apple on a wooden table', 'steps': 4, 'seed': 42}"
+/* A 32x32 red PNG. */
+#define EXAMPLE_PNG "'iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAKklEQVR42mM4oaFBU8QwasGoBaMWjFowasGoBaMWjFowasGoBaMWDBULABo2YD0ttAhSAAAAAElFTkSuQmCC'"
+
 /* The request fields txt2img and img2img share (both routes check one field
  * table; init_images and denoising_strength differ and are added by each).
  * Fields marked "accepted only when off" are refused with 422 otherwise. */
@@ -89,118 +140,151 @@
 "    'inpainting_fill': {'type': 'integer', 'nullable': true, 'description': 'Ignored'}, 'inpaint_full_res': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
 "    'inpaint_full_res_padding': {'type': 'integer', 'nullable': true, 'description': 'Ignored'}, 'inpainting_mask_invert': {'type': 'integer', 'nullable': true, 'description': 'Ignored'}," \
 "    'latent_mask': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
-"    'initial_noise_multiplier': {'type': 'number', 'nullable': true, 'enum': [1, null], 'description': 'Accepted only when 1 or null'},"
 
 static const char document[] =
 "{'openapi': '3.0.3',"
 " 'info': {'title': 'diffuse serve', 'version': '1',"
-"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have).'},"
+"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have). Limits (maximum, multipleOf, maxLength) are those of this server. Once the server has API keys (diffuse keys create), every route but GET /healthz, GET / and the signed image URLs needs one (Authorization: Bearer KEY; the A1111 routes also take it as the basic-auth password); a key has a per-minute request limit and a daily image limit, reported in x-ratelimit-* headers. Every response carries x-request-id (the client one, or a new one).'},"
+" 'security': [{'bearerAuth': []}],"
 " 'paths': {"
-"  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz',"
+"  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz', " PUBLIC
 "    'responses': {'200': " JSON_OK("Status") "}}},"
 "  '/readyz': {'get': {'tags': ['health'], 'summary': 'Readiness: the default model is loaded and the queue takes jobs', 'operationId': 'readyz',"
-"    'responses': {'200': " JSON_OK("Ready") ", '503': " ERR("Error") "}}},"
+"    'responses': {'200': " JSON_OK("Ready") ", '503': " ERR_WHY("Not ready (loading, or shutting down)", "Error") ", " NATIVE_AUTH "}}},"
 "  '/openapi.json': {'get': {'tags': ['health'], 'summary': 'This document', 'operationId': 'openapi',"
-"    'responses': {'200': {'description': 'OpenAPI 3.0 document', 'content': {'application/json': {'schema': {'type': 'object'}}}}}}},"
+"    'responses': {'200': {'description': 'OpenAPI 3.0 document', 'content': {'application/json': {'schema': {'type': 'object'}}}}, " NATIVE_AUTH "}}},"
+"  '/': {'get': {'tags': ['web'], 'summary': 'The web page (it asks for a key itself when the server has keys)', 'operationId': 'webPage', " PUBLIC
+"    'responses': {'200': {'description': 'HTML', 'content': {'text/html': {'schema': {'type': 'string'}}}}}}},"
+"  '/metrics': {'get': {'tags': ['operations'], 'summary': 'Prometheus metrics (text format 0.0.4); an admin key once the server has keys', 'operationId': 'metrics',"
+"    'responses': {'200': {'description': 'diffuse_* counters, histograms and gauges', 'content': {'text/plain; version=0.0.4': {'schema': {'type': 'string'}}}},"
+"                  '403': " ERR_WHY("Not an admin key", "Error") ", " NATIVE_AUTH "}}},"
+"  '/v1/usage': {'get': {'tags': ['operations'], 'summary': 'Usage per API key: totals and per day (UTC), newest day first', 'operationId': 'usage',"
+"    'description': 'A key sees its own usage; an admin key (or anyone while the server has no keys) sees every key, or the one ?key= names.',"
+"    'parameters': [{'name': 'key', 'in': 'query', 'required': false, 'schema': {'type': 'string', 'minLength': 1, 'maxLength': 28}, 'description': 'A key id (admin only for another key than the caller one)'},"
+"                   {'name': 'days', 'in': 'query', 'required': false, 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 3660, 'default': 30}, 'description': 'At most the last N days'}],"
+"    'responses': {'200': " JSON_OK("Usage") ", '400': " ERR_WHY("A bad key or days", "Error") ", '403': " ERR_WHY("Another key usage, without an admin key", "Error") ","
+"                  '404': " ERR_WHY("No such key", "Error") ", " NATIVE_AUTH "}}},"
 "  '/predict': {'post': {'tags': ['predict'], 'summary': 'Generate one image synchronously', 'operationId': 'predict',"
 "    'description': 'Returns the image bytes (JPEG; an Accept header of image/png or image/webp picks another format) and the job id in X-Job-Id. A client that disconnects cancels its job.',"
 "    'parameters': [{'name': 'Accept', 'in': 'header', 'required': false, 'schema': {'type': 'string'}}],"
-"    'requestBody': " JSON_BODY("GenerationParameters") ","
-"    'responses': {'200': " IMAGE_OK ", '400': " ERR("Error") ", '409': " ERR("Error") ", '413': " ERR("Error") ", '429': " ERR("Error") ", '503': " ERR("Error") ", '504': " ERR("Error") "}}},"
+"    'requestBody': " JSON_BODY("GenerationParameters", EXAMPLE_GENERATION) ","
+"    'responses': {'200': {'description': 'The image', 'headers': {" JOB_ID_HEADER "}, 'content': " IMAGE_CONTENT "},"
+"                  '400': " ERR_WHY("A field is invalid (param names it), or the body is not JSON", "Error") ", '409': " ERR_WHY("The job was cancelled", "Error") ", " TOO_LARGE ","
+"                  '500': " ERR_WHY("The generation failed", "Error") ", '503': " ERR_WHY("Shutting down", "Error") ", '504': " ERR_WHY("Not finished within --sync-timeout (the job goes on)", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/jobs': {"
 "   'post': {'tags': ['jobs'], 'summary': 'Submit a job', 'operationId': 'createJob',"
-"    'requestBody': " JSON_BODY("GenerationParameters") ","
-"    'responses': {'202': {'description': 'Accepted; Location is the job URL', 'headers': {'Location': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/Job'}}}}, '400': " ERR("Error") ", '429': " ERR("Error") ", '503': " ERR("Error") "}},"
+"    'requestBody': " JSON_BODY("GenerationParameters", EXAMPLE_GENERATION) ","
+"    'responses': {'202': {'description': 'Accepted; Location is the job URL', 'headers': {'Location': {'required': true, 'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA("Job") "}}},"
+"                  '400': " ERR_WHY("A field is invalid (param names it), or the body is not JSON", "Error") ", " TOO_LARGE ", '500': " ERR_WHY("The job could not be stored", "Error") ","
+"                  '503': " ERR_WHY("Shutting down", "Error") ", " NATIVE_AUTH "}},"
 "   'get': {'tags': ['jobs'], 'summary': 'Recent jobs, newest first', 'operationId': 'listJobs',"
 "    'parameters': [{'name': 'limit', 'in': 'query', 'required': false, 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 100, 'default': 20}},"
-"                   {'name': 'before', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A job id: list older jobs'}],"
-"    'responses': {'200': " JSON_OK("JobList") ", '400': " ERR("Error") "}}},"
+"                   {'name': 'before', 'in': 'query', 'required': false, 'schema': " ID_SCHEMA ", 'description': 'A job id: list older jobs'}],"
+"    'responses': {'200': " JSON_OK("JobList") ", '400': " ERR_WHY("A bad limit or before", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/jobs/{id}': {'get': {'tags': ['jobs'], 'summary': 'A job: state, queue position, progress, timings, images', 'operationId': 'getJob',"
 "    'parameters': [" JOB_ID "],"
-"    'responses': {'200': " JSON_OK("Job") ", '404': " ERR("Error") "}}},"
+"    'responses': {'200': " JSON_OK("Job") ", '404': " ERR_WHY("No such job (or expired)", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/jobs/{id}/events': {'get': {'tags': ['jobs'], 'summary': 'Server-sent events of a job until it ends', 'operationId': 'jobEvents',"
-"    'description': 'Events: queued, started, step (step, total, eta_seconds, optional base64 PNG preview), completed, failed, cancelled. Last-Event-ID resumes.',"
-"    'parameters': [" JOB_ID "],"
-"    'responses': {'200': {'description': 'An event stream', 'content': {'text/event-stream': {'schema': {'type': 'string'}}}}, '404': " ERR("Error") "}}},"
+"    'description': 'Events: queued, loading, started, step (step, total, eta_seconds, optional base64 PNG preview), completed, failed, cancelled; a finished job gets its final event alone. Each has an id; Last-Event-ID resumes after it.',"
+"    'parameters': [" JOB_ID ", {'name': 'Last-Event-ID', 'in': 'header', 'required': false, 'schema': {'type': 'integer', 'minimum': 0}}],"
+"    'responses': {'200': {'description': 'An event stream', 'content': {'text/event-stream': {'schema': {'type': 'string'}}}}, '404': " ERR_WHY("No such job (or expired)", "Error") ","
+"                  '503': " ERR_WHY("Shutting down", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/jobs/{id}/cancel': {'post': {'tags': ['jobs'], 'summary': 'Cancel a job (a running one stops within one step)', 'operationId': 'cancelJob',"
 "    'parameters': [" JOB_ID "],"
-"    'responses': {'200': " JSON_OK("Job") ", '202': " JSON_OK("Job") ", '404': " ERR("Error") ", '409': " ERR("Error") "}}},"
+"    'responses': {'200': {'description': 'Cancelled (it was queued)', 'content': {'application/json': {'schema': " SCHEMA("Job") "}}}, '202': {'description': 'Stopping (it was running)', 'content': {'application/json': {'schema': " SCHEMA("Job") "}}},"
+"                  '404': " ERR_WHY("No such job (or expired)", "Error") ", '409': " ERR_WHY("The job has already ended", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/jobs/{id}/images/{n}': {'get': {'tags': ['jobs'], 'summary': 'Image n of a completed job', 'operationId': 'getJobImage',"
 "    'parameters': [" JOB_ID ", {'name': 'n', 'in': 'path', 'required': true, 'schema': {'type': 'integer', 'minimum': 0}},"
 "                   {'name': 'format', 'in': 'query', 'required': false, 'schema': {'type': 'string', 'enum': ['png', 'jpeg', 'webp'], 'default': 'png'}}],"
-"    'responses': {'200': " IMAGE_OK ", '404': " ERR("Error") ", '409': " ERR("Error") "}}},"
+"    'responses': {'200': " IMAGE_OK ", '400': " ERR_WHY("A bad format", "Error") ", '404': " ERR_WHY("No such job or image", "Error") ", '409': " ERR_WHY("The job has not completed", "Error") ","
+"                  '500': " ERR_WHY("The image could not be encoded", "Error") ", " NATIVE_AUTH "}}},"
 "  '/v1/images/generations': {'post': {'tags': ['openai'], 'summary': 'OpenAI Images API: create images', 'operationId': 'createImage',"
 "    'description': 'As OpenAI. With stream true, server-sent events image_generation.partial_image (TAESD previews, when the server has --taesd) and image_generation.completed (one per image). Errors in the OpenAI shape.',"
-"    'requestBody': " JSON_BODY("OpenAIImageRequest") ","
-"    'responses': {'200': {'description': 'The images (or an event stream)', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/OpenAIImagesResponse'}}, 'text/event-stream': {'schema': {'type': 'string'}}}},"
-"                  '400': " ERR("OpenAIError") ", '404': " ERR("OpenAIError") ", '409': " ERR("OpenAIError") ", '429': " ERR("OpenAIError") ", '503': " ERR("OpenAIError") ", '504': " ERR("OpenAIError") "}}},"
-"  '/v1/images/files/{job}/{file}': {'get': {'tags': ['openai'], 'summary': 'An image a url response_format answer points to', 'operationId': 'getImageFile',"
-"    'parameters': [{'name': 'job', 'in': 'path', 'required': true, 'schema': {'type': 'string'}},"
-"                   {'name': 'file', 'in': 'path', 'required': true, 'schema': {'type': 'string'}, 'description': 'N.png, N.jpeg or N.webp'},"
+"    'requestBody': " JSON_BODY("OpenAIImageRequest", "{'prompt': 'a red apple on a wooden table', 'n': 1, 'steps': 4}") ","
+"    'responses': {'200': {'description': 'The images (or an event stream)', 'headers': {" JOB_ID_HEADER "}, 'content': {'application/json': {'schema': " SCHEMA("OpenAIImagesResponse") "}, 'text/event-stream': {'schema': {'type': 'string'}}}},"
+"                  '400': " ERR_WHY("A field is invalid (param names it), or the body is not JSON", "OpenAIError") ", '404': " ERR_WHY("No such model", "OpenAIError") ","
+"                  '409': " ERR_WHY("The job was cancelled", "OpenAIError") ", " TOO_LARGE ", '500': " ERR_WHY("The generation failed", "OpenAIError") ","
+"                  '503': " ERR_WHY("Shutting down", "OpenAIError") ", '504': " ERR_WHY("Not finished within --sync-timeout (the job goes on)", "OpenAIError") ", " OPENAI_AUTH "}}},"
+"  '/v1/images/files/{job}/{file}': {'get': {'tags': ['openai'], 'summary': 'An image a url response_format answer points to (signed: no key needed)', 'operationId': 'getImageFile', " PUBLIC
+"    'parameters': [{'name': 'job', 'in': 'path', 'required': true, 'schema': " ID_SCHEMA "},"
+"                   {'name': 'file', 'in': 'path', 'required': true, 'schema': {'type': 'string', 'pattern': '^[0-9]{1,4}[.](png|jpeg|jpg|webp)$'}, 'description': 'N.png, N.jpeg or N.webp'},"
 "                   {'name': 'expires', 'in': 'query', 'required': true, 'schema': {'type': 'integer'}},"
 "                   {'name': 'signature', 'in': 'query', 'required': true, 'schema': {'type': 'string'}}],"
-"    'responses': {'200': " IMAGE_OK ", '403': " ERR("OpenAIError") ", '404': " ERR("OpenAIError") ", '410': " ERR("OpenAIError") "}}},"
+"    'responses': {'200': " IMAGE_OK ", '403': " ERR_WHY("Not signed, or the signature does not match", "OpenAIError") ", '404': " ERR_WHY("No such image (or the job expired)", "OpenAIError") ","
+"                  '410': " ERR_WHY("The URL expired", "OpenAIError") "}}},"
 "  '/v1/models': {'get': {'tags': ['openai'], 'summary': 'The models this server offers (OpenAI list shape)', 'operationId': 'listModels',"
-"    'responses': {'200': " JSON_OK("OpenAIModelList") "}}},"
+"    'responses': {'200': " JSON_OK("OpenAIModelList") ", " OPENAI_AUTH "}}},"
 "  '/v1/models/{model}': {'get': {'tags': ['openai'], 'summary': 'One model (OpenAI shape)', 'operationId': 'getModel',"
 "    'parameters': [" MODEL_PARAM "],"
-"    'responses': {'200': " JSON_OK("OpenAIModel") ", '404': " ERR("OpenAIError") "}}},"
+"    'responses': {'200': " JSON_OK("OpenAIModel") ", '404': " ERR_WHY("No such model", "OpenAIError") ","
+"                  '405': {'description': 'The name ends in :predict and is no model: that path takes POST (Vertex)', 'headers': {'Allow': {'required': true, 'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA("OpenAIError") "}}}, " OPENAI_AUTH "}}},"
 "  '/v1/models/{model}:predict': {'post': {'tags': ['vertex'], 'summary': 'Vertex AI prediction: one image per instance', 'operationId': 'vertexPredict',"
 "    'description': 'Also served on AIP_PREDICT_ROUTE (and AIP_HEALTH_ROUTE for health) when those environment variables are set.',"
 "    'parameters': [" MODEL_PARAM "],"
-"    'requestBody': " JSON_BODY("VertexPredictRequest") ","
-"    'responses': {'200': " JSON_OK("VertexPredictResponse") ", '400': " ERR("VertexError") ", '404': " ERR("VertexError") ", '429': " ERR("VertexError") ", '503': " ERR("VertexError") "}}},"
-"  '/sdapi/v1/txt2img': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: text to image', 'operationId': 'a1111Txt2Img',"
+"    'requestBody': " JSON_BODY("VertexPredictRequest", "{'instances': [{'prompt': 'a red apple on a wooden table'}], 'parameters': {'steps': 4, 'output_format': 'png'}}") ","
+"    'responses': {'200': " JSON_OK("VertexPredictResponse") ", '400': " ERR_WHY("A field is invalid (field names it), or the body is not JSON", "VertexError") ","
+"                  '404': " ERR_WHY("No such model", "VertexError") ", '409': " ERR_WHY("A job was cancelled", "VertexError") ", " TOO_LARGE ","
+"                  '500': " ERR_WHY("A generation failed", "VertexError") ", '503': " ERR_WHY("Shutting down", "VertexError") ","
+"                  '504': " ERR_WHY("Not finished within --sync-timeout (the jobs go on)", "VertexError") ", " VERTEX_AUTH "}}},"
+"  '/sdapi/v1/txt2img': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: text to image', 'operationId': 'a1111Txt2Img', " A1111_SECURITY
 "    'description': 'Waits for the job as /predict does (a client that disconnects cancels it; --sync-timeout bounds the wait, then 504 and the job goes on). The job id is in X-Job-Id. Every A1111 field is accepted; those this server cannot honour only when off or at their default (else 422 naming the field); fields A1111 does not know: 422.',"
-"    'requestBody': " JSON_BODY("A1111Txt2ImgRequest") ","
-"    'responses': {'200': {'description': 'OK', 'headers': {'X-Job-Id': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/A1111GenerationResponse'}}}}, " A1111_GEN_ERRORS "}}},"
-"  '/sdapi/v1/img2img': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: image to image (one init image, no inpainting)', 'operationId': 'a1111Img2Img',"
+"    'requestBody': " JSON_BODY("A1111Txt2ImgRequest", EXAMPLE_GENERATION) ","
+"    'responses': {'200': {'description': 'OK', 'headers': {" JOB_ID_HEADER "}, 'content': {'application/json': {'schema': " SCHEMA("A1111GenerationResponse") "}}}, " A1111_GEN_ERRORS "}}},"
+"  '/sdapi/v1/img2img': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: image to image (one init image, no inpainting)', 'operationId': 'a1111Img2Img', " A1111_SECURITY
 "    'description': 'As txt2img, with init_images (one base64 image) and denoising_strength.',"
-"    'requestBody': " JSON_BODY("A1111Img2ImgRequest") ","
-"    'responses': {'200': {'description': 'OK', 'headers': {'X-Job-Id': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/A1111GenerationResponse'}}}}, " A1111_GEN_ERRORS "}}},"
-"  '/sdapi/v1/progress': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: progress of the running job, or of a task', 'operationId': 'a1111Progress',"
+"    'requestBody': " JSON_BODY("A1111Img2ImgRequest", "{'prompt': 'a red apple', 'init_images': [" EXAMPLE_PNG "], 'denoising_strength': 0.5, 'steps': 4}") ","
+"    'responses': {'200': {'description': 'OK', 'headers': {" JOB_ID_HEADER "}, 'content': {'application/json': {'schema': " SCHEMA("A1111GenerationResponse") "}}}, " A1111_GEN_ERRORS "}}},"
+"  '/sdapi/v1/progress': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: progress of the running job, or of a task', 'operationId': 'a1111Progress', " A1111_SECURITY
 "    'parameters': [{'name': 'id_task', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A force_task_id or a job id; absent: the running job'},"
 "                   {'name': 'skip_current_image', 'in': 'query', 'required': false, 'schema': {'type': 'boolean', 'default': false}, 'description': 'true or 1: no current_image'}],"
-"    'responses': {'200': " JSON_OK("A1111Progress") "}}},"
-"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the running job (it stops within one step)', 'operationId': 'a1111Interrupt',"
-"    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object'}}}}}}},"
-"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the running job is cancelled)', 'operationId': 'a1111Skip',"
-"    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object'}}}}}}},"
-"  '/sdapi/v1/samplers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the samplers', 'operationId': 'a1111Samplers',"
-"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': {'$ref': '#/components/schemas/A1111Sampler'}}}}}}}},"
-"  '/sdapi/v1/schedulers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the schedulers (automatic, uniform, karras)', 'operationId': 'a1111Schedulers',"
-"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': {'$ref': '#/components/schemas/A1111Scheduler'}}}}}}}},"
-"  '/sdapi/v1/sd-models': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the models this server offers', 'operationId': 'a1111SdModels',"
-"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': {'$ref': '#/components/schemas/A1111Model'}}}}}}}},"
+"    'responses': {'200': " JSON_OK("A1111Progress") ", " A1111_AUTH "}}},"
+"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the running job (it stops within one step)', 'operationId': 'a1111Interrupt', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
+"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the running job is cancelled)', 'operationId': 'a1111Skip', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
+"  '/sdapi/v1/samplers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the samplers', 'operationId': 'a1111Samplers', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Sampler") "}}}}, " A1111_AUTH "}}},"
+"  '/sdapi/v1/schedulers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the schedulers (automatic, uniform, karras)', 'operationId': 'a1111Schedulers', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Scheduler") "}}}}, " A1111_AUTH "}}},"
+"  '/sdapi/v1/sd-models': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the models this server offers', 'operationId': 'a1111SdModels', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Model") "}}}}, " A1111_AUTH "}}},"
 "  '/sdapi/v1/options': {"
-"   'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the options (sd_model_checkpoint is the default model)', 'operationId': 'a1111GetOptions',"
-"    'responses': {'200': " JSON_OK("A1111Options") "}},"
-"   'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: set options', 'operationId': 'a1111SetOptions',"
-"    'description': 'sd_model_checkpoint sets the default model; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for txt2img and img2img; any other key is stored and returned by GET. Types are checked before any option is set.',"
-"    'requestBody': " JSON_BODY("A1111Options") ","
-"    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, '422': " A1111_422 "}}},"
-"  '/sdapi/v1/png-info': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the generation parameters an image carries, parsed', 'operationId': 'a1111PngInfo',"
-"    'requestBody': " JSON_BODY("A1111PngInfoRequest") ","
-"    'responses': {'200': " JSON_OK("A1111PngInfoResponse") ", '422': " A1111_422 "}}}"
+"   'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the options (sd_model_checkpoint is the default model)', 'operationId': 'a1111GetOptions', " A1111_SECURITY
+"    'responses': {'200': " JSON_OK("A1111Options") ", " A1111_AUTH "}},"
+"   'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: set options', 'operationId': 'a1111SetOptions', " A1111_SECURITY
+"    'description': 'sd_model_checkpoint sets the default model; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for txt2img and img2img; any other key is stored and returned by GET. Every option is checked before any is set.',"
+"    'requestBody': " JSON_BODY("A1111Options", "{'show_progress_every_n_steps': 10}") ","
+"    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}},"
+"  '/sdapi/v1/png-info': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the generation parameters an image carries, parsed', 'operationId': 'a1111PngInfo', " A1111_SECURITY
+"    'requestBody': " JSON_BODY("A1111PngInfoRequest", "{'image': " EXAMPLE_PNG "}") ","
+"    'responses': {'200': " JSON_OK("A1111PngInfoResponse") ", " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}}"
 " },"
 " 'components': {'schemas': {"
-"  'Status': {'type': 'object', 'properties': {'status': {'type': 'string'}}},"
-"  'Ready': {'type': 'object', 'properties': {'status': {'type': 'string'}, 'model': {'type': 'string'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
-"  'Error': {'type': 'object', 'required': ['error'], 'properties': {'error': {'type': 'object', 'required': ['message', 'type'], 'properties': {"
+"  'Status': {'type': 'object', 'required': ['status'], 'properties': {'status': {'type': 'string', 'enum': ['ok']}}},"
+"  'Ready': {'type': 'object', 'required': ['status', 'model', 'queue_length', 'queue_size'], 'properties': {'status': {'type': 'string'}, 'model': {'type': 'string'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
+"  'Error': {'type': 'object', 'required': ['error'], 'description': 'The native error shape (/predict, /v1/jobs, health, usage, metrics; and every route for 413)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type'], 'properties': {"
 "    'message': {'type': 'string'}, 'type': {'type': 'string'}, 'code': {'type': 'string'}, 'param': {'type': 'string', 'description': 'The field at fault'}}}}},"
-"  'OpenAIError': {'type': 'object', 'required': ['error'], 'properties': {'error': {'type': 'object', 'required': ['message', 'type', 'param', 'code'], 'properties': {"
+"  'OpenAIError': {'type': 'object', 'required': ['error'], 'description': 'OpenAI error shape (/v1/images, GET /v1/models)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type', 'param', 'code'], 'properties': {"
 "    'message': {'type': 'string'}, 'type': {'type': 'string'}, 'param': {'type': 'string', 'nullable': true}, 'code': {'type': 'string', 'nullable': true}}}}},"
-"  'VertexError': {'type': 'object', 'required': ['error'], 'properties': {'error': {'type': 'object', 'required': ['code', 'message', 'status'], 'properties': {"
+"  'VertexError': {'type': 'object', 'required': ['error'], 'description': 'Google error shape plus the field at fault (POST /v1/models/MODEL:predict)', 'properties': {'error': {'type': 'object', 'required': ['code', 'message', 'status'], 'properties': {"
 "    'code': {'type': 'integer'}, 'message': {'type': 'string'}, 'status': {'type': 'string', 'example': 'INVALID_ARGUMENT'}, 'field': {'type': 'string', 'example': 'instances[0].prompt'}}}}},"
+"  'UsageCounts': {'type': 'object', 'required': ['requests', 'images', 'pixel_steps', 'compute_seconds'], 'properties': {"
+"    'requests': {'type': 'integer', 'minimum': 0}, 'images': {'type': 'integer', 'minimum': 0},"
+"    'pixel_steps': {'type': 'number', 'minimum': 0, 'description': 'Sum of width x height x steps x images'}, 'compute_seconds': {'type': 'number', 'minimum': 0}}},"
+"  'UsageDay': {'allOf': [{'$ref': '#/components/schemas/UsageCounts'}, {'type': 'object', 'required': ['date'], 'properties': {'date': {'type': 'string', 'format': 'date', 'example': '2026-01-31'}}}]},"
+"  'Usage': {'type': 'object', 'required': ['keys'], 'properties': {'keys': {'type': 'array', 'items': {'type': 'object', 'required': ['key_id', 'name', 'admin', 'revoked', 'total', 'days'], 'properties': {"
+"    'key_id': {'type': 'string', 'description': 'The public id of the key (anonymous: requests made while the server had no keys)'}, 'name': {'type': 'string'},"
+"    'admin': {'type': 'boolean'}, 'revoked': {'type': 'boolean'}, 'total': {'$ref': '#/components/schemas/UsageCounts'},"
+"    'days': {'type': 'array', 'items': {'$ref': '#/components/schemas/UsageDay'}, 'description': 'Newest first'}}}}}},"
 "  'GenerationParameters': {'type': 'object', 'additionalProperties': false, 'required': ['prompt'],"
-"   'description': 'The one request model. null for any field means its default.',"
+"   'description': 'The one request model. null for any field means its default. maximum, multipleOf and maxLength are the limits of this server (--max-side, --max-steps, --max-batch, --max-prompt-bytes, the model size multiple).',"
 "   'properties': {"
-"    'prompt': {'type': 'string'},"
-"    'negative_prompt': {'type': 'string', 'nullable': true},"
+"    'prompt': {'type': 'string', 'description': 'At most --max-prompt-bytes bytes of UTF-8'},"
+"    'negative_prompt': {'type': 'string', 'nullable': true, 'description': 'At most --max-prompt-bytes bytes of UTF-8'},"
 "    'model': {'type': 'string', 'nullable': true, 'description': 'A name GET /v1/models lists; absent: the default model'},"
-"    'width': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 2048, 'description': 'A multiple of the model size multiple'},"
+"    'width': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 2048, 'description': 'A multiple of the model size multiple; absent: the model default size (img2img: the init image size), at most --max-side'},"
 "    'height': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 2048},"
-"    'steps': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 1000, 'default': 20},"
+"    'steps': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 1000, 'default': 20, 'description': 'Absent: 20, or --max-steps when lower'},"
 "    'guidance_scale': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 100, 'default': 7.5},"
 "    'sampler': {'type': 'string', 'nullable': true, 'description': 'A diffusers or A1111 name, e.g. DPM++ 2M Karras'},"
 "    'schedule': {'type': 'string', 'nullable': true},"
@@ -217,10 +301,10 @@ static const char document[] =
 "    'preview_every': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 1000, 'description': 'TAESD previews every N steps (needs --taesd)'},"
 "    'init_image': {'type': 'string', 'nullable': true, 'description': 'img2img: base64 of a PNG, JPEG or WebP file'},"
 "    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'}}},"
-"  'JobImage': {'type': 'object', 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
-"  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state'], 'properties': {"
+"  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
+"  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"
-"    'state': {'type': 'string', 'enum': ['queued', 'running', 'completed', 'failed', 'cancelled']},"
+"    'state': {'type': 'string', 'enum': ['queued', 'loading', 'running', 'completed', 'failed', 'cancelled'], 'description': 'loading: running, its model being loaded'},"
 "    'created_at': {'type': 'number'}, 'started_at': {'type': 'number', 'nullable': true}, 'finished_at': {'type': 'number', 'nullable': true},"
 "    'parameters': {'type': 'object', 'description': 'The normalized GenerationParameters'},"
 "    'queue_position': {'type': 'integer', 'nullable': true},"
@@ -231,7 +315,8 @@ static const char document[] =
 "    'width': {'type': 'integer'}, 'height': {'type': 'integer'},"
 "    'infotexts': {'type': 'array', 'items': {'type': 'string', 'nullable': true}},"
 "    'error': {'type': 'object', 'nullable': true, 'properties': {'type': {'type': 'string'}, 'code': {'type': 'string'}, 'message': {'type': 'string'}}}}},"
-"  'JobList': {'type': 'object', 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/Job'}}, 'has_more': {'type': 'boolean'}, 'next': {'type': 'string'}}},"
+"  'JobList': {'type': 'object', 'required': ['object', 'data', 'has_more', 'next'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/Job'}}, 'has_more': {'type': 'boolean'},"
+"    'next': {'type': 'string', 'nullable': true, 'description': 'The URL of the next page; null on the last'}}},"
 "  'OpenAIImageRequest': {'type': 'object', 'additionalProperties': false, 'required': ['prompt'],"
 "   'description': 'OpenAI fields, and beyond them the generation fields negative_prompt to prediction. quality, style, moderation and background (but transparent) are accepted and ignored; other fields are rejected.',"
 "   'properties': {"
@@ -254,8 +339,8 @@ static const char document[] =
 "    'seed_mode': {'type': 'string', 'nullable': true, 'enum': ['batch', 'per-image']}, 'rng': {'type': 'string', 'nullable': true, 'enum': ['cpu', 'philox']},"
 "    'clip_skip': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12}, 'weighting': {'type': 'boolean', 'nullable': true},"
 "    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1}, 'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']}}},"
-"  'OpenAIImage': {'type': 'object', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
-"  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data'], 'properties': {"
+"  'OpenAIImage': {'type': 'object', 'description': 'b64_json or url, as response_format asked', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
+"  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"
 "    'created': {'type': 'integer'}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIImage'}},"
 "    'output_format': {'type': 'string'}, 'size': {'type': 'string'}}},"
 "  'OpenAIModel': {'type': 'object', 'required': ['id', 'object'], 'properties': {'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['model']}, 'created': {'type': 'integer'}, 'owned_by': {'type': 'string'}}},"
@@ -308,14 +393,28 @@ A1111_FIELDS
 "    'filename': {'type': 'string'}, 'config': {'type': 'string', 'nullable': true}}},"
 "  'A1111Options': {'type': 'object', 'additionalProperties': true, 'properties': {"
 "    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422)'},"
-"    'CLIP_stop_at_last_layers': {'type': 'integer', 'nullable': true, 'default': 1}, 'randn_source': {'type': 'string', 'nullable': true, 'enum': ['CPU', 'GPU', 'NV', 'cpu', 'gpu', 'nv', null], 'default': 'CPU'},"
+"    'CLIP_stop_at_last_layers': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12, 'default': 1}, 'randn_source': {'type': 'string', 'nullable': true, 'enum': ['CPU', 'GPU', 'NV', 'cpu', 'gpu', 'nv', null], 'default': 'CPU'},"
 "    'show_progress_every_n_steps': {'type': 'integer', 'nullable': true, 'default': 10, 'description': 'Previews for /progress every N steps (with --taesd)'},"
 "    'samples_format': {'type': 'string'}, 'live_previews_enable': {'type': 'boolean', 'description': 'Whether the server has --taesd (read-only in effect)'}}},"
 "  'A1111PngInfoRequest': {'type': 'object', 'required': ['image'], 'properties': {'image': {'type': 'string', 'format': 'byte', 'description': 'Base64 of a PNG, JPEG or WebP file'}}},"
 "  'A1111PngInfoResponse': {'type': 'object', 'required': ['info', 'items', 'parameters'], 'properties': {"
 "    'info': {'type': 'string', 'description': 'The infotext (empty when the image has none)'}, 'items': {'type': 'object'},"
 "    'parameters': {'type': 'object', 'additionalProperties': {'type': 'string'}, 'description': 'The infotext parsed: Prompt, Negative prompt, each Key: value, Size-1 and Size-2, Clip skip'}}}"
-" }}}";
+" },"
+" 'responses': {"
+"  'Unauthorized': " UNAUTHORIZED("Error") ","
+"  'OpenAIUnauthorized': " UNAUTHORIZED("OpenAIError") ","
+"  'VertexUnauthorized': " UNAUTHORIZED("VertexError") ","
+"  'A1111Unauthorized': " UNAUTHORIZED("A1111HTTPError") ","
+"  'RateLimited': " RATE_LIMITED("Error") ","
+"  'OpenAIRateLimited': " RATE_LIMITED("OpenAIError") ","
+"  'VertexRateLimited': " RATE_LIMITED("VertexError") ","
+"  'A1111RateLimited': " RATE_LIMITED("A1111HTTPError") ","
+"  'BodyTooLarge': {'description': 'The body is larger than --max-body-bytes (answered before routing: the native shape on every route)', 'content': {'application/json': {'schema': " SCHEMA("Error") "}}}},"
+" 'securitySchemes': {"
+"  'bearerAuth': {'type': 'http', 'scheme': 'bearer', 'description': 'An API key (dfk_...) from diffuse keys create; needed once the server has keys'},"
+"  'basicAuth': {'type': 'http', 'scheme': 'basic', 'description': 'The A1111 routes: the API key as the password (any user name)'}}"
+" }}";
 
 static json_t *parsed;
 static pthread_once_t parsed_once = PTHREAD_ONCE_INIT;
@@ -336,13 +435,88 @@ static void parse_document(void)
     free(text);
 }
 
+/* The object at components/schemas/SCHEMA/properties/FIELD (borrowed), or
+ * NULL: every figure below goes into one of those. */
+static json_t *field_schema(json_t *document, const char *schema, const char *field)
+{
+    json_t *schemas = json_object_get(json_object_get(document, "components"), "schemas");
+    return json_object_get(json_object_get(json_object_get(schemas, schema), "properties"),
+                           field);
+}
+
+static void set_integer(json_t *document, const char *schema, const char *field,
+                        const char *keyword, long long value)
+{
+    json_t *target = field_schema(document, schema, field);
+    if (json_is_object(target))
+        json_object_set_new(target, keyword, json_integer(value));
+}
+
+/* The size multiple every offered model shares, or 0 when they differ (then
+ * only the server's check knows a request's model's). */
+static int shared_size_multiple(const df_server *server)
+{
+    int multiple = server->limits.size_multiple;
+    for (int i = 0; server->models && i < df_models_count(server->models); i++) {
+        const df_model_entry *entry = df_models_entry(server->models, i);
+        if (entry && entry->size_multiple != multiple)
+            return 0;
+    }
+    return multiple;
+}
+
+static long long at_most(long long a, long long b) { return a < b ? a : b; }
+
+/* This server's limits into the request schemas, so the document describes
+ * what this server accepts, not what the engine could. */
+static void apply_limits(json_t *document, const df_server *server)
+{
+    const df_request_limits *limits = &server->limits;
+    long long prompt = (long long)limits->max_prompt_bytes;
+    int multiple = shared_size_multiple(server);
+    static const char *const prompts[] = {"prompt", "negative_prompt"};
+    static const char *const sides[] = {"width", "height"};
+    static const char *const native[] = {"GenerationParameters", "OpenAIImageRequest"};
+    static const char *const a1111[] = {"A1111Txt2ImgRequest", "A1111Img2ImgRequest"};
+    for (int s = 0; s < 2; s++) {
+        for (int p = 0; p < 2; p++) {
+            set_integer(document, native[s], prompts[p], "maxLength", prompt);
+            set_integer(document, a1111[s], prompts[p], "maxLength", prompt);
+        }
+        set_integer(document, native[s], "steps", "maximum", limits->max_steps);
+        set_integer(document, native[s], "n", "maximum", limits->max_batch);
+        /* A1111: batch_size and n_iter each at most 16 (A1111's own), and
+         * their product at most --max-batch. */
+        set_integer(document, a1111[s], "steps", "maximum", limits->max_steps);
+        set_integer(document, a1111[s], "steps", "default", at_most(50, limits->max_steps));
+        set_integer(document, a1111[s], "batch_size", "maximum", at_most(16, limits->max_batch));
+        set_integer(document, a1111[s], "n_iter", "maximum", at_most(16, limits->max_batch));
+        for (int i = 0; i < 2; i++) {
+            set_integer(document, a1111[s], sides[i], "maximum", limits->max_side);
+            if (multiple > 0) /* 0 (the default size) is a multiple too */
+                set_integer(document, a1111[s], sides[i], "multipleOf", multiple);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        set_integer(document, "GenerationParameters", sides[i], "maximum", limits->max_side);
+        if (multiple > 0) {
+            set_integer(document, "GenerationParameters", sides[i], "minimum", multiple);
+            set_integer(document, "GenerationParameters", sides[i], "multipleOf", multiple);
+        }
+    }
+    set_integer(document, "GenerationParameters", "steps", "default", at_most(20, limits->max_steps));
+    set_integer(document, "GenerationParameters", "batch", "maximum", limits->max_batch);
+    set_integer(document, "VertexPredictRequest", "instances", "maxItems", limits->max_batch);
+}
+
 static enum MHD_Result openapi(df_http_request *request)
 {
     pthread_once(&parsed_once, parse_document);
-    json_t *copy = parsed ? json_copy(parsed) : NULL;
+    json_t *copy = parsed ? json_deep_copy(parsed) : NULL;
     if (!copy)
         return df_http_send_error(request, 500, "server_error", "internal", NULL, NULL,
                                   "the OpenAPI document is not available");
+    apply_limits(copy, request->context);
     /* The server as the client reached it, so "Try it out" tools work. */
     const char *host = df_http_header(request, "Host");
     if (host && *host && strlen(host) < 256 && !strpbrk(host, " /\\\"<>")) {

@@ -316,7 +316,16 @@ static enum MHD_Result models_predict(df_http_request *request)
 {
     char *model = request->captures[0];
     char *colon = strrchr(model, ':');
-    if (!colon || strcmp(colon, ":predict"))
+    if (!colon) {
+        /* No verb: the path is GET /v1/models/{model}'s (OpenAI's), which
+         * exists; POST is what it does not take. */
+        df_http_header_pair headers[] = {{"Allow", "GET"}, {NULL, NULL}};
+        return df_http_send_error(request, 405, "invalid_request_error", "method_not_allowed",
+                                  NULL, headers, "method POST is not allowed on %s (allowed: "
+                                  "GET; predictions: POST /v1/models/MODEL:predict)",
+                                  request->path);
+    }
+    if (strcmp(colon, ":predict"))
         return df_http_send_error(request, 404, "not_found", "route_not_found", NULL, NULL,
                                   "no route POST %s (expected /v1/models/MODEL:predict)",
                                   request->path);
