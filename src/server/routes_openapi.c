@@ -80,7 +80,7 @@
  * table; init_images and denoising_strength differ and are added by each).
  * Fields marked "accepted only when off" are refused with 422 otherwise. */
 #define A1111_FIELDS \
-"    'prompt': {'type': 'string', 'nullable': true, 'default': '', 'description': 'At most 32000 bytes'}," \
+"    'prompt': {'type': 'string', 'nullable': true, 'default': '', 'description': 'At most --max-prompt-bytes bytes of UTF-8'}," \
 "    'negative_prompt': {'type': 'string', 'nullable': true, 'default': ''}," \
 "    'steps': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 1000, 'default': 50}," \
 "    'cfg_scale': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 100, 'default': 7}," \
@@ -504,7 +504,8 @@ static void apply_limits(json_t *document, const df_server *server)
             set_integer(document, "GenerationParameters", sides[i], "multipleOf", multiple);
         }
     }
-    set_integer(document, "GenerationParameters", "steps", "default", at_most(20, limits->max_steps));
+    set_integer(document, "GenerationParameters", "steps", "default",
+                at_most(20, limits->max_steps));
     set_integer(document, "GenerationParameters", "batch", "maximum", limits->max_batch);
     set_integer(document, "VertexPredictRequest", "instances", "maxItems", limits->max_batch);
 }
