@@ -167,6 +167,7 @@ enum MHD_Result df_http_send_error(df_http_request *request, unsigned status, co
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
+    df_server_utf8_repair(message); /* it may quote a path or field name sent as raw bytes */
     df_http_error_info info = {(int)status, type, code, param, message};
     df_http_error_shape shape = request->route && request->route->error_shape
                                     ? request->route->error_shape

@@ -7,6 +7,7 @@
  * accepts is one the engine will not refuse for a name.
  */
 #include "server/request.h"
+#include "server/util.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -45,30 +46,7 @@ static df_status fail(df_request_error *error, const char *param, const char *fo
  * message): the error goes into a JSON body, which must be UTF-8. */
 static void keep_valid_utf8(char *text)
 {
-    const unsigned char *p = (const unsigned char *)text;
-    size_t i = 0;
-    while (p[i]) {
-        size_t length = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2
-                                        : (p[i] & 0xF0) == 0xE0 ? 3
-                                        : (p[i] & 0xF8) == 0xF0 ? 4 : 0;
-        uint32_t code = length == 1 ? p[i] : length == 2 ? p[i] & 0x1Fu
-                                           : length == 3 ? p[i] & 0x0Fu : p[i] & 0x07u;
-        for (size_t k = 1; k < length; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) { /* also stops at the NUL */
-                length = 0;
-                break;
-            }
-            code = code << 6 | (p[i + k] & 0x3Fu);
-        }
-        /* Overlong forms, surrogates and code points past U+10FFFF are
-         * invalid too (jansson refuses them). */
-        if (!length || (length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
-            (length == 4 && code < 0x10000) || code > 0x10FFFF ||
-            (code >= 0xD800 && code <= 0xDFFF))
-            break;
-        i += length;
-    }
-    text[i] = 0;
+    text[df_server_utf8_prefix(text)] = 0;
 }
 
 static df_status fail(df_request_error *error, const char *param, const char *format, ...)

@@ -158,20 +158,24 @@ static int loopback(const struct sockaddr_storage *address)
     return 0;
 }
 
-/* Writes `text` as a JSON string body (no quotes) into `out`. */
-static void json_escape(FILE *out, const char *text)
+/* One access-log line (new reference), or NULL when a string is not UTF-8
+ * (jansson refuses those) or memory is out. */
+static json_t *access_line(const df_http_log_entry *entry, const char *stamp, const char *path,
+                           const char *user_agent)
 {
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
+    const df_http_caller *caller = entry->caller;
+    int keyed = caller && caller->key_id[0];
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:I, s:f, s:s, s:s, s:s?, s:s?, s:s}",
+                     "time", stamp, "request_id", entry->request_id, "method", entry->method,
+                     "path", path, "route", entry->route, "status", (int)entry->status, "bytes",
+                     (json_int_t)entry->bytes, "duration_ms", entry->seconds * 1000.0, "remote",
+                     entry->remote, "user_agent", user_agent, "key_id",
+                     keyed ? caller->key_id : NULL, "key_name", keyed ? caller->key_name : NULL,
+                     "outcome", entry->outcome);
 }
 
-/* The HTTP layer's observer: metrics, then one JSON line in the access log. */
+/* The HTTP layer's observer: metrics, then one JSON line in the access log
+ * (jansson escapes whatever the client sent in the path or user agent). */
 static void observe(void *context, const df_http_log_entry *entry)
 {
     df_server *server = context;
@@ -184,40 +188,18 @@ static void observe(void *context, const df_http_log_entry *entry)
     gmtime_r(&now, &utc);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    FILE *out = server->access_log;
+    json_t *line = access_line(entry, stamp, entry->path, entry->user_agent);
+    if (!line) /* a path or user agent that is not UTF-8: the line all the same */
+        line = access_line(entry, stamp, "(not UTF-8)", "(not UTF-8)");
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(line);
+    if (!text)
+        return;
     pthread_mutex_lock(&server->access_log_lock);
-    fprintf(out, "{\"time\":\"%s\",\"request_id\":\"", stamp);
-    json_escape(out, entry->request_id);
-    fprintf(out, "\",\"method\":\"");
-    json_escape(out, entry->method);
-    fprintf(out, "\",\"path\":\"");
-    json_escape(out, entry->path);
-    fprintf(out, "\",\"route\":");
-    if (entry->route) {
-        fputc('"', out);
-        json_escape(out, entry->route);
-        fputc('"', out);
-    } else {
-        fprintf(out, "null");
-    }
-    fprintf(out, ",\"status\":%u,\"bytes\":%lld,\"duration_ms\":%.1f,\"remote\":\"", entry->status,
-            entry->bytes, entry->seconds * 1000.0);
-    json_escape(out, entry->remote);
-    fprintf(out, "\",\"user_agent\":\"");
-    json_escape(out, entry->user_agent);
-    fprintf(out, "\",\"key_id\":");
-    if (entry->caller && entry->caller->key_id[0]) {
-        fputc('"', out);
-        json_escape(out, entry->caller->key_id);
-        fprintf(out, "\",\"key_name\":\"");
-        json_escape(out, entry->caller->key_name);
-        fputc('"', out);
-    } else {
-        fprintf(out, "null,\"key_name\":null");
-    }
-    fprintf(out, ",\"outcome\":\"%s\"}\n", entry->outcome);
-    fflush(out);
+    fprintf(server->access_log, "%s\n", text);
+    fflush(server->access_log);
     pthread_mutex_unlock(&server->access_log_lock);
+    free(text);
 }
 
 /* SIGHUP: the keys and the models directory again, without a restart. */

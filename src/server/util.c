@@ -85,3 +85,38 @@ char *df_server_base64(const unsigned char *bytes, size_t size)
     *p = 0;
     return out;
 }
+
+size_t df_server_utf8_prefix(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0;
+    while (p[i]) {
+        size_t length = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2
+                                        : (p[i] & 0xF0) == 0xE0 ? 3
+                                        : (p[i] & 0xF8) == 0xF0 ? 4 : 0;
+        uint32_t code = length == 1 ? p[i] : length == 2 ? p[i] & 0x1Fu
+                                           : length == 3 ? p[i] & 0x0Fu : p[i] & 0x07u;
+        for (size_t k = 1; k < length; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) { /* also stops at the NUL */
+                length = 0;
+                break;
+            }
+            code = code << 6 | (p[i + k] & 0x3Fu);
+        }
+        if (!length || (length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
+            (length == 4 && code < 0x10000) || code > 0x10FFFF ||
+            (code >= 0xD800 && code <= 0xDFFF))
+            break;
+        i += length;
+    }
+    return i;
+}
+
+void df_server_utf8_repair(char *text)
+{
+    for (size_t i = df_server_utf8_prefix(text); text[i]; i += df_server_utf8_prefix(text + i)) {
+        text[i++] = '?';
+        if (!text[i])
+            break;
+    }
+}

@@ -23,4 +23,12 @@ int df_server_valid_id(const char *id);
  * NUL-terminated string the caller frees; NULL when out of memory. */
 char *df_server_base64(const unsigned char *bytes, size_t size);
 
+/* The length of the longest prefix of `text` that is valid UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF: what jansson
+ * accepts). Equal to strlen(text) when all of it is. */
+size_t df_server_utf8_prefix(const char *text);
+/* Replaces each byte that does not start valid UTF-8 with '?', in place:
+ * client bytes quoted in a JSON message must not make the message invalid. */
+void df_server_utf8_repair(char *text);
+
 #endif

@@ -107,6 +107,7 @@ def test_request_ids_and_access_log(make_server, tmp_path):
     s.post("/v1/jobs", data=b"{oops", headers={"x-request-id": "bad-json",
                                                "User-Agent": "tester \"quoted\""})
     s.get("/nowhere/" + "\u00e9")
+    s.get("/nowhere/%FF", headers={"x-request-id": "not-utf8"})
     assert s.stop() == 0
     lines = [json.loads(line) for line in log.read_text().splitlines()]  # each line is JSON
     by_id = {line["request_id"]: line for line in lines}
@@ -117,6 +118,7 @@ def test_request_ids_and_access_log(make_server, tmp_path):
         "tester \"quoted\""
     assert bad["remote"] == "127.0.0.1" and bad["duration_ms"] >= 0
     assert any(line["status"] == 404 and line["route"] is None for line in lines)
+    assert by_id["not-utf8"]["path"] == "(not UTF-8)" and by_id["not-utf8"]["status"] == 404
 
 
 def parse_metrics(text):
