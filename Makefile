@@ -12,37 +12,49 @@ FUZZ_SECONDS ?= 60
 
 FULLSIZE_DIR ?= /tmp/diffuse-fullsize
 
-.PHONY: all deps build build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean
+.PHONY: all deps deps-test deps-bench configure build build-diffuse build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean
 
 all: build
 
+# What building and running needs; deps-test adds what only the tests use
+# (valgrind, chromium, the pytest venv's python3-venv).
 deps:
 	@bash scripts/install-deps.sh
+deps-test:
+	@bash scripts/install-deps.sh test
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+# Everything: the program, the library and every test binary.
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The program alone (what `make run` runs).
+build-diffuse: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target diffuse
 
 build-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 # The main program: the server on the bundled model, data in ./run-data.
-run: build
+run: build-diffuse
 	mkdir -p run-data
 	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 --data run-data
 
 test: test-release test-asan
 
-test-release: build
+test-release: deps-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: build-asan
+test-asan: deps-test build-asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
 # Bounded libFuzzer run of every fuzz target (needs clang).
-fuzz: deps
+fuzz:
+	@bash scripts/install-deps.sh fuzz
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DDF_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
 	bash tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
@@ -51,11 +63,13 @@ fuzz: deps
 # for SOAK_SECONDS against the release build; the report is written to
 # tests/soak/last-run.txt, any failed check fails the target.
 SOAK_SECONDS ?= 300
-soak: build
+soak: deps-test build
 	SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/run.sh $(BUILD)/diffuse
 
 # Side-by-side benchmarks against PyTorch (needs tools/venv.sh; see BENCHMARKS.md).
-bench: build
+deps-bench:
+	@bash scripts/install-deps.sh bench
+bench: deps-bench build
 	bash bench/run.sh
 
 # Regenerates the committed tiny models and every reference output (needs
