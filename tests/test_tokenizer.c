@@ -210,6 +210,13 @@ static void test_nul_bytes(void)
     CHECK(na == nb && !memcmp(a, b, na * sizeof *a));
     free(a);
     free(b);
+    /* A prompt that is nothing but removed controls cleans to no text at
+     * all (the sanitized build once stopped on a memcpy to NULL here). */
+    a = NULL;
+    na = 99;
+    CHECK(df_tokenize(tokenizer, "\x1c\x01\x7f", 3, &a, &na, NULL) == DF_OK);
+    CHECK(na == 0);
+    free(a);
 }
 
 static void test_windows_edges(void)

@@ -652,7 +652,10 @@ static df_status df_text_fix_segment(const df_text_cleaner *cleaner, const uint3
             !memcmp(current.data, previous.data, current.count * sizeof(uint32_t)))
             break;
     }
-    if (status == DF_OK && (status = df_text_buffer_reserve(out, current.count, error)) == DF_OK) {
+    /* A segment can clean to nothing (only controls): no memcpy to an
+     * `out` that has no storage yet. */
+    if (status == DF_OK && current.count &&
+        (status = df_text_buffer_reserve(out, current.count, error)) == DF_OK) {
         memcpy(out->data + out->count, current.data, current.count * sizeof(uint32_t));
         out->count += current.count;
     }
