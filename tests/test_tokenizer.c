@@ -2,7 +2,10 @@
  * test_tokenizer.c — the CLIP tokenizer against transformers' CLIPTokenizer
  * (with ftfy) on the corpus of tests/fixtures/tokens/reference.json, made by
  * tools/make_token_fixtures.py, and AUTOMATIC1111's windows for pad tokens
- * 49407 and 0; then bad input, edge cases and the cost of long prompts.
+ * 49407 and 0; ftfy's mojibake repair (fix_text's text and the ids, and
+ * badness.is_bad) on tests/fixtures/tokens/ftfy.json, made by
+ * tools/make_ftfy_fixtures.py; then bad input, edge cases and the cost of
+ * long prompts.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -12,6 +15,8 @@
 
 #include "diffuse.h"
 #include "harness.h"
+#include "text/text_clean.h"
+#include "text/text_fix_encoding.h"
 
 static df_tokenizer *tokenizer;
 
@@ -68,14 +73,13 @@ static void test_reference_corpus(void)
     json_t *prompts = json_object_get(root, "prompts");
     REQUIRE(json_is_array(prompts));
     size_t total = json_array_size(prompts), id_mismatches = 0, window_mismatches = 0;
-    size_t divergences = 0, divergences_matching = 0, shown = 0;
+    size_t shown = 0;
     CHECK(total >= 300);
     for (size_t p = 0; p < total; p++) {
         const json_t *entry = json_array_get(prompts, p);
         const char *text = json_string_value(json_object_get(entry, "text"));
         size_t length = json_string_length(json_object_get(entry, "text"));
         const json_t *expected = json_object_get(entry, "ids");
-        int divergent = json_object_get(entry, "known_divergence") != NULL;
         df_error error = {0};
         int32_t *ids = NULL;
         size_t count = 0;
@@ -83,10 +87,7 @@ static void test_reference_corpus(void)
         int equal = status == DF_OK && count == json_array_size(expected);
         for (size_t i = 0; equal && i < count; i++)
             equal = ids[i] == (int32_t)json_integer_value(json_array_get(expected, i));
-        if (divergent) {
-            divergences++;
-            divergences_matching += equal;
-        } else if (!equal) {
+        if (!equal) {
             id_mismatches++;
             if (shown++ < 5) {
                 fprintf(stderr, "  ids differ for prompt %zu (%s)\n", p,
@@ -101,8 +102,6 @@ static void test_reference_corpus(void)
             }
         }
         free(ids);
-        if (divergent)
-            continue;
         static const int32_t pads[2] = {DF_CLIP_END_TOKEN, 0};
         for (int k = 0; k < 2; k++) {
             char key[32];
@@ -124,11 +123,105 @@ static void test_reference_corpus(void)
         }
     }
     fprintf(stderr,
-            "  reference corpus: %zu prompts, %zu id mismatches, %zu window mismatches; "
-            "%zu known divergences (fix_encoding not implemented), %zu of them equal anyway\n",
-            total, id_mismatches, window_mismatches, divergences, divergences_matching);
+            "  reference corpus: %zu prompts, %zu id mismatches, %zu window mismatches\n", total,
+            id_mismatches, window_mismatches);
     CHECK(id_mismatches == 0);
     CHECK(window_mismatches == 0);
+    json_decref(root);
+}
+
+/* Decodes a fixture string; REQUIREs it to be valid UTF-8. */
+static void decode_fixture(const json_t *string, df_text_buffer *out)
+{
+    df_error error = {0};
+    df_status status = df_text_decode_utf8(json_string_value(string), json_string_length(string),
+                                           out, &error);
+    CHECKF(status == DF_OK, "fixture string: %s", error.message);
+}
+
+static int buffers_equal(const df_text_buffer *a, const df_text_buffer *b)
+{
+    return a->count == b->count && (a->count == 0 || !memcmp(a->data, b->data,
+                                                             a->count * sizeof *a->data));
+}
+
+static void test_ftfy_fix_encoding(void)
+{
+    json_error_t json_error;
+    json_t *root = json_load_file(df_test_path("tests/fixtures/tokens/ftfy.json"), JSON_ALLOW_NUL,
+                                  &json_error);
+    REQUIRE(root != NULL);
+    json_t *prompts = json_object_get(root, "prompts");
+    json_t *bad_cases = json_object_get(root, "is_bad");
+    REQUIRE(json_is_array(prompts) && json_is_array(bad_cases));
+    df_text_cleaner *cleaner = NULL;
+    REQUIRE(df_text_cleaner_create(&cleaner, NULL) == DF_OK);
+    size_t total = json_array_size(prompts), text_mismatches = 0, id_mismatches = 0, shown = 0;
+    size_t repaired = 0;
+    CHECK(total >= 300);
+    df_text_buffer input = {0}, want = {0}, got = {0};
+    for (size_t p = 0; p < total; p++) {
+        const json_t *entry = json_array_get(prompts, p);
+        const json_t *text = json_object_get(entry, "text");
+        decode_fixture(text, &input);
+        decode_fixture(json_object_get(entry, "fixed"), &want);
+        df_error error = {0};
+        int equal = df_text_fix(cleaner, input.data, input.count, &got, &error) == DF_OK &&
+                    buffers_equal(&got, &want);
+        repaired += !buffers_equal(&input, &want);
+        if (!equal) {
+            text_mismatches++;
+            if (shown++ < 5) {
+                fprintf(stderr, "  fix_text differs for prompt %zu (%s)\n", p,
+                        json_string_value(json_object_get(entry, "kind")));
+                print_text(json_string_value(text));
+                print_text(json_string_value(json_object_get(entry, "fixed")));
+            }
+        }
+        const json_t *expected = json_object_get(entry, "ids");
+        int32_t *ids = NULL;
+        size_t count = 0;
+        equal = df_tokenize(tokenizer, json_string_value(text), json_string_length(text), &ids,
+                            &count, &error) == DF_OK &&
+                count == json_array_size(expected);
+        for (size_t i = 0; equal && i < count; i++)
+            equal = ids[i] == (int32_t)json_integer_value(json_array_get(expected, i));
+        if (!equal) {
+            id_mismatches++;
+            if (shown++ < 5) {
+                fprintf(stderr, "  ids differ for prompt %zu\n", p);
+                print_text(json_string_value(text));
+                print_ids("got", ids, count);
+            }
+        }
+        free(ids);
+    }
+    size_t bad_total = json_array_size(bad_cases), bad_mismatches = 0;
+    CHECK(bad_total >= 1000);
+    for (size_t i = 0; i < bad_total; i++) {
+        const json_t *pair = json_array_get(bad_cases, i);
+        decode_fixture(json_array_get(pair, 0), &input);
+        int verdict = df_text_is_bad(input.data, input.count);
+        if (verdict != json_is_true(json_array_get(pair, 1))) {
+            bad_mismatches++;
+            if (shown++ < 5) {
+                fprintf(stderr, "  is_bad gives %d, ftfy %d for\n", verdict, !verdict);
+                print_text(json_string_value(json_array_get(pair, 0)));
+            }
+        }
+    }
+    fprintf(stderr,
+            "  ftfy corpus: %zu prompts (%zu changed by fix_text), %zu text mismatches, %zu id "
+            "mismatches; %zu is_bad cases, %zu mismatches\n",
+            total, repaired, text_mismatches, id_mismatches, bad_total, bad_mismatches);
+    CHECK(repaired >= 300);
+    CHECK(text_mismatches == 0);
+    CHECK(id_mismatches == 0);
+    CHECK(bad_mismatches == 0);
+    df_text_buffer_free(&input);
+    df_text_buffer_free(&want);
+    df_text_buffer_free(&got);
+    df_text_cleaner_free(cleaner);
     json_decref(root);
 }
 
@@ -210,6 +303,13 @@ static void test_nul_bytes(void)
     CHECK(na == nb && !memcmp(a, b, na * sizeof *a));
     free(a);
     free(b);
+    /* A prompt that is nothing but removed controls cleans to no text at
+     * all (the sanitized build once stopped on a memcpy to NULL here). */
+    a = NULL;
+    na = 99;
+    CHECK(df_tokenize(tokenizer, "\x1c\x01\x7f", 3, &a, &na, NULL) == DF_OK);
+    CHECK(na == 0);
+    free(a);
 }
 
 static void test_windows_edges(void)
@@ -331,6 +431,7 @@ int main(void)
     fprintf(stderr, "  tokenizer created in %.1f ms\n", (now_seconds() - start) * 1e3);
     DF_RUN(test_known_ids);
     DF_RUN(test_reference_corpus);
+    DF_RUN(test_ftfy_fix_encoding);
     DF_RUN(test_invalid_utf8);
     DF_RUN(test_nul_bytes);
     DF_RUN(test_windows_edges);

@@ -348,13 +348,9 @@ def main():
 
     rng = random.Random(1234)
     corpus = HANDWRITTEN + generated(rng) + exact_lengths(tokenizer)
-    # A prompt that does not decode in the user's encoding is ftfy's
-    # mojibake case, which diffuse leaves out; keep a few here, flagged.
-    known_divergence = {
-        "cafÃ© au lait, naÃ¯ve": "fix_encoding (mojibake repair) is not implemented",
-        "Ã¢â‚¬Å“quotedÃ¢â‚¬\x9d text": "fix_encoding (mojibake repair) is not implemented",
-    }
-    corpus += list(known_divergence)
+    # Mojibake (text that was UTF-8 read as Windows-1252): ftfy's fix_encoding
+    # repairs it, and so does diffuse (tools/make_ftfy_fixtures.py has many more).
+    corpus += ["cafÃ© au lait, naÃ¯ve", "Ã¢â‚¬Å“quotedÃ¢â‚¬\x9d text"]
 
     entries = []
     for text in corpus:
@@ -363,8 +359,6 @@ def main():
         entry = {"text": text, "ids": ids}
         for pad in (END, 0):
             entry["windows_%d" % pad] = [strip_pad(w, pad) for w in a1111_windows(ids, pad)]
-        if text in known_divergence:
-            entry["known_divergence"] = known_divergence[text]
         entries.append(entry)
 
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
@@ -374,8 +368,7 @@ def main():
                    "prompts": entries}, f, ensure_ascii=True, separators=(",", ":"))
         f.write("\n")
     size = os.path.getsize(args.output)
-    print("%d prompts (%d flagged known divergences), %d bytes -> %s"
-          % (len(entries), len(known_divergence), size, os.path.relpath(args.output, ROOT)))
+    print("%d prompts, %d bytes -> %s" % (len(entries), size, os.path.relpath(args.output, ROOT)))
     return 0
 
 

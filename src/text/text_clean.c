@@ -16,12 +16,11 @@
  *     remove_terminal_escapes, remove_control_chars, NFC normalisation;
  *   - fix_surrogates is a no-op: strict UTF-8 cannot carry surrogates, and
  *     html.unescape already maps &#xD800; to U+FFFD.
- * Left out: fix_encoding (mojibake repair: the badness heuristic, the
- * single-byte codec guesses, and with it restore_byte_a0,
- * replace_lossy_sequences and decode_inconsistent_utf8, which only run inside
- * it). It fires only on text ftfy's `is_bad` judges to be mojibake, like
- * "cafÃ©"; such text is tokenized as written. NUL and the other C0 controls
- * are removed as ftfy does, so a NUL inside `length` is no error.
+ *   - fix_encoding (mojibake repair, with restore_byte_a0,
+ *     replace_lossy_sequences and decode_inconsistent_utf8) is in
+ *     text_fix_encoding.c; it runs after unescape_html, as in ftfy.
+ * NUL and the other C0 controls are removed as ftfy does, so a NUL inside
+ * `length` is no error.
  *
  * whitespace_clean (collapse \s+ and strip) needs no code: the pre-tokenizer
  * skips whitespace, and no later step looks at it, so collapsing cannot
@@ -42,6 +41,7 @@
 #include <utf8proc.h>
 
 #include "runtime/error.h"
+#include "text/text_fix_encoding.h"
 
 /* ftfy's max_decode_length: fix_text never fixes more than this at once. */
 #define DF_TEXT_MAX_SEGMENT 1000000
@@ -639,6 +639,9 @@ static df_status df_text_fix_segment(const df_text_cleaner *cleaner, const uint3
                 break;
             df_text_swap(&current, &scratch);
         }
+        if ((status = df_text_fix_encoding(current.data, current.count, &scratch, error)))
+            break;
+        df_text_swap(&current, &scratch);
         if ((status = df_text_map_chars(&current, &scratch, error)))
             break;
         df_text_swap(&current, &scratch);
@@ -652,7 +655,10 @@ static df_status df_text_fix_segment(const df_text_cleaner *cleaner, const uint3
             !memcmp(current.data, previous.data, current.count * sizeof(uint32_t)))
             break;
     }
-    if (status == DF_OK && (status = df_text_buffer_reserve(out, current.count, error)) == DF_OK) {
+    /* A segment can clean to nothing (only controls): no memcpy to an
+     * `out` that has no storage yet. */
+    if (status == DF_OK && current.count &&
+        (status = df_text_buffer_reserve(out, current.count, error)) == DF_OK) {
         memcpy(out->data + out->count, current.data, current.count * sizeof(uint32_t));
         out->count += current.count;
     }

@@ -38,8 +38,8 @@ void df_text_cleaner_free(df_text_cleaner *cleaner);
 df_status df_text_decode_utf8(const char *text, size_t length, df_text_buffer *out,
                               df_error *error);
 
-/* ftfy.fix_text(text) with ftfy 6.3.1's defaults, minus fix_encoding (see
- * text_clean.c), written to `out` (replacing its content). */
+/* ftfy.fix_text(text) with ftfy 6.3.1's defaults (fix_encoding included,
+ * see text_fix_encoding.c), written to `out` (replacing its content). */
 df_status df_text_fix(const df_text_cleaner *cleaner, const uint32_t *text, size_t count,
                       df_text_buffer *out, df_error *error);
 
