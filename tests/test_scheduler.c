@@ -4,7 +4,11 @@
  * every case replays diffusers' pipeline loop with df_rng (DF_RNG_CPU) and
  * the same synthetic denoiser, then compares timesteps, sigmas and the final
  * latents. The error is reported relative to the output's scale (max |ref|);
- * a case fails above 1e-4. Also: names, config parsing and bad input.
+ * a case fails above 1e-4. Cases with a "config" start from that
+ * scheduler_config.json (read from a file, as a checkpoint's is) and choose
+ * the sampler by name, as diffusers' Chosen.from_config(pipe.scheduler.config)
+ * does: keys the file leaves out take the chosen class's defaults. Also:
+ * names, config parsing and bad input.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,16 +75,32 @@ static void run_case(df_safetensors *fx, json_t *c, size_t numel, double *worst_
     df_error err = {0};
     df_sampler_kind kind;
     df_sigma_schedule sched;
-    if (df_sampler_parse(sampler, &kind, &sched, &err) != DF_OK) {
-        CHECKF(0, "%s: %s", name, err.message);
-        return;
-    }
     df_prediction_type pred = DF_PREDICTION_EPSILON;
     if ((j = json_object_get(c, "prediction")) && !strcmp(json_string_value(j), "v_prediction"))
         pred = DF_PREDICTION_V;
     df_scheduler_config cfg;
     df_scheduler_config_default_sd(&cfg, pred);
+    const char *config_text = json_string_value(json_object_get(c, "config"));
+    if (config_text) {
+        char path[] = "/tmp/df_sched_case_XXXXXX";
+        int fd = mkstemp(path);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        REQUIRE(f);
+        fputs(config_text, f);
+        fclose(f);
+        df_status st = df_scheduler_config_read(path, &cfg, &err);
+        remove(path);
+        if (st != DF_OK) {
+            CHECKF(0, "%s: %s", name, err.message);
+            return;
+        }
+    }
+    if (df_sampler_parse_for_config(sampler, &cfg, &kind, &sched, &err) != DF_OK) {
+        CHECKF(0, "%s: %s", name, err.message);
+        return;
+    }
     df_sampler_options opt = df_sampler_options_default();
+    opt.schedule = sched;
     if ((j = json_object_get(c, "karras")) && json_is_true(j))
         opt.schedule = DF_SCHEDULE_KARRAS;
     if ((j = json_object_get(c, "spacing")))
