@@ -213,7 +213,9 @@ DPM_SDE = {"_class_name": "DPMSolverMultistepScheduler", **BETAS_SD, "algorithm_
 
 ALL_SAMPLERS = ["euler", "euler_a", "heun", "ddim", "pndm", "lms", "dpmpp_2m", "dpmpp_2m_sde", "lcm"]
 _seed = 100
-for _cfg_name, _cfg in (("min", EULER_MINIMAL), ("bare", EULER_BARE)):
+# Leading spacing without steps_offset: every class's offset 0, not SD's 1.
+EULER_LEADING = {**EULER_MINIMAL, "timestep_spacing": "leading"}
+for _cfg_name, _cfg in (("min", EULER_MINIMAL), ("bare", EULER_BARE), ("lead", EULER_LEADING)):
     for _sampler in ALL_SAMPLERS:
         _seed += 1
         CASES.append({"name": f"{_cfg_name}_{_sampler}", "sampler": _sampler, "config": json.dumps(_cfg),
