@@ -117,8 +117,9 @@ typedef enum df_final_sigmas {
  * numbers. As ConfigMixin.from_config does, a key the file sets applies to
  * whichever sampler is chosen (also to a class whose __init__ lacks it when
  * that class reads it from its config, as sigma_min / sigma_max reach Heun's
- * and LMS's Karras sigmas), and a key it does not set takes the *chosen*
- * class's __init__ default: df_scheduler_config_resolve fills those in. */
+ * and DPM's Karras sigmas; LMS's Karras code ignores them), and a key it
+ * does not set takes the *chosen* class's __init__ default:
+ * df_scheduler_config_resolve fills those in. */
 typedef struct df_scheduler_config {
     unsigned present;                  /* DF_SCHED_HAS_* of the keys given */
     char class_name[64];               /* _class_name ("" if none) */
