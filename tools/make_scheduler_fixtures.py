@@ -211,6 +211,10 @@ DPM_SDE = {"_class_name": "DPMSolverMultistepScheduler", **BETAS_SD, "algorithm_
            "solver_type": "midpoint", "steps_offset": 1, "timestep_spacing": "leading",
            "final_sigmas_type": "zero", "variance_type": None, "use_karras_sigmas": True}
 
+# An LCM checkpoint's config: its own step grid and boundary scaling.
+LCM_OWN = {"_class_name": "LCMScheduler", **BETAS_SD, "original_inference_steps": 25, "timestep_scaling": 5.0,
+           "num_train_timesteps": 1000}
+
 ALL_SAMPLERS = ["euler", "euler_a", "heun", "ddim", "pndm", "lms", "dpmpp_2m", "dpmpp_2m_sde", "lcm"]
 _seed = 100
 # Leading spacing without steps_offset: every class's offset 0, not SD's 1.
@@ -225,6 +229,7 @@ for _cfg_name, _cfg, _samplers in (
     ("kbounds", EULER_KARRAS_BOUNDS, ["euler", "heun", "lms", "dpmpp_2m", "euler_a"]),
     ("sigmamin", EULER_SIGMA_MIN, ["EulerDiscreteScheduler", "heun", "dpmpp_2m"]),
     ("dpmsde", DPM_SDE, ["DPMSolverMultistepScheduler", "dpmpp_2m", "ddim"]),
+    ("lcmown", LCM_OWN, ["LCMScheduler", "ddim", "euler"]),
 ):
     for _sampler in _samplers:
         _seed += 1
