@@ -197,10 +197,136 @@ static void test_bad_requests_and_cancel(void)
     df_runtime_free(runtime);
 }
 
+static int write_scheduler_config(const char *model_dir, const char *json)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    fputs(json, f);
+    return fclose(f) == 0;
+}
+
+/* Generates with `sampler` (NULL: the checkpoint's) on the model copy whose
+ * scheduler config is `json`; the final latents go to *latents (caller frees). */
+static df_status generate_with_config(df_runtime *runtime, const char *dir, const char *json,
+                                      const char *sampler, float **latents, size_t *count,
+                                      char *infotext, size_t infotext_size, df_error *error)
+{
+    *latents = NULL;
+    if (!write_scheduler_config(dir, json)) {
+        snprintf(error->message, sizeof error->message, "cannot write the scheduler config");
+        return DF_ERR_IO;
+    }
+    df_model *model = NULL;
+    df_status status = df_model_open(runtime, dir, &model, error);
+    if (status)
+        return status;
+    df_generate_request request;
+    df_generate_request_init(&request);
+    request.prompt = "a lighthouse";
+    request.steps = 5;
+    request.seed = 11;
+    request.sampler = sampler;
+    df_generate_result result;
+    status = df_model_generate(model, &request, &result, error);
+    if (!status) {
+        *count = (size_t)result.latent_channels * (size_t)result.latent_height *
+                 (size_t)result.latent_width;
+        *latents = malloc(*count * sizeof(float));
+        if (*latents)
+            memcpy(*latents, result.latents, *count * sizeof(float));
+        snprintf(infotext, infotext_size, "%s", result.infotexts[0]);
+        df_generate_result_free(&result);
+    }
+    df_model_free(model);
+    return status;
+}
+
+/* A sampler chosen on a checkpoint whose scheduler config leaves keys out
+ * runs with that sampler's own defaults for them (diffusers' from_config):
+ * DDIM on an SD-Turbo / SDXL style Euler config clips and sets alpha to one,
+ * exactly as if the config said so. */
+static void test_scheduler_config_defaults(void)
+{
+    df_error error = {0};
+    df_runtime *runtime = NULL;
+    REQUIRE(df_runtime_create(1, &runtime, &error) == DF_OK);
+    char dir[64];
+    REQUIRE(df_test_copy_model("tests/fixtures/tiny-sd1", NULL, NULL, dir, sizeof dir));
+    static const char minimal[] =
+        "{\"_class_name\": \"EulerDiscreteScheduler\", \"beta_start\": 0.00085, "
+        "\"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\"}";
+    /* DDIMScheduler.__init__'s defaults for the keys left out above. */
+    static const char ddim_spelled_out[] =
+        "{\"_class_name\": \"EulerDiscreteScheduler\", \"beta_start\": 0.00085, "
+        "\"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\", \"clip_sample\": true, "
+        "\"set_alpha_to_one\": true, \"steps_offset\": 0, \"timestep_spacing\": \"leading\"}";
+    /* What the SD 1.5 config sets instead. */
+    static const char sd15_values[] =
+        "{\"_class_name\": \"EulerDiscreteScheduler\", \"beta_start\": 0.00085, "
+        "\"beta_end\": 0.012, \"beta_schedule\": \"scaled_linear\", \"clip_sample\": false, "
+        "\"set_alpha_to_one\": false, \"steps_offset\": 1}";
+    float *a = NULL, *b = NULL, *c = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    char info[2048];
+    CHECKF(generate_with_config(runtime, dir, minimal, "DDIM", &a, &na, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    CHECKF(generate_with_config(runtime, dir, ddim_spelled_out, "DDIM", &b, &nb, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    CHECKF(generate_with_config(runtime, dir, sd15_values, "DDIM", &c, &nc, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    if (a && b && c) {
+        CHECK(na == nb && nb == nc);
+        CHECKF(!memcmp(a, b, na * sizeof(float)),
+               "DDIM on a minimal Euler config differs from DDIM's own defaults");
+        CHECKF(memcmp(a, c, na * sizeof(float)) != 0,
+               "DDIM on a minimal Euler config ran with the SD 1.5 values");
+    }
+    free(a), free(b), free(c);
+    a = b = NULL;
+
+    /* A DPMSolverMultistepScheduler config as save_config writes it
+     * (-Infinity), used as the checkpoint's own scheduler: its
+     * algorithm_type picks DPM++ 2M SDE, the same run as naming it. */
+    static const char dpm_sde[] =
+        "{\"_class_name\": \"DPMSolverMultistepScheduler\", \"algorithm_type\": "
+        "\"sde-dpmsolver++\", \"beta_start\": 0.00085, \"beta_end\": 0.012, "
+        "\"beta_schedule\": \"scaled_linear\", \"lambda_min_clipped\": -Infinity, "
+        "\"solver_order\": 2, \"steps_offset\": 1, \"variance_type\": null}";
+    CHECKF(generate_with_config(runtime, dir, dpm_sde, NULL, &a, &na, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    CHECKF(strstr(info, "Sampler: DPM++ 2M SDE") != NULL, "%s", info);
+    CHECKF(generate_with_config(runtime, dir, dpm_sde, "DPM++ 2M SDE", &b, &nb, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    if (a && b)
+        CHECK(na == nb && !memcmp(a, b, na * sizeof(float)));
+    free(a), free(b);
+    a = NULL;
+
+    /* A setting only some classes read refuses only those. */
+    static const char zero_snr[] =
+        "{\"_class_name\": \"DDIMScheduler\", \"beta_start\": 0.00085, \"beta_end\": 0.012, "
+        "\"beta_schedule\": \"scaled_linear\", \"rescale_betas_zero_snr\": true}";
+    CHECKF(generate_with_config(runtime, dir, zero_snr, "Heun", &a, &na, info, sizeof info,
+                                &error) == DF_OK, "%s", error.message);
+    free(a);
+    a = NULL;
+    CHECK(generate_with_config(runtime, dir, zero_snr, "Euler", &a, &na, info, sizeof info,
+                               &error) == DF_ERR_UNSUPPORTED);
+    CHECKF(strstr(error.message, "rescale_betas_zero_snr") && strstr(error.message, "Euler"), "%s",
+           error.message);
+    CHECK(a == NULL);
+    df_test_remove_tree(dir);
+    df_runtime_free(runtime);
+}
+
 int main(void)
 {
     DF_RUN(test_sd1);
     DF_RUN(test_sd2);
     DF_RUN(test_bad_requests_and_cancel);
+    DF_RUN(test_scheduler_config_defaults);
     return df_test_finish();
 }

@@ -4,7 +4,11 @@
  * every case replays diffusers' pipeline loop with df_rng (DF_RNG_CPU) and
  * the same synthetic denoiser, then compares timesteps, sigmas and the final
  * latents. The error is reported relative to the output's scale (max |ref|);
- * a case fails above 1e-4. Also: names, config parsing and bad input.
+ * a case fails above 1e-4. Cases with a "config" start from that
+ * scheduler_config.json (read from a file, as a checkpoint's is) and choose
+ * the sampler by name, as diffusers' Chosen.from_config(pipe.scheduler.config)
+ * does: keys the file leaves out take the chosen class's defaults. Also:
+ * names, config parsing and bad input.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,16 +75,32 @@ static void run_case(df_safetensors *fx, json_t *c, size_t numel, double *worst_
     df_error err = {0};
     df_sampler_kind kind;
     df_sigma_schedule sched;
-    if (df_sampler_parse(sampler, &kind, &sched, &err) != DF_OK) {
-        CHECKF(0, "%s: %s", name, err.message);
-        return;
-    }
     df_prediction_type pred = DF_PREDICTION_EPSILON;
     if ((j = json_object_get(c, "prediction")) && !strcmp(json_string_value(j), "v_prediction"))
         pred = DF_PREDICTION_V;
     df_scheduler_config cfg;
     df_scheduler_config_default_sd(&cfg, pred);
+    const char *config_text = json_string_value(json_object_get(c, "config"));
+    if (config_text) {
+        char path[] = "/tmp/df_sched_case_XXXXXX";
+        int fd = mkstemp(path);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        REQUIRE(f);
+        fputs(config_text, f);
+        fclose(f);
+        df_status st = df_scheduler_config_read(path, &cfg, &err);
+        remove(path);
+        if (st != DF_OK) {
+            CHECKF(0, "%s: %s", name, err.message);
+            return;
+        }
+    }
+    if (df_sampler_parse_for_config(sampler, &cfg, &kind, &sched, &err) != DF_OK) {
+        CHECKF(0, "%s: %s", name, err.message);
+        return;
+    }
     df_sampler_options opt = df_sampler_options_default();
+    opt.schedule = sched;
     if ((j = json_object_get(c, "karras")) && json_is_true(j))
         opt.schedule = DF_SCHEDULE_KARRAS;
     if ((j = json_object_get(c, "spacing")))
@@ -387,10 +407,120 @@ static void test_config_read(void)
     CHECK(df_scheduler_config_read("/nonexistent/scheduler_config.json", &c, &err) == DF_ERR_IO);
 }
 
+/* The from_config rule at the level of single keys; the numbers each
+ * sampler gets from it are checked against diffusers in test_against_diffusers. */
+static void test_config_per_class(void)
+{
+    df_error err = {0};
+    df_scheduler_config c, r, r2;
+    df_sampler_kind k;
+    df_sigma_schedule sch;
+    /* Python's -Infinity / NaN outside strings are numbers / null; inside
+     * strings they are text. */
+    CHECKF(df_scheduler_config_parse("{\"_class_name\": \"-Infinity NaN\", \"lambda_min_clipped\": "
+                                     "-Infinity, \"sigma_min\": NaN}",
+                                     &c, &err) == DF_OK,
+           "%s", err.message);
+    CHECK(!strcmp(c.class_name, "-Infinity NaN") && isnan(c.sigma_min) && !c.lambda_clipped);
+    CHECK(df_scheduler_config_resolve(DF_SAMPLER_DPMPP_2M, &c, &r, &err) == DF_OK);
+    CHECK(df_scheduler_config_parse("{\"lambda_min_clipped\": -5.1}", &c, &err) == DF_OK);
+    CHECK(df_scheduler_config_resolve(DF_SAMPLER_DPMPP_2M, &c, &r, &err) == DF_ERR_UNSUPPORTED);
+    CHECK(strstr(err.message, "lambda_min_clipped") != NULL);
+    CHECK(df_scheduler_config_resolve(DF_SAMPLER_EULER, &c, &r, &err) == DF_OK);
+    CHECK(df_scheduler_config_parse("{\"steps_offset\": 1.5}", &c, &err) == DF_ERR_FORMAT);
+    CHECK(df_scheduler_config_parse("{\"clip_sample\": 1}", &c, &err) == DF_ERR_FORMAT);
+    CHECK(df_scheduler_config_parse("{\"timestep_spacing\": \"default\"}", &c, &err) ==
+          DF_ERR_FORMAT);
+    CHECK(df_scheduler_config_parse("[1]", &c, &err) == DF_ERR_FORMAT);
+    CHECK(df_scheduler_config_parse("{\"num_train_timesteps\": 1e300}", &c, &err) ==
+          DF_ERR_FORMAT);
+
+    /* Resolving twice gives the same config (generate.c resolves before
+     * df_sampler_create does again). */
+    CHECK(df_scheduler_config_parse("{\"_class_name\": \"EulerDiscreteScheduler\"}", &c, &err) ==
+          DF_OK);
+    for (int kind = 0; kind < DF_SAMPLER_COUNT; kind++) {
+        CHECK(df_scheduler_config_resolve((df_sampler_kind)kind, &c, &r, &err) == DF_OK);
+        CHECK(df_scheduler_config_resolve((df_sampler_kind)kind, &r, &r2, &err) == DF_OK);
+        CHECKF(!memcmp(&r, &r2, sizeof r), "%s", df_sampler_kind_name((df_sampler_kind)kind));
+        CHECK(r.timestep_spacing != DF_SPACING_DEFAULT && r.present == DF_SCHED_HAS_ALL);
+    }
+    /* A key the file sets is kept by every class that reads it. */
+    CHECK(df_scheduler_config_parse("{\"clip_sample\": false, \"set_alpha_to_one\": false, "
+                                    "\"steps_offset\": 3, \"beta_schedule\": \"scaled_linear\"}",
+                                    &c, &err) == DF_OK);
+    CHECK(df_scheduler_config_resolve(DF_SAMPLER_DDIM, &c, &r, &err) == DF_OK);
+    CHECK(!r.clip_sample && !r.set_alpha_to_one && r.steps_offset == 3 &&
+          r.beta_schedule == DF_BETA_SCALED_LINEAR);
+
+    /* Settings refused only by the classes that would read them. */
+    static const struct {
+        const char *json;
+        df_sampler_kind refused, accepted;
+        const char *named;
+    } refusals[] = {
+        {"{\"rescale_betas_zero_snr\": true}", DF_SAMPLER_DDIM, DF_SAMPLER_PNDM, "rescale"},
+        {"{\"thresholding\": true}", DF_SAMPLER_LCM, DF_SAMPLER_EULER, "thresholding"},
+        {"{\"use_exponential_sigmas\": true}", DF_SAMPLER_HEUN, DF_SAMPLER_EULER_A, "exponential"},
+        {"{\"use_beta_sigmas\": true}", DF_SAMPLER_LMS, DF_SAMPLER_DDIM, "beta_sigmas"},
+        {"{\"interpolation_type\": \"log_linear\"}", DF_SAMPLER_EULER, DF_SAMPLER_HEUN,
+         "interpolation_type"},
+        {"{\"timestep_type\": \"continuous\", \"prediction_type\": \"v_prediction\"}",
+         DF_SAMPLER_EULER, DF_SAMPLER_LMS, "continuous"},
+        {"{\"final_sigmas_type\": \"max\"}", DF_SAMPLER_DPMPP_2M, DF_SAMPLER_LCM,
+         "final_sigmas_type"},
+        {"{\"solver_type\": \"heun\"}", DF_SAMPLER_DPMPP_2M_SDE, DF_SAMPLER_EULER, "solver_type"},
+        {"{\"use_lu_lambdas\": true}", DF_SAMPLER_DPMPP_2M, DF_SAMPLER_LMS, "use_lu_lambdas"},
+        {"{\"variance_type\": \"learned_range\"}", DF_SAMPLER_DPMPP_2M, DF_SAMPLER_DDIM,
+         "variance_type"},
+    };
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        REQUIRE(df_scheduler_config_parse(refusals[i].json, &c, &err) == DF_OK);
+        CHECKF(df_scheduler_config_resolve(refusals[i].refused, &c, &r, &err) ==
+                   DF_ERR_UNSUPPORTED && strstr(err.message, refusals[i].named),
+               "%s: %s", refusals[i].json, err.message);
+        CHECKF(df_scheduler_config_resolve(refusals[i].accepted, &c, &r, &err) == DF_OK, "%s: %s",
+               refusals[i].json, err.message);
+        df_sampler *s = NULL;
+        CHECK(df_sampler_create(refusals[i].refused, &c, 4, NULL, 16, &s, &err) ==
+              DF_ERR_UNSUPPORTED);
+        CHECK(s == NULL);
+    }
+    /* solver_type logrho (UniPC's) is midpoint, as DPM's __init__ rewrites it. */
+    CHECK(df_scheduler_config_parse("{\"solver_type\": \"logrho\"}", &c, &err) == DF_OK);
+    CHECK(df_scheduler_config_resolve(DF_SAMPLER_DPMPP_2M, &c, &r, &err) == DF_OK);
+
+    /* Class names take the config as it is; short names fix the sampler. */
+    CHECK(df_scheduler_config_parse("{\"algorithm_type\": \"sde-dpmsolver++\"}", &c, &err) == DF_OK);
+    CHECK(df_sampler_parse_for_config("DPMSolverMultistepScheduler", &c, &k, &sch, &err) == DF_OK &&
+          k == DF_SAMPLER_DPMPP_2M_SDE);
+    CHECK(df_sampler_parse_for_config("DPM++ 2M", &c, &k, &sch, &err) == DF_OK &&
+          k == DF_SAMPLER_DPMPP_2M);
+    CHECK(df_scheduler_config_parse("{\"algorithm_type\": \"dpmsolver\"}", &c, &err) == DF_OK);
+    CHECK(df_sampler_parse_for_config("DPMSolverMultistepScheduler", &c, &k, &sch, &err) ==
+          DF_ERR_UNSUPPORTED);
+    CHECK(df_scheduler_config_parse("{\"solver_order\": 3}", &c, &err) == DF_OK);
+    CHECK(df_sampler_parse_for_config("DPMSolverMultistepScheduler", &c, &k, &sch, &err) ==
+          DF_ERR_UNSUPPORTED);
+    CHECK(strstr(err.message, "solver_order 3") != NULL);
+    CHECK(df_sampler_parse_for_config("dpmpp_2m_karras", &c, &k, &sch, &err) == DF_OK &&
+          k == DF_SAMPLER_DPMPP_2M && sch == DF_SCHEDULE_KARRAS);
+    /* PNDMScheduler without skip_prk_steps would run the PRK warm-up. */
+    CHECK(df_scheduler_config_parse("{\"_class_name\": \"EulerDiscreteScheduler\"}", &c, &err) ==
+          DF_OK);
+    CHECK(df_sampler_parse_for_config("PNDMScheduler", &c, &k, &sch, &err) == DF_ERR_UNSUPPORTED);
+    CHECK(strstr(err.message, "PLMS") != NULL);
+    CHECK(df_sampler_parse_for_config("PLMS", &c, &k, &sch, &err) == DF_OK && k == DF_SAMPLER_PNDM);
+    df_scheduler_config_default_sd(&c, DF_PREDICTION_EPSILON);
+    CHECK(df_sampler_parse_for_config("PNDMScheduler", &c, &k, &sch, &err) == DF_OK);
+    CHECK(df_sampler_parse_for_config("Euler b", &c, &k, &sch, &err) == DF_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     DF_RUN(test_names);
     DF_RUN(test_config_read);
+    DF_RUN(test_config_per_class);
     DF_RUN(test_bad_input);
     DF_RUN(test_against_diffusers);
     return df_test_finish();

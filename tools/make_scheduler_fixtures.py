@@ -20,6 +20,18 @@ Stored per case: "<case>.timesteps" (float32), "<case>.sigmas" (float32, for
 schedulers that have them) and "<case>.final" (the latents after the loop);
 metadata "cases" is a JSON list describing each case.
 
+Cases with a "config" (the text of a checkpoint's scheduler_config.json, as a
+string because diffusers writes -Infinity, which is not JSON) are built the
+way a diffusers user switches samplers: the checkpoint's own class loads the
+config (from_pretrained), then the chosen class is made with
+Chosen.from_config(pipe.scheduler.config). Keys the file does not set take
+the *chosen* class's __init__ defaults (ConfigMixin's _use_default_values);
+keys it sets flow through, even to classes whose __init__ lacks them
+(hidden config entries such as sigma_min reaching Heun's Karras sigmas).
+A sampler named by a diffusers class takes no overrides; the short names
+fix what makes them that sampler (PLMS: skip_prk_steps, DPM++ 2M: the
+algorithm and order 2).
+
 Run: .venv-tools/bin/python tools/make_scheduler_fixtures.py
 """
 import inspect
@@ -57,7 +69,7 @@ CLASSES = {
     "euler_a": ("EulerAncestralDiscreteScheduler", {}),
     "heun": ("HeunDiscreteScheduler", {}),
     "ddim": ("DDIMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
     "lms": ("LMSDiscreteScheduler", {}),
     "dpmpp_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
     "dpmpp_2m_sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
@@ -79,16 +91,30 @@ def denoiser(x: torch.Tensor, t) -> torch.Tensor:
     return a + c0
 
 
-def run_case(case: dict):
-    cls_name, extra = CLASSES[case["sampler"]]
+def make_scheduler(case: dict):
+    if case["sampler"] in CLASSES:
+        cls_name, extra = CLASSES[case["sampler"]]
+    else:  # a diffusers class name: from_config with no overrides
+        cls_name, extra = case["sampler"], {}
     cls = getattr(diffusers, cls_name)
     overrides = dict(extra)
     if case.get("spacing"):
         overrides["timestep_spacing"] = case["spacing"]
     if case.get("karras"):
         overrides["use_karras_sigmas"] = True
-    overrides["prediction_type"] = case.get("prediction", "epsilon")
-    sched = cls.from_config(SD15_CONFIG, **overrides)
+    if "config" not in case:
+        overrides["prediction_type"] = case.get("prediction", "epsilon")
+        return cls.from_config(SD15_CONFIG, **overrides)
+    if case.get("prediction"):
+        overrides["prediction_type"] = case["prediction"]
+    file_config = json.loads(case["config"])
+    own = getattr(diffusers, file_config.get("_class_name", cls_name))
+    own_sched = own.from_config(file_config)  # what from_pretrained builds
+    return cls.from_config(own_sched.config, **overrides)
+
+
+def run_case(case: dict):
+    sched = make_scheduler(case)
     steps = case["steps"]
     sched.set_timesteps(steps)
     gen = torch.Generator("cpu").manual_seed(case["seed"])
@@ -127,7 +153,7 @@ def run_case(case: dict):
         "final": latents.to(torch.float32).contiguous(),
     }
     sig = getattr(sched, "sigmas", None)
-    if isinstance(sig, torch.Tensor) and case["sampler"] not in ("ddim", "pndm", "lcm"):
+    if isinstance(sig, torch.Tensor) and type(sched).__name__ not in ("DDIMScheduler", "PNDMScheduler", "LCMScheduler"):
         out["sigmas"] = sig.to(torch.float32).contiguous()
     return out
 
@@ -164,6 +190,57 @@ CASES = [
     {"name": "heun_img2img", "sampler": "heun", "strength": 0.6, "steps": 5, "seed": 29},
     {"name": "pndm_img2img", "sampler": "pndm", "strength": 0.6, "steps": 8, "seed": 30},
 ]
+
+# Scheduler configs as checkpoints ship them, for the from_config cases.
+BETAS_SD = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
+# SD-Turbo / SDXL style: an Euler config with the beta schedule and little else.
+EULER_MINIMAL = {"_class_name": "EulerDiscreteScheduler", **BETAS_SD, "num_train_timesteps": 1000}
+# Not even the beta schedule: every class's own betas (linear 1e-4..0.02; Heun, LCM 0.00085..0.012).
+EULER_BARE = {"_class_name": "EulerDiscreteScheduler"}
+# A DDIM config that clips and sets alpha to one: clip_sample reaches Heun and LCM too.
+DDIM_CLIPPING = {"_class_name": "DDIMScheduler", **BETAS_SD, "clip_sample": True, "clip_sample_range": 1.5,
+                 "set_alpha_to_one": True, "steps_offset": 1, "prediction_type": "epsilon"}
+# Euler's Karras bounds, hidden config entries for Heun and LMS, init keys of DPM.
+EULER_KARRAS_BOUNDS = {"_class_name": "EulerDiscreteScheduler", **BETAS_SD, "use_karras_sigmas": True,
+                       "sigma_min": 0.1, "sigma_max": 8.0, "steps_offset": 1, "timestep_spacing": "leading"}
+EULER_SIGMA_MIN = {"_class_name": "EulerDiscreteScheduler", **BETAS_SD, "final_sigmas_type": "sigma_min",
+                   "timestep_spacing": "trailing", "prediction_type": "v_prediction"}
+# What DPMSolverMultistepScheduler.save_config writes (lambda_min_clipped: -Infinity).
+DPM_SDE = {"_class_name": "DPMSolverMultistepScheduler", **BETAS_SD, "algorithm_type": "sde-dpmsolver++",
+           "solver_order": 2, "lambda_min_clipped": float("-inf"), "lower_order_final": True,
+           "solver_type": "midpoint", "steps_offset": 1, "timestep_spacing": "leading",
+           "final_sigmas_type": "zero", "variance_type": None, "use_karras_sigmas": True}
+
+# An LCM checkpoint's config: its own step grid and boundary scaling.
+LCM_OWN = {"_class_name": "LCMScheduler", **BETAS_SD, "original_inference_steps": 25, "timestep_scaling": 5.0,
+           "num_train_timesteps": 1000}
+
+ALL_SAMPLERS = ["euler", "euler_a", "heun", "ddim", "pndm", "lms", "dpmpp_2m", "dpmpp_2m_sde", "lcm"]
+_seed = 100
+# Leading spacing without steps_offset: every class's offset 0, not SD's 1.
+EULER_LEADING = {**EULER_MINIMAL, "timestep_spacing": "leading"}
+for _cfg_name, _cfg in (("min", EULER_MINIMAL), ("bare", EULER_BARE), ("lead", EULER_LEADING)):
+    for _sampler in ALL_SAMPLERS:
+        _seed += 1
+        CASES.append({"name": f"{_cfg_name}_{_sampler}", "sampler": _sampler, "config": json.dumps(_cfg),
+                      "steps": 4 if _sampler in ("heun", "lcm") else 6, "seed": _seed})
+for _cfg_name, _cfg, _samplers in (
+    ("clip", DDIM_CLIPPING, ["heun", "lcm", "ddim", "euler", "pndm"]),
+    ("kbounds", EULER_KARRAS_BOUNDS, ["euler", "heun", "lms", "dpmpp_2m", "euler_a"]),
+    ("sigmamin", EULER_SIGMA_MIN, ["EulerDiscreteScheduler", "heun", "dpmpp_2m"]),
+    ("dpmsde", DPM_SDE, ["DPMSolverMultistepScheduler", "dpmpp_2m", "ddim"]),
+    ("lcmown", LCM_OWN, ["LCMScheduler", "ddim", "euler"]),
+):
+    for _sampler in _samplers:
+        _seed += 1
+        CASES.append({"name": f"{_cfg_name}_{_sampler}", "sampler": _sampler, "config": json.dumps(_cfg),
+                      "steps": 4 if _sampler in ("heun", "lcm") else 6, "seed": _seed})
+# 15 steps or more: DPM's last step is second order unless final_sigmas_type is
+# zero or euler_at_final is set.
+for _cfg_name, _cfg in (("sigmamin16", EULER_SIGMA_MIN), ("eulerfinal16", {**EULER_SIGMA_MIN, "euler_at_final": True})):
+    _seed += 1
+    CASES.append({"name": f"{_cfg_name}_dpmpp_2m", "sampler": "dpmpp_2m", "config": json.dumps(_cfg),
+                  "steps": 16, "seed": _seed})
 
 
 def main():

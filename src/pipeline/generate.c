@@ -134,15 +134,11 @@ static df_status scheduler_config(const df_model *model, const char *prediction,
             df_status status = df_scheduler_config_read(path, config, error);
             if (status)
                 return status;
-            json_error_t json_error;
-            json_t *root = json_load_file(path, 0, &json_error);
-            const char *name = json_string_value(json_object_get(root, "_class_name"));
-            if (name)
-                snprintf(class_name, class_name_size, "%s", name);
-            json_decref(root);
+            snprintf(class_name, class_name_size, "%s", config->class_name);
         }
     }
     if (prediction && *prediction) {
+        config->present |= DF_SCHED_HAS_PREDICTION_TYPE;
         if (!strcmp(prediction, "epsilon"))
             config->prediction_type = DF_PREDICTION_EPSILON;
         else if (!strcmp(prediction, "v_prediction") || !strcmp(prediction, "v"))
@@ -241,7 +237,12 @@ static df_status check_request(df_model *model, const df_generate_request *reque
     const char *sampler = request->sampler && *request->sampler ? request->sampler
                           : class_name[0]                       ? class_name
                                                                 : "euler";
-    status = df_sampler_parse(sampler, &p->sampler, &p->schedule, error);
+    status = df_sampler_parse_for_config(sampler, &p->scheduler, &p->sampler, &p->schedule, error);
+    if (status)
+        return status;
+    /* Keys the checkpoint's config leaves out take the chosen sampler's
+     * defaults (from_config); an unsupported setting is refused here. */
+    status = df_scheduler_config_resolve(p->sampler, &p->scheduler, &p->scheduler, error);
     if (status)
         return status;
     p->options = df_sampler_options_default();

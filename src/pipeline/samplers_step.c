@@ -162,12 +162,17 @@ static void step_heun(df_sampler *s, size_t k, const float *mo, float *x)
 {
     float *prev_d = buf(s, 1), *saved = buf(s, 2);
     df_prediction_type pred = s->config.prediction_type;
+    /* clip_sample: pred_original_sample.clamp(-range, range) */
+    int clip = s->config.clip_sample;
+    float lo = -(float)s->config.clip_sample_range, hi = (float)s->config.clip_sample_range;
     if (!s->heun_has_dt) {
         float sigma = s->sigmas[k], sigma_next = s->sigmas[k + 1];
         float sigma_hat = sigma * 1.0f;
         float dt = sigma_next - sigma_hat;
         for (size_t i = 0; i < s->numel; i++) {
             float x0 = sigma_x0(pred, sigma_hat, x[i], mo[i]);
+            if (clip)
+                x0 = x0 < lo ? lo : x0 > hi ? hi : x0;
             float d = (x[i] - x0) / sigma_hat;
             prev_d[i] = d;
             saved[i] = x[i];
@@ -180,6 +185,8 @@ static void step_heun(df_sampler *s, size_t k, const float *mo, float *x)
         float dt = s->heun_dt;
         for (size_t i = 0; i < s->numel; i++) {
             float x0 = sigma_x0(pred, sigma_next, x[i], mo[i]);
+            if (clip)
+                x0 = x0 < lo ? lo : x0 > hi ? hi : x0;
             float d = (x[i] - x0) / sigma_next;
             d = (prev_d[i] + d) / 2.0f;
             x[i] = saved[i] + d * dt;
@@ -377,8 +384,12 @@ static void step_dpm(df_sampler *s, size_t k, const float *mo, float *x, const f
     for (size_t i = 0; i < s->numel; i++)
         m0[i] = s->config.prediction_type == DF_PREDICTION_V ? alpha * x[i] - sigma * mo[i]
                                                              : (x[i] - sigma * mo[i]) / alpha;
-    /* final_sigmas_type "zero": the last step is always first order. */
-    int lower_final = k == s->timestep_count - 1;
+    /* lower_order_final: the last step is first order with final_sigmas_type
+     * "zero", euler_at_final, or lower_order_final under 15 steps. */
+    int lower_final = k == s->timestep_count - 1 &&
+                      (s->config.euler_at_final ||
+                       (s->config.lower_order_final && s->timestep_count < 15) ||
+                       s->config.final_sigmas_type == DF_FINAL_SIGMAS_ZERO);
     float st_raw = s->sigmas[k + 1], ss_raw = s->sigmas[k];
     float alpha_t = 1.0f / sqrtf(st_raw * st_raw + 1.0f), sigma_t = st_raw * alpha_t;
     float alpha_s = 1.0f / sqrtf(ss_raw * ss_raw + 1.0f), sigma_s = ss_raw * alpha_s;

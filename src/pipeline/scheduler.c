@@ -1,6 +1,7 @@
 /*
- * scheduler.c — configs, names and schedules of the samplers (see
- * scheduler.h); the per-step updates are in samplers_step.c.
+ * scheduler.c — names and schedules of the samplers (see scheduler.h); the
+ * per-step updates are in samplers_step.c, scheduler_config.json and the
+ * per-class defaults in scheduler_config.c.
  *
  * Purpose: a sampler built here holds exactly the arrays diffusers' scheduler
  * holds after set_timesteps (timesteps, sigmas, alphas_cumprod), computed in
@@ -18,191 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "runtime/error.h"
-
-/* ---- config ---- */
-
-void df_scheduler_config_default_sd(df_scheduler_config *c, df_prediction_type prediction)
-{
-    memset(c, 0, sizeof *c);
-    c->num_train_timesteps = 1000;
-    c->beta_start = 0.00085;
-    c->beta_end = 0.012;
-    c->beta_schedule = DF_BETA_SCALED_LINEAR;
-    c->prediction_type = prediction;
-    c->steps_offset = 1;
-    c->timestep_spacing = DF_SPACING_DEFAULT;
-    c->set_alpha_to_one = 0;
-    c->clip_sample = 0;
-    c->clip_sample_range = 1.0;
-    c->use_karras_sigmas = 0;
-    c->original_inference_steps = 50;
-    c->timestep_scaling = 10.0;
-}
-
-static int json_flag(json_t *root, const char *key, int *out)
-{
-    json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return -1;
-    *out = json_is_true(v);
-    return 0;
-}
-
-static int json_num(json_t *root, const char *key, double *out)
-{
-    json_t *v = json_object_get(root, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_number(v))
-        return -1;
-    *out = json_number_value(v);
-    return 0;
-}
-
-static const char *json_str(json_t *root, const char *key)
-{
-    json_t *v = json_object_get(root, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-df_status df_scheduler_config_read(const char *path, df_scheduler_config *config, df_error *error)
-{
-    df_scheduler_config c;
-    df_scheduler_config_default_sd(&c, DF_PREDICTION_EPSILON);
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return df_error_set(error, DF_ERR_IO, "%s: cannot read scheduler config: %s (line %d)", path,
-                            jerr.text, jerr.line);
-    df_status st = DF_OK;
-    if (!json_is_object(root)) {
-        st = df_error_set(error, DF_ERR_FORMAT, "%s: scheduler config is not a JSON object", path);
-        goto done;
-    }
-    double v;
-    int flag;
-#define NUM_FIELD(key, lvalue, conv)                                                              \
-    do {                                                                                          \
-        v = NAN;                                                                                  \
-        if (json_num(root, key, &v) != 0) {                                                       \
-            st = df_error_set(error, DF_ERR_FORMAT, "%s: \"%s\" is not a number", path, key);     \
-            goto done;                                                                            \
-        }                                                                                         \
-        if (!isnan(v))                                                                            \
-            lvalue = conv(v);                                                                     \
-    } while (0)
-#define FLAG_FIELD(key, lvalue)                                                                   \
-    do {                                                                                          \
-        flag = -1;                                                                                \
-        if (json_flag(root, key, &flag) != 0) {                                                   \
-            st = df_error_set(error, DF_ERR_FORMAT, "%s: \"%s\" is not a boolean", path, key);    \
-            goto done;                                                                            \
-        }                                                                                         \
-        if (flag >= 0)                                                                            \
-            lvalue = flag;                                                                        \
-    } while (0)
-#define AS_INT(x) ((int)(x))
-#define AS_DBL(x) (x)
-    NUM_FIELD("num_train_timesteps", c.num_train_timesteps, AS_INT);
-    NUM_FIELD("beta_start", c.beta_start, AS_DBL);
-    NUM_FIELD("beta_end", c.beta_end, AS_DBL);
-    NUM_FIELD("steps_offset", c.steps_offset, AS_INT);
-    NUM_FIELD("clip_sample_range", c.clip_sample_range, AS_DBL);
-    NUM_FIELD("original_inference_steps", c.original_inference_steps, AS_INT);
-    NUM_FIELD("timestep_scaling", c.timestep_scaling, AS_DBL);
-    FLAG_FIELD("set_alpha_to_one", c.set_alpha_to_one);
-    FLAG_FIELD("clip_sample", c.clip_sample);
-    FLAG_FIELD("use_karras_sigmas", c.use_karras_sigmas);
-    int unsupported = 0;
-    FLAG_FIELD("rescale_betas_zero_snr", unsupported);
-    if (unsupported) {
-        st = df_error_set(error, DF_ERR_UNSUPPORTED, "%s: rescale_betas_zero_snr is not supported",
-                          path);
-        goto done;
-    }
-    FLAG_FIELD("thresholding", unsupported);
-    if (unsupported) {
-        st = df_error_set(error, DF_ERR_UNSUPPORTED, "%s: thresholding is not supported", path);
-        goto done;
-    }
-#undef NUM_FIELD
-#undef FLAG_FIELD
-    json_t *tb = json_object_get(root, "trained_betas");
-    if (tb && !json_is_null(tb)) {
-        st = df_error_set(error, DF_ERR_UNSUPPORTED, "%s: trained_betas is not supported", path);
-        goto done;
-    }
-    const char *s;
-    if ((s = json_str(root, "beta_schedule"))) {
-        if (!strcmp(s, "scaled_linear"))
-            c.beta_schedule = DF_BETA_SCALED_LINEAR;
-        else if (!strcmp(s, "linear"))
-            c.beta_schedule = DF_BETA_LINEAR;
-        else {
-            st = df_error_set(error, DF_ERR_UNSUPPORTED,
-                              "%s: beta_schedule \"%s\" is not supported (scaled_linear, linear)",
-                              path, s);
-            goto done;
-        }
-    }
-    if ((s = json_str(root, "prediction_type"))) {
-        if (!strcmp(s, "epsilon"))
-            c.prediction_type = DF_PREDICTION_EPSILON;
-        else if (!strcmp(s, "v_prediction"))
-            c.prediction_type = DF_PREDICTION_V;
-        else {
-            st = df_error_set(error, DF_ERR_UNSUPPORTED,
-                              "%s: prediction_type \"%s\" is not supported (epsilon, v_prediction)",
-                              path, s);
-            goto done;
-        }
-    }
-    if ((s = json_str(root, "timestep_spacing"))) {
-        if (df_timestep_spacing_parse(s, &c.timestep_spacing, error) != DF_OK) {
-            st = df_error_prefix(error, "%s: ", path);
-            goto done;
-        }
-    }
-    if ((s = json_str(root, "timestep_type")) && strcmp(s, "discrete") != 0) {
-        st = df_error_set(error, DF_ERR_UNSUPPORTED, "%s: timestep_type \"%s\" is not supported",
-                          path, s);
-        goto done;
-    }
-    if ((s = json_str(root, "final_sigmas_type")) && strcmp(s, "zero") != 0) {
-        st = df_error_set(error, DF_ERR_UNSUPPORTED, "%s: final_sigmas_type \"%s\" is not supported",
-                          path, s);
-        goto done;
-    }
-    if (c.num_train_timesteps < 2 || c.num_train_timesteps > 100000) {
-        st = df_error_set(error, DF_ERR_FORMAT, "%s: num_train_timesteps %d out of range 2..100000",
-                          path, c.num_train_timesteps);
-        goto done;
-    }
-    if (!(c.beta_start > 0 && c.beta_end > 0 && c.beta_end < 1 && c.beta_start < 1)) {
-        st = df_error_set(error, DF_ERR_FORMAT, "%s: beta_start %g / beta_end %g out of (0, 1)", path,
-                          c.beta_start, c.beta_end);
-        goto done;
-    }
-    if (c.steps_offset < 0 || c.steps_offset >= c.num_train_timesteps) {
-        st = df_error_set(error, DF_ERR_FORMAT, "%s: steps_offset %d out of range", path,
-                          c.steps_offset);
-        goto done;
-    }
-    if (c.original_inference_steps < 1 || c.original_inference_steps > c.num_train_timesteps) {
-        st = df_error_set(error, DF_ERR_FORMAT, "%s: original_inference_steps %d out of range", path,
-                          c.original_inference_steps);
-        goto done;
-    }
-    *config = c;
-done:
-    json_decref(root);
-    return st;
-}
 
 /* ---- names ---- */
 
@@ -511,6 +328,14 @@ static void sigma_family_timesteps(const df_sampler *s, float *ts)
     }
 }
 
+/* The sigma after the last step (final_sigmas_type of Euler and DPM): zero,
+ * or sigma_min, ((1 - alphas_cumprod[0]) / alphas_cumprod[0]) ** 0.5 in
+ * torch float32. */
+static float final_sigma(const df_sampler *s)
+{
+    return s->config.final_sigmas_type == DF_FINAL_SIGMAS_SIGMA_MIN ? s->train_sigmas[0] : 0.0f;
+}
+
 static df_status build_schedule(df_sampler *s, df_error *error)
 {
     int T = s->config.num_train_timesteps, n = s->steps;
@@ -548,7 +373,10 @@ static df_status build_schedule(df_sampler *s, df_error *error)
         for (int i = 0; i < n; i++)
             dsig[i] = np_interp_index((double)ts[i], train_sigmas, T);
         if (s->karras) {
-            double smin = dsig[n - 1], smax = dsig[0];
+            /* config sigma_min / sigma_max when set, even for Heun, whose
+             * __init__ lacks them (hasattr(self.config, "sigma_min")). */
+            double smin = isnan(s->config.sigma_min) ? dsig[n - 1] : s->config.sigma_min;
+            double smax = isnan(s->config.sigma_max) ? dsig[0] : s->config.sigma_max;
             karras_sigmas(smin, smax, n, dsig);
             for (int i = 0; i < n; i++)
                 ts[i] = (float)sigma_to_t(dsig[i], log_sigmas, T);
@@ -576,7 +404,7 @@ static df_status build_schedule(df_sampler *s, df_error *error)
                 s->sigmas[i] = (float)dsig[i];
                 s->timesteps[i] = ts[i];
             }
-            s->sigmas[n] = 0.0f;
+            s->sigmas[n] = final_sigma(s);
             s->sigma_count = (size_t)n + 1;
             s->timestep_count = (size_t)n;
         }
@@ -605,7 +433,9 @@ static df_status build_schedule(df_sampler *s, df_error *error)
         }
         if (s->karras) {
             /* in_sigmas = flip(train sigmas): min = sigmas[0], max = sigmas[-1]. */
-            karras_sigmas(train_sigmas[0], train_sigmas[T - 1], n, dsig);
+            double smin = isnan(s->config.sigma_min) ? train_sigmas[0] : s->config.sigma_min;
+            double smax = isnan(s->config.sigma_max) ? train_sigmas[T - 1] : s->config.sigma_max;
+            karras_sigmas(smin, smax, n, dsig);
             count = n;
             for (int i = 0; i < n; i++)
                 its[i] = (int64_t)nearbyint(sigma_to_t(dsig[i], log_sigmas, T));
@@ -617,7 +447,7 @@ static df_status build_schedule(df_sampler *s, df_error *error)
             s->sigmas[i] = (float)dsig[i];
             s->timesteps[i] = (float)its[i];
         }
-        s->sigmas[count] = 0.0f;
+        s->sigmas[count] = final_sigma(s);
         s->sigma_count = (size_t)count + 1;
         s->timestep_count = (size_t)count;
         s->init_noise_sigma = 1.0f;
@@ -738,6 +568,11 @@ df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *con
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "sampler kind %d out of range", (int)kind);
     if (!config)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "scheduler config is NULL");
+    df_scheduler_config resolved;
+    df_status rst = df_scheduler_config_resolve(kind, config, &resolved, error);
+    if (rst)
+        return rst;
+    config = &resolved;
     df_sampler_options opt = options ? *options : df_sampler_options_default();
     int T = config->num_train_timesteps;
     if (T < 2 || T > 100000)

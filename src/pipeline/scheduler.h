@@ -78,35 +78,100 @@ typedef enum df_timestep_spacing {
 typedef enum df_prediction_type { DF_PREDICTION_EPSILON, DF_PREDICTION_V } df_prediction_type;
 typedef enum df_beta_schedule { DF_BETA_SCALED_LINEAR, DF_BETA_LINEAR } df_beta_schedule;
 
-/* scheduler_config.json, the fields that matter to the samplers above. Keys a
- * config does not give keep the SD defaults (which equal the SD 1.x config;
- * timestep_spacing DEFAULT then means each class's own default, as
- * SchedulerClass.from_config does). */
+/* Keys of scheduler_config.json whose absence matters (the present bits). */
+enum {
+    DF_SCHED_HAS_NUM_TRAIN_TIMESTEPS = 1u << 0,
+    DF_SCHED_HAS_BETA_START = 1u << 1,
+    DF_SCHED_HAS_BETA_END = 1u << 2,
+    DF_SCHED_HAS_BETA_SCHEDULE = 1u << 3,
+    DF_SCHED_HAS_PREDICTION_TYPE = 1u << 4,
+    DF_SCHED_HAS_STEPS_OFFSET = 1u << 5,
+    DF_SCHED_HAS_SET_ALPHA_TO_ONE = 1u << 6,
+    DF_SCHED_HAS_CLIP_SAMPLE = 1u << 7,
+    DF_SCHED_HAS_CLIP_SAMPLE_RANGE = 1u << 8,
+    DF_SCHED_HAS_USE_KARRAS_SIGMAS = 1u << 9,
+    DF_SCHED_HAS_ORIGINAL_INFERENCE_STEPS = 1u << 10,
+    DF_SCHED_HAS_TIMESTEP_SCALING = 1u << 11,
+    DF_SCHED_HAS_SKIP_PRK_STEPS = 1u << 12,
+    DF_SCHED_HAS_ALGORITHM_TYPE = 1u << 13,
+    DF_SCHED_HAS_SOLVER_ORDER = 1u << 14,
+    DF_SCHED_HAS_ALL = (1u << 15) - 1,
+};
+
+/* DPMSolverMultistepScheduler's algorithm_type ("deis" reads as dpmsolver++,
+ * as its __init__ rewrites it). */
+typedef enum df_dpm_algorithm {
+    DF_DPM_DPMSOLVER_PP,     /* "dpmsolver++" */
+    DF_DPM_SDE_DPMSOLVER_PP, /* "sde-dpmsolver++" */
+    DF_DPM_OTHER,            /* "dpmsolver", "sde-dpmsolver": not supported */
+} df_dpm_algorithm;
+
+/* final_sigmas_type of Euler and DPM: the sigma after the last step. */
+typedef enum df_final_sigmas {
+    DF_FINAL_SIGMAS_ZERO,      /* "zero" */
+    DF_FINAL_SIGMAS_SIGMA_MIN, /* "sigma_min": the training schedule's smallest sigma */
+    DF_FINAL_SIGMAS_OTHER,     /* anything else: diffusers refuses it */
+} df_final_sigmas;
+
+/* scheduler_config.json, every key that changes a supported sampler's
+ * numbers. As ConfigMixin.from_config does, a key the file sets applies to
+ * whichever sampler is chosen (also to a class whose __init__ lacks it when
+ * that class reads it from its config, as sigma_min / sigma_max reach Heun's
+ * and DPM's Karras sigmas; LMS's Karras code ignores them), and a key it
+ * does not set takes the *chosen* class's __init__ default:
+ * df_scheduler_config_resolve fills those in. */
 typedef struct df_scheduler_config {
+    unsigned present;                  /* DF_SCHED_HAS_* of the keys given */
+    char class_name[64];               /* _class_name ("" if none) */
     int num_train_timesteps;           /* 1000 */
-    double beta_start, beta_end;       /* 0.00085, 0.012 */
-    df_beta_schedule beta_schedule;    /* scaled_linear */
+    double beta_start, beta_end;       /* class defaults differ (see resolve) */
+    df_beta_schedule beta_schedule;
     df_prediction_type prediction_type;
-    int steps_offset;                  /* 1 */
-    df_timestep_spacing timestep_spacing;
-    int set_alpha_to_one;              /* 0 (DDIM, PNDM, LCM) */
-    int clip_sample;                   /* 0 (DDIM, LCM) */
+    int steps_offset;                  /* 0 */
+    df_timestep_spacing timestep_spacing; /* DEFAULT: the class's own */
+    int set_alpha_to_one;              /* DDIM, LCM default 1; PNDM 0 */
+    int clip_sample;                   /* DDIM default 1; Heun, LCM 0 */
     double clip_sample_range;          /* 1.0 */
     int use_karras_sigmas;             /* 0 */
     int original_inference_steps;      /* 50 (LCM) */
     double timestep_scaling;           /* 10.0 (LCM) */
+    int skip_prk_steps;                /* PNDM: 0 (PLMS runs as 1) */
+    df_dpm_algorithm algorithm_type;   /* DPM: dpmsolver++ */
+    int solver_order;                  /* DPM: 2 */
+    /* Karras bounds (NAN = None: the schedule's own ends). */
+    double sigma_min, sigma_max;
+    /* DPM's last step: first order if euler_at_final, lower_order_final with
+     * fewer than 15 steps, or final_sigmas_type zero. */
+    int lower_order_final;             /* 1 */
+    int euler_at_final;                /* 0 */
+    df_final_sigmas final_sigmas_type; /* Euler, DPM: zero */
+    /* Read so that a sampler which would use them refuses to run rather
+     * than run something else: non-zero means the unsupported setting. */
+    int rescale_betas_zero_snr, thresholding, timestep_continuous, interpolation_other,
+        use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas, use_flow_sigmas,
+        solver_type_other, variance_learned, lambda_clipped;
 } df_scheduler_config;
 
-/* SD 1.x / 2.x: scaled_linear 0.00085..0.012, 1000 steps, steps_offset 1;
- * the prediction type is the model's (v_prediction for SD 2.x 768-v). */
+/* SD 1.x / 2.x single files: the keys of the SD 1.5 scheduler config
+ * (PNDMScheduler: scaled_linear 0.00085..0.012, 1000 steps, steps_offset 1,
+ * clip_sample and set_alpha_to_one false, skip_prk_steps), as diffusers'
+ * from_single_file uses it; the prediction type is the model's
+ * (v_prediction for SD 2.x 768-v). */
 void df_scheduler_config_default_sd(df_scheduler_config *config, df_prediction_type prediction);
 
-/* Reads a diffusers scheduler_config.json over the SD defaults. Unsupported
- * settings that would change results (trained_betas, rescale_betas_zero_snr,
- * timestep_type "continuous", thresholding, beta schedules other than
- * linear / scaled_linear, prediction "sample") are DF_ERR_UNSUPPORTED. */
+/* A config that sets nothing: every key takes the chosen class's default. */
+void df_scheduler_config_empty(df_scheduler_config *config);
+
+/* Reads a diffusers scheduler_config.json (diffusers writes -Infinity /
+ * NaN for some floats; they are read as numbers). A malformed value is
+ * DF_ERR_FORMAT; settings no sampler here can run (trained_betas, beta
+ * schedules other than linear / scaled_linear, prediction "sample") are
+ * DF_ERR_UNSUPPORTED; other settings are checked by
+ * df_scheduler_config_resolve against the sampler chosen. */
 df_status df_scheduler_config_read(const char *scheduler_config_json_path,
                                    df_scheduler_config *config, df_error *error);
+df_status df_scheduler_config_parse(const char *json_text, df_scheduler_config *config,
+                                    df_error *error);
 
 /* ---- names ---- */
 
@@ -128,6 +193,15 @@ const df_sampler_info *df_sampler_list(size_t *count);
  * DF_ERR_INVALID_ARGUMENT with the valid names in the message. */
 df_status df_sampler_parse(const char *name, df_sampler_kind *kind, df_sigma_schedule *schedule,
                            df_error *error);
+/* df_sampler_parse for a given scheduler config: a diffusers class name
+ * means Class.from_config(config) with nothing overridden, so
+ * "DPMSolverMultistepScheduler" runs the config's algorithm_type (dpmpp_2m
+ * or dpmpp_2m_sde) and needs solver_order 2, and "PNDMScheduler" needs
+ * skip_prk_steps; otherwise DF_ERR_UNSUPPORTED. The short and A1111 names
+ * fix those (dpmpp_2m: dpmsolver++ order 2; pndm / PLMS: skip_prk_steps). */
+df_status df_sampler_parse_for_config(const char *name, const df_scheduler_config *config,
+                                      df_sampler_kind *kind, df_sigma_schedule *schedule,
+                                      df_error *error);
 const char *df_sampler_kind_name(df_sampler_kind kind);         /* "euler_a" */
 const char *df_sampler_kind_class_name(df_sampler_kind kind);   /* "EulerAncestralDiscreteScheduler" */
 
@@ -148,9 +222,24 @@ typedef struct df_sampler_options {
 
 df_sampler_options df_sampler_options_default(void);
 
+/* The config `kind` runs with: the keys `config` does not set take that
+ * class's __init__ defaults (beta schedule linear 0.0001..0.02 except Heun
+ * 0.00085..0.012 linear and LCM 0.00085..0.012 scaled_linear; steps_offset
+ * 0; set_alpha_to_one DDIM, LCM true; clip_sample DDIM true; the spacing of
+ * the class), and `out->present` is DF_SCHED_HAS_ALL. A setting the class
+ * would use that no sampler here implements (rescale_betas_zero_snr,
+ * thresholding, timestep_type "continuous" with v_prediction,
+ * interpolation_type "log_linear", exponential / beta / lu / flow sigmas,
+ * solver_type "heun", a learned variance, a finite lambda_min_clipped, an
+ * unknown final_sigmas_type) is DF_ERR_UNSUPPORTED naming the key. out may
+ * equal config. */
+df_status df_scheduler_config_resolve(df_sampler_kind kind, const df_scheduler_config *config,
+                                      df_scheduler_config *out, df_error *error);
+
 typedef struct df_sampler df_sampler;
 
-/* steps: 1..num_train_timesteps (LCM: 1..original_inference_steps).
+/* The config is resolved for `kind` first (df_scheduler_config_resolve).
+ * steps: 1..num_train_timesteps (LCM: 1..original_inference_steps).
  * latent_count: numel of the latents the loop runs on (the whole batch). */
 df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *config, int steps,
                             const df_sampler_options *options, size_t latent_count,
