@@ -149,8 +149,8 @@ static const char document[] =
 " 'paths': {"
 "  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz', " PUBLIC
 "    'responses': {'200': " JSON_OK("Status") "}}},"
-"  '/readyz': {'get': {'tags': ['health'], 'summary': 'Readiness: the default model is loaded and the queue takes jobs', 'operationId': 'readyz',"
-"    'responses': {'200': " JSON_OK("Ready") ", '503': " ERR_WHY("Not ready (loading, or shutting down)", "Error") ", " NATIVE_AUTH "}}},"
+"  '/readyz': {'get': {'tags': ['health'], 'summary': 'Readiness: the model catalogue is up, the worker takes jobs, the queue has room and the job store is usable (no key needed: for load balancer and Kubernetes probes)', 'operationId': 'readyz', " PUBLIC
+"    'responses': {'200': " JSON_OK("Ready") ", '503': {'description': 'Not ready: code not_ready (loading, or shutting down), queue_full (with Retry-After) or store_unavailable', 'headers': {'Retry-After': {'description': 'With queue_full: seconds to wait', 'schema': {'type': 'integer', 'minimum': 0}}}, 'content': {'application/json': {'schema': " SCHEMA("Error") "}}}}}},"
 "  '/openapi.json': {'get': {'tags': ['health'], 'summary': 'This document', 'operationId': 'openapi',"
 "    'responses': {'200': {'description': 'OpenAPI 3.0 document', 'content': {'application/json': {'schema': {'type': 'object'}}}}, " NATIVE_AUTH "}}},"
 "  '/': {'get': {'tags': ['web'], 'summary': 'The web page (it asks for a key itself when the server has keys)', 'operationId': 'webPage', " PUBLIC
@@ -261,7 +261,7 @@ static const char document[] =
 " },"
 " 'components': {'schemas': {"
 "  'Status': {'type': 'object', 'required': ['status'], 'properties': {'status': {'type': 'string', 'enum': ['ok']}}},"
-"  'Ready': {'type': 'object', 'required': ['status', 'model', 'queue_length', 'queue_size'], 'properties': {'status': {'type': 'string'}, 'model': {'type': 'string'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
+"  'Ready': {'type': 'object', 'required': ['status', 'queue_length', 'queue_size'], 'properties': {'status': {'type': 'string', 'enum': ['ready']}, 'model': {'type': 'string', 'description': 'The default model; only while the server has no API keys'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
 "  'Error': {'type': 'object', 'required': ['error'], 'description': 'The native error shape (/predict, /v1/jobs, health, usage, metrics; and every route for 413)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type'], 'properties': {"
 "    'message': {'type': 'string'}, 'type': {'type': 'string'}, 'code': {'type': 'string'}, 'param': {'type': 'string', 'description': 'The field at fault'}}}}},"
 "  'OpenAIError': {'type': 'object', 'required': ['error'], 'description': 'OpenAI error shape (/v1/images, GET /v1/models)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type', 'param', 'code'], 'properties': {"
