@@ -62,7 +62,7 @@
     " 'x-ratelimit-remaining-images': {'description': 'Images left today', 'schema': {'type': 'integer'}}," \
     " 'x-ratelimit-reset-images': {'description': 'Until the image budget is full again', 'schema': {'type': 'string'}}}"
 #define UNAUTHORIZED(ref) "{'description': 'No API key, or not an active one (asked only while the server has API keys)', 'headers': {'WWW-Authenticate': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
-#define RATE_LIMITED(ref) "{'description': 'Too many requests: the key is over its per-minute or daily image limit, or the job queue is full', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define RATE_LIMITED(ref) "{'description': 'Too many requests (error type rate_limit_error where the shape has a type): code rate_limit_exceeded when the key is over its per-minute request limit or its daily image limit (the message says which; a request refused for its images spends no request token), queue_full when the job queue is full. The x-ratelimit-* headers report the budgets after this request', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
 
 #define A1111_ERR(why) "{'description': '" why " (AUTOMATIC1111 shape)', 'content': {'application/json': {'schema': " SCHEMA("A1111HTTPError") "}}}"
 #define A1111_422 "{'description': 'A field is invalid, unknown, or asks for something this server does not support (FastAPI validation shape; loc names the field)', 'content': {'application/json': {'schema': " SCHEMA("A1111ValidationError") "}}}"
@@ -89,7 +89,7 @@
 "    'scheduler': {'type': 'string', 'nullable': true, 'description': 'automatic, uniform or karras (case-insensitive; GET /sdapi/v1/schedulers); others: 422'}," \
 "    'seed': {'type': 'integer', 'format': 'int64', 'nullable': true, 'default': -1, 'description': 'Negative: random. Image i of the request has seed + i'}," \
 "    'batch_size': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1}," \
-"    'n_iter': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1, 'description': 'n_iter times batch_size is at most 16'}," \
+"    'n_iter': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1, 'description': 'n_iter times batch_size is at most the --max-batch of this server'}," \
 "    'width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 2048, 'description': 'A multiple of the model size multiple; 0 or absent: the model default size (img2img: the init image size)'}," \
 "    'height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 2048}," \
 "    'override_settings': {'type': 'object', 'nullable': true, 'additionalProperties': true, 'description': 'Over the options POST /sdapi/v1/options set; the keys below are honoured, others ignored', 'properties': {" \
@@ -485,12 +485,12 @@ static void apply_limits(json_t *document, const df_server *server)
         }
         set_integer(document, native[s], "steps", "maximum", limits->max_steps);
         set_integer(document, native[s], "n", "maximum", limits->max_batch);
-        /* A1111: batch_size and n_iter each at most 16 (A1111's own), and
-         * their product at most --max-batch. */
+        /* A1111: batch_size, n_iter and their product at most --max-batch
+         * (routes_a1111.c checks the same). */
         set_integer(document, a1111[s], "steps", "maximum", limits->max_steps);
         set_integer(document, a1111[s], "steps", "default", at_most(50, limits->max_steps));
-        set_integer(document, a1111[s], "batch_size", "maximum", at_most(16, limits->max_batch));
-        set_integer(document, a1111[s], "n_iter", "maximum", at_most(16, limits->max_batch));
+        set_integer(document, a1111[s], "batch_size", "maximum", limits->max_batch);
+        set_integer(document, a1111[s], "n_iter", "maximum", limits->max_batch);
         for (int i = 0; i < 2; i++) {
             set_integer(document, a1111[s], sides[i], "maximum", limits->max_side);
             if (multiple > 0) /* 0 (the default size) is a multiple too */
