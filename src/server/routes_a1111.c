@@ -1007,25 +1007,28 @@ static enum MHD_Result set_options(df_http_request *request)
      * key, that key's own default, kept with its options. */
     json_t *checkpoint = json_object_get(body, "sd_model_checkpoint");
     int own_model = df_auth_owner_filter(request) != NULL;
+    char server_model[sizeof ((df_model_entry *)0)->name] = ""; /* the new default, if any */
     if (checkpoint && !json_is_null(checkpoint)) {
-        df_error error = {0};
-        const df_model_entry *entry = NULL;
-        if (json_is_string(checkpoint) && own_model &&
-            !(entry = df_models_find(server->models, json_string_value(checkpoint)))) {
+        if (!json_is_string(checkpoint)) {
+            json_decref(body);
+            return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: str type "
+                           "expected");
+        }
+        const df_model_entry *entry = df_models_find(server->models,
+                                                     json_string_value(checkpoint));
+        if (!entry) {
             char names[512];
             df_models_names(server->models, names, sizeof names);
-            df_error_set(&error, DF_ERR_INVALID_ARGUMENT, "unknown model '%s' (available: %s)",
-                         json_string_value(checkpoint), names);
-        }
-        if (!json_is_string(checkpoint) || error.status ||
-            (!own_model &&
-             df_models_set_default(server->models, json_string_value(checkpoint), &error))) {
+            enum MHD_Result r = invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: "
+                                        "unknown model '%s' (available: %s)",
+                                        json_string_value(checkpoint), names);
             json_decref(body);
-            return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: %s",
-                           error.status ? error.message : "str type expected");
+            return r;
         }
-        if (entry)
+        if (own_model)
             json_object_set_new(body, "sd_model_checkpoint", json_string(entry->name));
+        else
+            snprintf(server_model, sizeof server_model, "%s", entry->name);
     }
     if (!own_model)
         json_object_del(body, "sd_model_checkpoint");
@@ -1050,9 +1053,17 @@ static enum MHD_Result set_options(df_http_request *request)
     pthread_mutex_unlock(&state_lock);
     json_decref(merged);
     json_decref(body);
-    if (!stored)
+    if (!stored && total > OPTIONS_MAX_BYTES)
         return invalid(request, "__root__", "options: %zu bytes is more than the %d bytes of "
                        "options this server keeps per key", total, OPTIONS_MAX_BYTES);
+    if (!stored)
+        return df_http_send_error(request, 500, "server_error", "out_of_memory", NULL, NULL,
+                                  "options: out of memory");
+    /* Last, so that a refused set changes nothing. */
+    df_error error = {0};
+    if (server_model[0] && df_models_set_default(server->models, server_model, &error))
+        return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: %s",
+                       error.message); /* a rescan took it away meanwhile */
     char *null_body = strdup("null"); /* A1111 answers null */
     if (!null_body)
         return MHD_NO;
