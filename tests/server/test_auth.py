@@ -297,6 +297,15 @@ def test_a1111_progress_and_interrupt_are_per_key(keyed, tmp_path, steps_per_sec
     r = result["r"]
     assert r.status_code == 200, r.text
     assert json.loads(r.json()["info"])["interrupted"] is True
+    # Finished, the job's state is still not another key's to read (carol's
+    # own "task(alice)" is her job, which completed).
+    for params in ({"id_task": "task(alice)"}, {"id_task": job_id}):
+        done = s.get("/sdapi/v1/progress", headers=alice, params=params).json()
+        assert done["state"]["interrupted"] is True and done["textinfo"] == "cancelled"
+    theirs = s.get("/sdapi/v1/progress", headers=carol, params={"id_task": job_id}).json()
+    assert theirs["state"]["interrupted"] is False and theirs["textinfo"] is None
+    theirs = s.get("/sdapi/v1/progress", headers=carol, params={"id_task": "task(alice)"}).json()
+    assert theirs["textinfo"] == "completed"
 
 
 def test_a1111_interrupt_stops_the_callers_own_job(keyed, tmp_path, steps_per_second):
