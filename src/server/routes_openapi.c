@@ -235,12 +235,13 @@ static const char document[] =
 "    'requestBody': " JSON_BODY("A1111Img2ImgRequest", "{'prompt': 'a red apple', 'init_images': [" EXAMPLE_PNG "], 'denoising_strength': 0.5, 'steps': 4}") ","
 "    'responses': {'200': {'description': 'OK', 'headers': {" JOB_ID_HEADER "}, 'content': {'application/json': {'schema': " SCHEMA("A1111GenerationResponse") "}}}, " A1111_GEN_ERRORS "}}},"
 "  '/sdapi/v1/progress': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: progress of the running job, or of a task', 'operationId': 'a1111Progress', " A1111_SECURITY
-"    'parameters': [{'name': 'id_task', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A force_task_id or a job id; absent: the running job'},"
+"    'description': 'With API keys a key sees only its own jobs (an admin key every job): without id_task, the running job when the key submitted it, else the newest A1111 job of the key still queued or running; a job of another key is reported as no job.',"
+"    'parameters': [{'name': 'id_task', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A force_task_id or a job id (of the calling key, with API keys); absent: the running job'},"
 "                   {'name': 'skip_current_image', 'in': 'query', 'required': false, 'schema': {'type': 'boolean', 'default': false}, 'description': 'true or 1: no current_image'}],"
 "    'responses': {'200': " JSON_OK("A1111Progress") ", " A1111_AUTH "}}},"
-"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the running job (it stops within one step)', 'operationId': 'a1111Interrupt', " A1111_SECURITY
+"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the job GET /sdapi/v1/progress shows the caller (the running job; with API keys never a job of another key); it stops within one step', 'operationId': 'a1111Interrupt', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
-"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the running job is cancelled)', 'operationId': 'a1111Skip', " A1111_SECURITY
+"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the job progress shows the caller is cancelled)', 'operationId': 'a1111Skip', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
 "  '/sdapi/v1/samplers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the samplers', 'operationId': 'a1111Samplers', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Sampler") "}}}}, " A1111_AUTH "}}},"
@@ -252,7 +253,7 @@ static const char document[] =
 "   'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the options (sd_model_checkpoint is the default model)', 'operationId': 'a1111GetOptions', " A1111_SECURITY
 "    'responses': {'200': " JSON_OK("A1111Options") ", " A1111_AUTH "}},"
 "   'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: set options', 'operationId': 'a1111SetOptions', " A1111_SECURITY
-"    'description': 'sd_model_checkpoint sets the default model; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for txt2img and img2img; any other key is stored and returned by GET. Every option is checked before any is set.',"
+"    'description': 'With API keys every key has its own options. sd_model_checkpoint sets the default model of the server (an admin key, or a server without keys) or, from any other key, the default of the A1111 requests of that key; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for the txt2img and img2img of the same key; any other key is stored and returned by GET. At most 65536 bytes of options are kept per key (422 beyond). Every option is checked before any is set.',"
 "    'requestBody': " JSON_BODY("A1111Options", "{'show_progress_every_n_steps': 10}") ","
 "    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}},"
 "  '/sdapi/v1/png-info': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the generation parameters an image carries, parsed', 'operationId': 'a1111PngInfo', " A1111_SECURITY
@@ -390,9 +391,9 @@ A1111_FIELDS
 "  'A1111Model': {'type': 'object', 'required': ['title', 'model_name', 'filename'], 'properties': {"
 "    'title': {'type': 'string', 'description': 'The name override_settings.sd_model_checkpoint and the options take'}, 'model_name': {'type': 'string'},"
 "    'hash': {'type': 'string', 'nullable': true}, 'sha256': {'type': 'string', 'nullable': true, 'description': 'Not computed: null'},"
-"    'filename': {'type': 'string'}, 'config': {'type': 'string', 'nullable': true}}},"
+"    'filename': {'type': 'string', 'description': 'The name under --models-dir (or the base name of the -m model): never a server path'}, 'config': {'type': 'string', 'nullable': true}}},"
 "  'A1111Options': {'type': 'object', 'additionalProperties': true, 'properties': {"
-"    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422)'},"
+"    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422): the server default, or the one this key set'},"
 "    'CLIP_stop_at_last_layers': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12, 'default': 1}, 'randn_source': {'type': 'string', 'nullable': true, 'enum': ['CPU', 'GPU', 'NV', 'cpu', 'gpu', 'nv', null], 'default': 'CPU'},"
 "    'show_progress_every_n_steps': {'type': 'integer', 'nullable': true, 'default': 10, 'description': 'Previews for /progress every N steps (with --taesd)'},"
 "    'samples_format': {'type': 'string'}, 'live_previews_enable': {'type': 'boolean', 'description': 'Whether the server has --taesd (read-only in effect)'}}},"
