@@ -8,6 +8,12 @@
  *   GET/POST /sdapi/v1/options                   sd_model_checkpoint = the default model
  *   POST /sdapi/v1/png-info                      infotext of an image, parsed
  *
+ * With API keys, A1111's single-user model is cut per key: /progress,
+ * /interrupt and /skip see and stop only the caller's jobs (admin keys:
+ * all), and each key has its own bounded options (an ordinary key's
+ * sd_model_checkpoint is its own default; an admin's, the server's).
+ * Without keys everything is shared, as in A1111.
+ *
  * A generation is a job like any other (translated into the one request
  * model, stored, queued); the route waits for it in this connection's thread
  * as /predict does (a client that hangs up cancels it; --sync-timeout bounds
