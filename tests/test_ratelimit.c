@@ -1,7 +1,8 @@
 /*
  * test_ratelimit.c — the token buckets of src/server/ratelimit.c with an
  * explicit clock: bursts, refill, the retry-after and reset values, images
- * beyond the daily capacity, refunds, limit changes, unlimited keys,
+ * beyond the daily capacity, refunds (of images, and of the request token
+ * of a request refused for its images), limit changes, unlimited keys,
  * independence of keys, many keys, threads, and the duration format of the
  * x-ratelimit-reset-* headers.
  */
@@ -315,6 +316,42 @@ static void test_format_duration(void)
     CHECK(small[0] == '1');
 }
 
+/* A request refused for its images gives its request token back (auth.c):
+ * the refund is exact, capped at the capacity, and a no-op for an unknown
+ * or unlimited key. */
+static void test_request_refund(void)
+{
+    df_ratelimit *limits = df_ratelimit_create();
+    REQUIRE(limits);
+    df_ratelimit_verdict verdict;
+    const double start = 500;
+    df_ratelimit_take_request(limits, "k", 5, 3, start, &verdict);
+    df_ratelimit_take_request(limits, "k", 5, 3, start, &verdict);
+    CHECK(verdict.allowed && verdict.requests.remaining == 3);
+    df_ratelimit_refund_request(limits, "k", 5, 3, start);
+    df_ratelimit_take_images(limits, "k", 5, 3, 0, start, &verdict); /* reports only */
+    CHECKF(verdict.requests.remaining == 4, "remaining %ld", verdict.requests.remaining);
+    CHECK(verdict.images.remaining == 3);
+    df_ratelimit_refund_request(limits, "k", 5, 3, start);
+    df_ratelimit_refund_request(limits, "k", 5, 3, start); /* never above the capacity */
+    df_ratelimit_take_images(limits, "k", 5, 3, 0, start, &verdict);
+    CHECKF(verdict.requests.remaining == 5 && NEAR(verdict.requests.reset_seconds, 0),
+           "remaining %ld reset %g", verdict.requests.remaining, verdict.requests.reset_seconds);
+    for (int i = 0; i < 5; i++)
+        df_ratelimit_take_request(limits, "k", 5, 3, start, &verdict);
+    df_ratelimit_take_request(limits, "k", 5, 3, start, &verdict);
+    CHECK(!verdict.allowed);
+    df_ratelimit_refund_request(limits, "k", 5, 3, start);
+    df_ratelimit_take_request(limits, "k", 5, 3, start, &verdict);
+    CHECK(verdict.allowed && verdict.requests.remaining == 0);
+    df_ratelimit_refund_request(limits, "other", 5, 3, start); /* no entry: full, nothing */
+    df_ratelimit_refund_request(limits, "free", 0, 0, start);
+    df_ratelimit_refund_request(limits, NULL, 5, 3, start);
+    df_ratelimit_take_request(limits, "other", 5, 3, start, &verdict);
+    CHECK(verdict.allowed && verdict.requests.remaining == 4);
+    df_ratelimit_free(limits);
+}
+
 int main(void)
 {
     DF_RUN(test_unlimited);
@@ -327,5 +364,6 @@ int main(void)
     DF_RUN(test_many_keys);
     DF_RUN(test_threads);
     DF_RUN(test_format_duration);
+    DF_RUN(test_request_refund);
     return df_test_finish();
 }

@@ -55,8 +55,10 @@ static int presented_key(const df_http_request *request, char *out, size_t size)
     return 0;
 }
 
-/* OpenAI's header names, with images as the second resource. */
-static void add_bucket_headers(df_http_request *request, const char *kind,
+/* OpenAI's header names, with images as the second resource. Set, not
+ * added: the image budget's handler call updates what the guard set, so
+ * the answer shows the budget after this request. */
+static void set_bucket_headers(df_http_request *request, const char *kind,
                                const df_ratelimit_state *state)
 {
     if (!state->limit)
@@ -64,15 +66,18 @@ static void add_bucket_headers(df_http_request *request, const char *kind,
     char name[64], value[64];
     snprintf(name, sizeof name, "x-ratelimit-limit-%s", kind);
     snprintf(value, sizeof value, "%ld", state->limit);
-    df_http_add_header(request, name, value);
+    df_http_set_header(request, name, value);
     snprintf(name, sizeof name, "x-ratelimit-remaining-%s", kind);
     snprintf(value, sizeof value, "%ld", state->remaining);
-    df_http_add_header(request, name, value);
+    df_http_set_header(request, name, value);
     snprintf(name, sizeof name, "x-ratelimit-reset-%s", kind);
     df_ratelimit_format_duration(state->reset_seconds, value, sizeof value);
-    df_http_add_header(request, name, value);
+    df_http_set_header(request, name, value);
 }
 
+/* Both limits answer OpenAI's 429 for a rate limit (type rate_limit_error,
+ * code rate_limit_exceeded; the queue's is the same type with queue_full);
+ * the message says which budget ran out. */
 static enum MHD_Result too_many(df_http_request *request, const char *kind, double retry,
                                 const df_ratelimit_state *state, const char *per)
 {
@@ -81,9 +86,10 @@ static enum MHD_Result too_many(df_http_request *request, const char *kind, doub
     char seconds[32];
     snprintf(seconds, sizeof seconds, "%.0f", ceil(retry < 1 ? 1 : retry));
     df_http_header_pair headers[] = {{"Retry-After", seconds}, {NULL, NULL}};
-    return df_http_send_error(request, 429, kind, "rate_limit_exceeded", NULL, headers,
-                              "rate limit reached for key '%s': %ld %s per %s; retry in %s s",
-                              request->caller->key_name, state->limit, kind, per, seconds);
+    return df_http_send_error(request, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                              headers, "rate limit reached for key '%s': %ld %s per %s; retry "
+                              "in %s s", request->caller->key_name, state->limit, kind, per,
+                              seconds);
 }
 
 int df_auth_guard(df_http_request *request, enum MHD_Result *answered)
@@ -133,8 +139,8 @@ int df_auth_guard(df_http_request *request, enum MHD_Result *answered)
     df_ratelimit_verdict verdict;
     df_ratelimit_take_request(server->ratelimit, key.id, key.rate_per_minute, key.daily_images,
                               df_server_monotonic(), &verdict);
-    add_bucket_headers(request, "requests", &verdict.requests);
-    add_bucket_headers(request, "images", &verdict.images);
+    set_bucket_headers(request, "requests", &verdict.requests);
+    set_bucket_headers(request, "images", &verdict.images);
     if (!verdict.allowed) {
         *answered = too_many(request, "requests", verdict.retry_after_seconds, &verdict.requests,
                              "minute");
@@ -150,8 +156,24 @@ int df_auth_take_images(df_http_request *request, int images, enum MHD_Result *a
     if (!caller->key_id[0] || caller->daily_images <= 0)
         return 1;
     df_ratelimit_verdict verdict;
+    double now = df_server_monotonic();
     df_ratelimit_take_images(server->ratelimit, caller->key_id, caller->rate_per_minute,
-                             caller->daily_images, images, df_server_monotonic(), &verdict);
+                             caller->daily_images, images, now, &verdict);
+    if (!verdict.allowed) {
+        /* Refused for its images: the request token the guard took comes
+         * back (a client told to wait for images must not also lose a
+         * request). The state read after the refund is what the answer
+         * reports. */
+        df_ratelimit_verdict after;
+        df_ratelimit_refund_request(server->ratelimit, caller->key_id, caller->rate_per_minute,
+                                    caller->daily_images, now);
+        df_ratelimit_take_images(server->ratelimit, caller->key_id, caller->rate_per_minute,
+                                 caller->daily_images, 0, now, &after);
+        verdict.requests = after.requests;
+        verdict.images = after.images;
+    }
+    set_bucket_headers(request, "requests", &verdict.requests);
+    set_bucket_headers(request, "images", &verdict.images);
     if (verdict.allowed)
         return 1;
     if (verdict.retry_after_seconds < 0) {
@@ -168,9 +190,15 @@ void df_auth_refund_images(df_http_request *request, int images)
 {
     df_server *server = request->context;
     const df_http_caller *caller = request->caller;
-    if (caller->key_id[0] && caller->daily_images > 0)
-        df_ratelimit_refund_images(server->ratelimit, caller->key_id, caller->daily_images, images,
-                                   df_server_monotonic());
+    if (!caller->key_id[0] || caller->daily_images <= 0)
+        return;
+    double now = df_server_monotonic();
+    df_ratelimit_refund_images(server->ratelimit, caller->key_id, caller->daily_images, images,
+                               now);
+    df_ratelimit_verdict verdict;
+    df_ratelimit_take_images(server->ratelimit, caller->key_id, caller->rate_per_minute,
+                             caller->daily_images, 0, now, &verdict);
+    set_bucket_headers(request, "images", &verdict.images);
 }
 
 const char *df_auth_owner_filter(const df_http_request *request)

@@ -11,7 +11,8 @@
  * x-ratelimit-* headers are added to the response, and the request is
  * counted in the key's usage. Refusals use the route family's error shape:
  * 401 (no, unknown or revoked key; WWW-Authenticate says which scheme),
- * 403 (an admin route), 429 (Retry-After, rounded up to whole seconds).
+ * 403 (an admin route), 429 (Retry-After, rounded up to whole seconds;
+ * type rate_limit_error, code rate_limit_exceeded, for either budget).
  *
  * Ownership: a key sees and controls only its own jobs; admins see all.
  */
@@ -24,7 +25,9 @@
 int df_auth_guard(df_http_request *request, enum MHD_Result *answered);
 
 /* Takes `images` from the caller's image bucket: 1, or 0 after answering
- * 429 (or 400 when `images` exceeds the key's whole daily limit). */
+ * 429 (or 400 when `images` exceeds the key's whole daily limit; either
+ * refusal gives back the request token the guard took). The x-ratelimit-*
+ * headers then report the buckets after this request. */
 int df_auth_take_images(df_http_request *request, int images, enum MHD_Result *answered);
 /* Gives them back (the queue refused the job). */
 void df_auth_refund_images(df_http_request *request, int images);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -214,6 +215,21 @@ void df_http_add_header(df_http_request *request, const char *name, const char *
     }
     call->extra[call->extra_count][0] = copy_name;
     call->extra[call->extra_count++][1] = copy_value;
+}
+
+void df_http_set_header(df_http_request *request, const char *name, const char *value)
+{
+    http_call *call = request->call;
+    for (int i = 0; call && i < call->extra_count; i++)
+        if (!strcasecmp(call->extra[i][0], name)) {
+            char *copy = strdup(value);
+            if (copy) {
+                free(call->extra[i][1]);
+                call->extra[i][1] = copy;
+            }
+            return;
+        }
+    df_http_add_header(request, name, value);
 }
 
 int df_http_client_gone(const df_http_request *request)

@@ -138,6 +138,9 @@ void df_http_stop(df_http *http);
 /* Adds a header to whatever response this request gets (rate-limit headers
  * set by the guard, for instance); copied. At most 16 per request. */
 void df_http_add_header(df_http_request *request, const char *name, const char *value);
+/* The same, replacing a header of that name (case-insensitive) added
+ * before: a value the guard set that the handler knows better. */
+void df_http_set_header(df_http_request *request, const char *name, const char *value);
 
 /* The native error shape {"error": {"message", "type", "code"}}. */
 json_t *df_http_native_error(const df_http_error_info *info);

@@ -316,6 +316,24 @@ void df_ratelimit_refund_images(df_ratelimit *limits, const char *key_id, long d
     pthread_mutex_unlock(&limits->lock);
 }
 
+void df_ratelimit_refund_request(df_ratelimit *limits, const char *key_id,
+                                 double requests_per_minute, long daily_images, double now)
+{
+    if (!key_id || request_capacity(requests_per_minute) == 0)
+        return;
+    pthread_mutex_lock(&limits->lock);
+    /* No entry: the bucket is full, nothing to give back. */
+    if (search(limits, key_id) >= 0) {
+        bucket_pair *pair = prepare(limits, key_id, requests_per_minute, daily_images, now);
+        if (pair) {
+            pair->requests.tokens += 1;
+            if (pair->requests.tokens > (double)pair->requests.capacity)
+                pair->requests.tokens = (double)pair->requests.capacity;
+        }
+    }
+    pthread_mutex_unlock(&limits->lock);
+}
+
 /* Rounded up, so that a client that waits exactly this long finds its
  * tokens back; the small slack keeps 6.0000000001 from reading "7s". */
 void df_ratelimit_format_duration(double seconds, char *buffer, size_t size)

@@ -51,6 +51,11 @@ void df_ratelimit_take_images(df_ratelimit *limits, const char *key_id,
 void df_ratelimit_refund_images(df_ratelimit *limits, const char *key_id, long daily_images,
                                 int images, double now);
 
+/* Gives back the request token a request took (one refused for its images:
+ * a refusal of one budget does not spend the other). */
+void df_ratelimit_refund_request(df_ratelimit *limits, const char *key_id,
+                                 double requests_per_minute, long daily_images, double now);
+
 /* OpenAI's duration format for x-ratelimit-reset-*: "1s", "6m0s", "1h2m3s",
  * "250ms" below a second. */
 void df_ratelimit_format_duration(double seconds, char *buffer, size_t size);

@@ -8,6 +8,12 @@
  *   GET/POST /sdapi/v1/options                   sd_model_checkpoint = the default model
  *   POST /sdapi/v1/png-info                      infotext of an image, parsed
  *
+ * With API keys, A1111's single-user model is cut per key: /progress,
+ * /interrupt and /skip see and stop only the caller's jobs (admin keys:
+ * all), and each key has its own bounded options (an ordinary key's
+ * sd_model_checkpoint is its own default; an admin's, the server's).
+ * Without keys everything is shared, as in A1111.
+ *
  * A generation is a job like any other (translated into the one request
  * model, stored, queued); the route waits for it in this connection's thread
  * as /predict does (a client that hangs up cancels it; --sync-timeout bounds
@@ -33,6 +39,7 @@
 
 #include "pipeline/scheduler.h"
 #include "runtime/error.h"
+#include "server/auth.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -68,52 +75,122 @@ static enum MHD_Result invalid(df_http_request *request, const char *field, cons
 }
 
 /* ------------------------------------------------------------------------ */
-/* State: options and the force_task_id -> job id map                       */
+/* State: options per key, and the recent submissions                       */
+
+/* With API keys every key has its own options (one key's defaults must not
+ * change another's generations); without keys there is one set, "" below.
+ * Each set is bounded: clients store UI settings here that we only echo,
+ * and an unbounded store is a memory sink any caller can fill. */
+#define OPTIONS_MAX_BYTES 65536
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static json_t *stored_options; /* keys a client set (sd_model_checkpoint aside) */
+static json_t *stored_options; /* owner ("" or a key id) -> {option: value} */
 
+/* Recent A1111 submissions: the force_task_id -> job id map, and which key
+ * submitted each, so that /progress and /interrupt find a caller's own job
+ * (and never another key's) without asking the store. */
 #define TASKS 256
 static struct {
-    char task[128];
+    char task[128]; /* "" when the request had no force_task_id */
     char job[DF_SERVER_ID_SIZE];
+    char owner[DF_SERVER_ID_SIZE]; /* the key id, "" without keys */
 } tasks[TASKS];
 static int next_task;
 
-static void remember_task(const char *task, const char *job)
+static const char *options_owner(const df_http_request *request)
+{
+    return request->caller->key_id;
+}
+
+static void remember_task(const df_http_request *request, const char *task, const char *job)
 {
     pthread_mutex_lock(&state_lock);
     snprintf(tasks[next_task].task, sizeof tasks[next_task].task, "%s", task);
     snprintf(tasks[next_task].job, sizeof tasks[next_task].job, "%s", job);
+    snprintf(tasks[next_task].owner, sizeof tasks[next_task].owner, "%s",
+             request->caller->key_id);
     next_task = (next_task + 1) % TASKS;
     pthread_mutex_unlock(&state_lock);
 }
 
-/* The job of a task id (a force_task_id, or a job id itself); 0 if unknown. */
-static int task_job(const char *task, char job[DF_SERVER_ID_SIZE])
+/* May the caller see job `id` (submitted through any route)? The store
+ * knows its key; admins and keyless servers see every job. */
+static int may_see_job(df_http_request *request, const char *id)
 {
+    if (!df_auth_owner_filter(request))
+        return 1;
+    df_server *server = request->context;
+    json_t *record = NULL;
+    df_error error = {0};
+    if (!df_server_valid_id(id) || df_store_get(server->store, id, &record, &error) || !record)
+        return 0;
+    int ok = df_auth_may_see(request, json_string_value(json_object_get(record, "key_id")));
+    json_decref(record);
+    return ok;
+}
+
+/* The job of a task id (a force_task_id the caller's key used, or a job id
+ * the caller may see); 0 if none. The newest submission wins, so a task id
+ * reused by another key neither hides nor reveals the caller's. */
+static int task_job(df_http_request *request, const char *task, char job[DF_SERVER_ID_SIZE])
+{
+    const char *filter = df_auth_owner_filter(request);
     int found = 0;
     pthread_mutex_lock(&state_lock);
     for (int i = 0; i < TASKS && !found; i++) {
         int at = (next_task - 1 - i + 2 * TASKS) % TASKS;
-        if (tasks[at].task[0] && !strcmp(tasks[at].task, task)) {
+        if (tasks[at].task[0] && !strcmp(tasks[at].task, task) &&
+            (!filter || !strcmp(tasks[at].owner, filter))) {
             snprintf(job, DF_SERVER_ID_SIZE, "%s", tasks[at].job);
             found = 1;
         }
     }
     pthread_mutex_unlock(&state_lock);
-    if (!found && df_server_valid_id(task) && strlen(task) < DF_SERVER_ID_SIZE) {
+    if (!found && df_server_valid_id(task) && strlen(task) < DF_SERVER_ID_SIZE &&
+        may_see_job(request, task)) {
         snprintf(job, DF_SERVER_ID_SIZE, "%s", task);
         found = 1;
     }
     return found;
 }
 
-/* An option a client set with POST /options (new reference), or NULL. */
-static json_t *option(const char *key)
+/* The job /progress reports and /interrupt stops when no task is named:
+ * the running one when the caller may see it; else, for a key that sees
+ * only its own jobs, its newest A1111 job still queued or running (what
+ * A1111 would be busy with for this client). 0 when there is none. */
+static int current_job(df_http_request *request, char job[DF_SERVER_ID_SIZE])
+{
+    df_server *server = request->context;
+    if (df_jobs_running_id(server->jobs, job) && may_see_job(request, job))
+        return 1;
+    const char *filter = df_auth_owner_filter(request);
+    if (!filter)
+        return 0;
+    char candidates[TASKS][DF_SERVER_ID_SIZE];
+    int count = 0;
+    pthread_mutex_lock(&state_lock);
+    for (int i = 0; i < TASKS; i++) {
+        int at = (next_task - 1 - i + 2 * TASKS) % TASKS;
+        if (tasks[at].job[0] && !strcmp(tasks[at].owner, filter))
+            memcpy(candidates[count++], tasks[at].job, sizeof tasks[at].job);
+    }
+    pthread_mutex_unlock(&state_lock);
+    df_job_info info;
+    for (int i = 0; i < count; i++) /* newest first; df_jobs_info: live ones only */
+        if (df_jobs_info(server->jobs, candidates[i], &info)) {
+            memcpy(job, candidates[i], DF_SERVER_ID_SIZE);
+            return 1;
+        }
+    return 0;
+}
+
+/* An option the caller's key set with POST /options (new reference), or
+ * NULL. */
+static json_t *option(const df_http_request *request, const char *key)
 {
     pthread_mutex_lock(&state_lock);
-    json_t *value = stored_options ? json_incref(json_object_get(stored_options, key)) : NULL;
+    json_t *mine = json_object_get(stored_options, options_owner(request));
+    json_t *value = json_incref(json_object_get(mine, key));
     pthread_mutex_unlock(&state_lock);
     return value;
 }
@@ -348,12 +425,16 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         get_bool_field(request, body, "include_init_images", 0, &t->include_init_images,
                        answered))
         return -1;
-    if (batch_size < 1 || batch_size > 16)
+    /* The server's --max-batch bounds the images of a request, however
+     * they are split into batches. */
+    long long max_batch = server->limits.max_batch;
+    if (batch_size < 1 || batch_size > max_batch)
         return *answered = invalid(request, "batch_size", "batch_size: %lld is out of range [1, "
-                                   "16]", batch_size), -1;
-    if (n_iter < 1 || n_iter * batch_size > 16)
+                                   "%lld] (this server's --max-batch)", batch_size, max_batch), -1;
+    if (n_iter < 1 || n_iter > max_batch || n_iter * batch_size > max_batch)
         return *answered = invalid(request, "n_iter", "n_iter: %lld batches of %lld images is "
-                                   "more than 16 images", n_iter, batch_size), -1;
+                                   "more than this server's %lld images per request "
+                                   "(--max-batch)", n_iter, batch_size, max_batch), -1;
     t->batch_size = (int)batch_size;
     t->n_iter = (int)n_iter;
     json_object_set_new(n, "steps", json_integer(steps));
@@ -418,7 +499,7 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         json_t *v = json_object_get(overrides, keys[i]);
         json_t *held = NULL;
         if (!v || json_is_null(v))
-            v = held = option(keys[i]);
+            v = held = option(request, keys[i]);
         char field[96];
         snprintf(field, sizeof field, "override_settings.%s", keys[i]);
         if (v && !json_is_null(v)) {
@@ -443,17 +524,21 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
                     return *answered = invalid(request, field, "%s: expected GPU, NV or CPU",
                                                field), -1;
                 }
-            } else if (!held) { /* a per-request checkpoint (the option is the default) */
+            } else {
+                /* Per request, or the key's own default (POST /options by a
+                 * key that may not change the server's): a held name that a
+                 * rescan took away falls back to the server's default. */
                 const df_model_entry *entry = df_models_find(server->models,
                                                              json_string_value(v));
-                if (!entry) {
+                if (!entry && !held) {
                     char names[512];
                     df_models_names(server->models, names, sizeof names);
                     return *answered = invalid(request, field, "%s: unknown model '%s' "
                                                "(available: %s)", field, json_string_value(v),
                                                names), -1;
                 }
-                json_object_set_new(n, "model", json_string(entry->name));
+                if (entry)
+                    json_object_set_new(n, "model", json_string(entry->name));
             }
         }
         json_decref(held);
@@ -473,7 +558,7 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
      * every show_progress_every_n_steps steps (A1111's option, default 10
      * here). */
     if (server->limits.previews) {
-        json_t *every = option("show_progress_every_n_steps");
+        json_t *every = option(request, "show_progress_every_n_steps");
         long long n_steps = json_is_integer(every) ? json_integer_value(every) : 10;
         json_decref(every);
         if (n_steps > 0)
@@ -662,8 +747,7 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
     }
     char id[DF_SERVER_ID_SIZE];
     snprintf(id, sizeof id, "%s", df_job_id(job));
-    if (t.task[0])
-        remember_task(t.task, id);
+    remember_task(request, t.task, id);
 
     df_job_state state;
     if (!df_routes_wait(request, job, &state, &answered)) {
@@ -739,7 +823,7 @@ static enum MHD_Result progress(df_http_request *request)
     const char *skip = df_http_query(request, "skip_current_image");
     int skip_image = skip && (!strcasecmp(skip, "true") || !strcmp(skip, "1"));
     char id[DF_SERVER_ID_SIZE] = "";
-    int have = task ? task_job(task, id) : df_jobs_running_id(server->jobs, id);
+    int have = task ? task_job(request, task, id) : current_job(request, id);
     df_job_info info;
     int live = have && df_jobs_info(server->jobs, id, &info);
     double fraction = 0, eta = 0;
@@ -788,11 +872,13 @@ static enum MHD_Result progress(df_http_request *request)
     return df_http_send_json(request, 200, body, NULL);
 }
 
+/* Stops the job /progress shows this caller: a key never stops another
+ * key's job (admins and keyless servers: the running one, as A1111). */
 static enum MHD_Result interrupt(df_http_request *request)
 {
     df_server *server = request->context;
     char id[DF_SERVER_ID_SIZE];
-    if (df_jobs_running_id(server->jobs, id))
+    if (current_job(request, id))
         df_jobs_cancel(server->jobs, id);
     return df_http_send_json(request, 200, json_object(), NULL);
 }
@@ -840,13 +926,13 @@ static enum MHD_Result sd_models(df_http_request *request)
         char *dot = strrchr(model_name, '.');
         if (dot && !strcmp(dot, ".safetensors"))
             *dot = 0;
-        char *absolute = realpath(e->path, NULL);
-        /* Hashes are not computed (A1111 leaves them null until it has). */
+        /* Hashes are not computed (A1111 leaves them null until it has).
+         * filename: the name under --models-dir (or -m's base name), not
+         * A1111's absolute path: where the server keeps its files is none
+         * of a client's business, and clients only show or match it. */
         json_array_append_new(out, json_pack("{s:s, s:s, s:n, s:n, s:s, s:n}", "title", e->name,
                                              "model_name", model_name, "hash", "sha256",
-                                             "filename", absolute ? absolute : e->path,
-                                             "config"));
-        free(absolute);
+                                             "filename", e->name, "config"));
     }
     return df_http_send_json(request, 200, out, NULL);
 }
@@ -859,13 +945,24 @@ static enum MHD_Result get_options(df_http_request *request)
                             "samples_format", "png", "live_previews_enable",
                             server->limits.previews);
     pthread_mutex_lock(&state_lock);
-    if (stored_options)
-        json_object_update(out, stored_options);
+    json_t *mine = json_object_get(stored_options, options_owner(request));
+    if (mine)
+        json_object_update(out, mine);
     pthread_mutex_unlock(&state_lock);
-    char name[256];
-    df_models_default(server->models, name, sizeof name);
-    json_object_set_new(out, "sd_model_checkpoint", json_string(name));
+    /* The key's own checkpoint while it is still offered, else the server's. */
+    const char *held = json_string_value(json_object_get(out, "sd_model_checkpoint"));
+    if (!held || !df_models_find(server->models, held)) {
+        char name[256];
+        df_models_default(server->models, name, sizeof name);
+        json_object_set_new(out, "sd_model_checkpoint", json_string(name));
+    }
     return df_http_send_json(request, 200, out, NULL);
+}
+
+/* Bytes `value` takes as compact JSON. */
+static size_t json_bytes(const json_t *value)
+{
+    return json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 static enum MHD_Result set_options(df_http_request *request)
@@ -898,17 +995,49 @@ static enum MHD_Result set_options(df_http_request *request)
         json_decref(body);
         return invalid(request, bad, "%s: invalid value", bad);
     }
-    json_t *checkpoint = json_object_get(body, "sd_model_checkpoint");
-    if (checkpoint && !json_is_null(checkpoint)) {
-        df_error error = {0};
-        if (!json_is_string(checkpoint) ||
-            df_models_set_default(server->models, json_string_value(checkpoint), &error)) {
+    /* Any other option is only echoed; one that cannot fit is refused by
+     * name before anything is stored. */
+    const char *key;
+    json_object_foreach(body, key, v) {
+        size_t bytes = strlen(key) + json_bytes(v);
+        if (bytes > OPTIONS_MAX_BYTES) {
+            enum MHD_Result r = invalid(request, key, "%s: %zu bytes is more than the %d bytes "
+                                        "of options this server keeps per key", key, bytes,
+                                        OPTIONS_MAX_BYTES);
             json_decref(body);
-            return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: %s",
-                           error.status ? error.message : "str type expected");
+            return r;
         }
     }
-    json_object_del(body, "sd_model_checkpoint");
+    /* sd_model_checkpoint: the server's default model when the caller may
+     * change it (an admin key, or a server without keys); for any other
+     * key, that key's own default, kept with its options. */
+    json_t *checkpoint = json_object_get(body, "sd_model_checkpoint");
+    int own_model = df_auth_owner_filter(request) != NULL;
+    char server_model[sizeof ((df_model_entry *)0)->name] = ""; /* the new default, if any */
+    if (checkpoint && !json_is_null(checkpoint)) {
+        if (!json_is_string(checkpoint)) {
+            json_decref(body);
+            return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: str type "
+                           "expected");
+        }
+        const df_model_entry *entry = df_models_find(server->models,
+                                                     json_string_value(checkpoint));
+        if (!entry) {
+            char names[512];
+            df_models_names(server->models, names, sizeof names);
+            enum MHD_Result r = invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: "
+                                        "unknown model '%s' (available: %s)",
+                                        json_string_value(checkpoint), names);
+            json_decref(body);
+            return r;
+        }
+        if (own_model)
+            json_object_set_new(body, "sd_model_checkpoint", json_string(entry->name));
+        else
+            snprintf(server_model, sizeof server_model, "%s", entry->name);
+    }
+    if (!own_model)
+        json_object_del(body, "sd_model_checkpoint");
     /* Taken in any case, kept as A1111 names it (GET answers GPU, not gPu). */
     v = json_object_get(body, "randn_source");
     if (json_is_string(v))
@@ -916,12 +1045,31 @@ static enum MHD_Result set_options(df_http_request *request)
                             json_string(!strcasecmp(json_string_value(v), "GPU")  ? "GPU"
                                         : !strcasecmp(json_string_value(v), "NV") ? "NV"
                                                                                   : "CPU"));
+    /* Merged into a copy, so that a set over the limit changes nothing. */
+    const char *owner = options_owner(request);
+    size_t total = 0;
     pthread_mutex_lock(&state_lock);
     if (!stored_options)
         stored_options = json_object();
-    json_object_update(stored_options, body);
+    json_t *mine = json_object_get(stored_options, owner);
+    json_t *merged = mine ? json_copy(mine) : json_object();
+    int stored = merged && !json_object_update(merged, body) &&
+                 (total = json_bytes(merged)) <= OPTIONS_MAX_BYTES &&
+                 !json_object_set(stored_options, owner, merged);
     pthread_mutex_unlock(&state_lock);
+    json_decref(merged);
     json_decref(body);
+    if (!stored && total > OPTIONS_MAX_BYTES)
+        return invalid(request, "__root__", "options: %zu bytes is more than the %d bytes of "
+                       "options this server keeps per key", total, OPTIONS_MAX_BYTES);
+    if (!stored)
+        return df_http_send_error(request, 500, "server_error", "out_of_memory", NULL, NULL,
+                                  "options: out of memory");
+    /* Last, so that a refused set changes nothing. */
+    df_error error = {0};
+    if (server_model[0] && df_models_set_default(server->models, server_model, &error))
+        return invalid(request, "sd_model_checkpoint", "sd_model_checkpoint: %s",
+                       error.message); /* a rescan took it away meanwhile */
     char *null_body = strdup("null"); /* A1111 answers null */
     if (!null_body)
         return MHD_NO;

@@ -62,7 +62,7 @@
     " 'x-ratelimit-remaining-images': {'description': 'Images left today', 'schema': {'type': 'integer'}}," \
     " 'x-ratelimit-reset-images': {'description': 'Until the image budget is full again', 'schema': {'type': 'string'}}}"
 #define UNAUTHORIZED(ref) "{'description': 'No API key, or not an active one (asked only while the server has API keys)', 'headers': {'WWW-Authenticate': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
-#define RATE_LIMITED(ref) "{'description': 'Too many requests: the key is over its per-minute or daily image limit, or the job queue is full', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define RATE_LIMITED(ref) "{'description': 'Too many requests (error type rate_limit_error where the shape has a type): code rate_limit_exceeded when the key is over its per-minute request limit or its daily image limit (the message says which; a request refused for its images spends no request token), queue_full when the job queue is full. The x-ratelimit-* headers report the budgets after this request', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
 
 #define A1111_ERR(why) "{'description': '" why " (AUTOMATIC1111 shape)', 'content': {'application/json': {'schema': " SCHEMA("A1111HTTPError") "}}}"
 #define A1111_422 "{'description': 'A field is invalid, unknown, or asks for something this server does not support (FastAPI validation shape; loc names the field)', 'content': {'application/json': {'schema': " SCHEMA("A1111ValidationError") "}}}"
@@ -89,7 +89,7 @@
 "    'scheduler': {'type': 'string', 'nullable': true, 'description': 'automatic, uniform or karras (case-insensitive; GET /sdapi/v1/schedulers); others: 422'}," \
 "    'seed': {'type': 'integer', 'format': 'int64', 'nullable': true, 'default': -1, 'description': 'Negative: random. Image i of the request has seed + i'}," \
 "    'batch_size': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1}," \
-"    'n_iter': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1, 'description': 'n_iter times batch_size is at most 16'}," \
+"    'n_iter': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'default': 1, 'description': 'n_iter times batch_size is at most the --max-batch of this server'}," \
 "    'width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 2048, 'description': 'A multiple of the model size multiple; 0 or absent: the model default size (img2img: the init image size)'}," \
 "    'height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 2048}," \
 "    'override_settings': {'type': 'object', 'nullable': true, 'additionalProperties': true, 'description': 'Over the options POST /sdapi/v1/options set; the keys below are honoured, others ignored', 'properties': {" \
@@ -149,8 +149,8 @@ static const char document[] =
 " 'paths': {"
 "  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz', " PUBLIC
 "    'responses': {'200': " JSON_OK("Status") "}}},"
-"  '/readyz': {'get': {'tags': ['health'], 'summary': 'Readiness: the default model is loaded and the queue takes jobs', 'operationId': 'readyz',"
-"    'responses': {'200': " JSON_OK("Ready") ", '503': " ERR_WHY("Not ready (loading, or shutting down)", "Error") ", " NATIVE_AUTH "}}},"
+"  '/readyz': {'get': {'tags': ['health'], 'summary': 'Readiness: the model catalogue is up, the worker takes jobs, the queue has room and the job store is usable (no key needed: for load balancer and Kubernetes probes)', 'operationId': 'readyz', " PUBLIC
+"    'responses': {'200': " JSON_OK("Ready") ", '503': {'description': 'Not ready: code not_ready (loading, or shutting down), queue_full (with Retry-After) or store_unavailable', 'headers': {'Retry-After': {'description': 'With queue_full: seconds to wait', 'schema': {'type': 'integer', 'minimum': 0}}}, 'content': {'application/json': {'schema': " SCHEMA("Error") "}}}}}},"
 "  '/openapi.json': {'get': {'tags': ['health'], 'summary': 'This document', 'operationId': 'openapi',"
 "    'responses': {'200': {'description': 'OpenAPI 3.0 document', 'content': {'application/json': {'schema': {'type': 'object'}}}}, " NATIVE_AUTH "}}},"
 "  '/': {'get': {'tags': ['web'], 'summary': 'The web page (it asks for a key itself when the server has keys)', 'operationId': 'webPage', " PUBLIC
@@ -235,12 +235,13 @@ static const char document[] =
 "    'requestBody': " JSON_BODY("A1111Img2ImgRequest", "{'prompt': 'a red apple', 'init_images': [" EXAMPLE_PNG "], 'denoising_strength': 0.5, 'steps': 4}") ","
 "    'responses': {'200': {'description': 'OK', 'headers': {" JOB_ID_HEADER "}, 'content': {'application/json': {'schema': " SCHEMA("A1111GenerationResponse") "}}}, " A1111_GEN_ERRORS "}}},"
 "  '/sdapi/v1/progress': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: progress of the running job, or of a task', 'operationId': 'a1111Progress', " A1111_SECURITY
-"    'parameters': [{'name': 'id_task', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A force_task_id or a job id; absent: the running job'},"
+"    'description': 'With API keys a key sees only its own jobs (an admin key every job): without id_task, the running job when the key submitted it, else the newest A1111 job of the key still queued or running; a job of another key is reported as no job.',"
+"    'parameters': [{'name': 'id_task', 'in': 'query', 'required': false, 'schema': {'type': 'string'}, 'description': 'A force_task_id or a job id (of the calling key, with API keys); absent: the running job'},"
 "                   {'name': 'skip_current_image', 'in': 'query', 'required': false, 'schema': {'type': 'boolean', 'default': false}, 'description': 'true or 1: no current_image'}],"
 "    'responses': {'200': " JSON_OK("A1111Progress") ", " A1111_AUTH "}}},"
-"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the running job (it stops within one step)', 'operationId': 'a1111Interrupt', " A1111_SECURITY
+"  '/sdapi/v1/interrupt': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: cancel the job GET /sdapi/v1/progress shows the caller (the running job; with API keys never a job of another key); it stops within one step', 'operationId': 'a1111Interrupt', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
-"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the running job is cancelled)', 'operationId': 'a1111Skip', " A1111_SECURITY
+"  '/sdapi/v1/skip': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: as interrupt (the job progress shows the caller is cancelled)', 'operationId': 'a1111Skip', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK (an empty object)', 'content': {'application/json': {'schema': {'type': 'object', 'maxProperties': 0}}}}, " A1111_AUTH "}}},"
 "  '/sdapi/v1/samplers': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the samplers', 'operationId': 'a1111Samplers', " A1111_SECURITY
 "    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Sampler") "}}}}, " A1111_AUTH "}}},"
@@ -252,7 +253,7 @@ static const char document[] =
 "   'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the options (sd_model_checkpoint is the default model)', 'operationId': 'a1111GetOptions', " A1111_SECURITY
 "    'responses': {'200': " JSON_OK("A1111Options") ", " A1111_AUTH "}},"
 "   'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: set options', 'operationId': 'a1111SetOptions', " A1111_SECURITY
-"    'description': 'sd_model_checkpoint sets the default model; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for txt2img and img2img; any other key is stored and returned by GET. Every option is checked before any is set.',"
+"    'description': 'With API keys every key has its own options. sd_model_checkpoint sets the default model of the server (an admin key, or a server without keys) or, from any other key, the default of the A1111 requests of that key; CLIP_stop_at_last_layers, randn_source and show_progress_every_n_steps are defaults for the txt2img and img2img of the same key; any other key is stored and returned by GET. At most 65536 bytes of options are kept per key (422 beyond). Every option is checked before any is set.',"
 "    'requestBody': " JSON_BODY("A1111Options", "{'show_progress_every_n_steps': 10}") ","
 "    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}},"
 "  '/sdapi/v1/png-info': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the generation parameters an image carries, parsed', 'operationId': 'a1111PngInfo', " A1111_SECURITY
@@ -261,7 +262,7 @@ static const char document[] =
 " },"
 " 'components': {'schemas': {"
 "  'Status': {'type': 'object', 'required': ['status'], 'properties': {'status': {'type': 'string', 'enum': ['ok']}}},"
-"  'Ready': {'type': 'object', 'required': ['status', 'model', 'queue_length', 'queue_size'], 'properties': {'status': {'type': 'string'}, 'model': {'type': 'string'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
+"  'Ready': {'type': 'object', 'required': ['status', 'queue_length', 'queue_size'], 'properties': {'status': {'type': 'string', 'enum': ['ready']}, 'model': {'type': 'string', 'description': 'The default model; only while the server has no API keys'}, 'queue_length': {'type': 'integer'}, 'queue_size': {'type': 'integer'}}},"
 "  'Error': {'type': 'object', 'required': ['error'], 'description': 'The native error shape (/predict, /v1/jobs, health, usage, metrics; and every route for 413)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type'], 'properties': {"
 "    'message': {'type': 'string'}, 'type': {'type': 'string'}, 'code': {'type': 'string'}, 'param': {'type': 'string', 'description': 'The field at fault'}}}}},"
 "  'OpenAIError': {'type': 'object', 'required': ['error'], 'description': 'OpenAI error shape (/v1/images, GET /v1/models)', 'properties': {'error': {'type': 'object', 'required': ['message', 'type', 'param', 'code'], 'properties': {"
@@ -390,9 +391,9 @@ A1111_FIELDS
 "  'A1111Model': {'type': 'object', 'required': ['title', 'model_name', 'filename'], 'properties': {"
 "    'title': {'type': 'string', 'description': 'The name override_settings.sd_model_checkpoint and the options take'}, 'model_name': {'type': 'string'},"
 "    'hash': {'type': 'string', 'nullable': true}, 'sha256': {'type': 'string', 'nullable': true, 'description': 'Not computed: null'},"
-"    'filename': {'type': 'string'}, 'config': {'type': 'string', 'nullable': true}}},"
+"    'filename': {'type': 'string', 'description': 'The name under --models-dir (or the base name of the -m model): never a server path'}, 'config': {'type': 'string', 'nullable': true}}},"
 "  'A1111Options': {'type': 'object', 'additionalProperties': true, 'properties': {"
-"    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422)'},"
+"    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422): the server default, or the one this key set'},"
 "    'CLIP_stop_at_last_layers': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12, 'default': 1}, 'randn_source': {'type': 'string', 'nullable': true, 'enum': ['CPU', 'GPU', 'NV', 'cpu', 'gpu', 'nv', null], 'default': 'CPU'},"
 "    'show_progress_every_n_steps': {'type': 'integer', 'nullable': true, 'default': 10, 'description': 'Previews for /progress every N steps (with --taesd)'},"
 "    'samples_format': {'type': 'string'}, 'live_previews_enable': {'type': 'boolean', 'description': 'Whether the server has --taesd (read-only in effect)'}}},"
@@ -485,12 +486,12 @@ static void apply_limits(json_t *document, const df_server *server)
         }
         set_integer(document, native[s], "steps", "maximum", limits->max_steps);
         set_integer(document, native[s], "n", "maximum", limits->max_batch);
-        /* A1111: batch_size and n_iter each at most 16 (A1111's own), and
-         * their product at most --max-batch. */
+        /* A1111: batch_size, n_iter and their product at most --max-batch
+         * (routes_a1111.c checks the same). */
         set_integer(document, a1111[s], "steps", "maximum", limits->max_steps);
         set_integer(document, a1111[s], "steps", "default", at_most(50, limits->max_steps));
-        set_integer(document, a1111[s], "batch_size", "maximum", at_most(16, limits->max_batch));
-        set_integer(document, a1111[s], "n_iter", "maximum", at_most(16, limits->max_batch));
+        set_integer(document, a1111[s], "batch_size", "maximum", limits->max_batch);
+        set_integer(document, a1111[s], "n_iter", "maximum", limits->max_batch);
         for (int i = 0; i < 2; i++) {
             set_integer(document, a1111[s], sides[i], "maximum", limits->max_side);
             if (multiple > 0) /* 0 (the default size) is a multiple too */

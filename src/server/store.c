@@ -24,6 +24,11 @@ struct df_store {
     sqlite3 *db;
     pthread_mutex_t lock;
     char *images_dir;
+    char *db_path;
+    /* The database file opened: a file moved or replaced under the open
+     * connection takes every later write with it (df_store_ping). */
+    dev_t db_device;
+    ino_t db_inode;
 };
 
 static const char schema[] =
@@ -108,7 +113,14 @@ df_status df_store_open(const char *dir, df_store **out, df_error *error)
             sqlite3_free(message);
         }
     }
-    free(db_path);
+    struct stat info;
+    if (!status && stat(db_path, &info))
+        status = df_error_set(error, DF_ERR_IO, "job store %s: %s", db_path, strerror(errno));
+    if (!status) {
+        store->db_device = info.st_dev;
+        store->db_inode = info.st_ino;
+    }
+    store->db_path = db_path;
     if (status) {
         df_store_close(store);
         return status;
@@ -125,10 +137,31 @@ void df_store_close(df_store *store)
         sqlite3_close(store->db);
     pthread_mutex_destroy(&store->lock);
     free(store->images_dir);
+    free(store->db_path);
     free(store);
 }
 
 const char *df_store_images_dir(const df_store *store) { return store->images_dir; }
+
+df_status df_store_ping(df_store *store, df_error *error)
+{
+    struct stat info;
+    if (stat(store->db_path, &info) || info.st_dev != store->db_device ||
+        info.st_ino != store->db_inode)
+        return df_error_set(error, DF_ERR_IO, "job store: %s was moved or replaced",
+                            store->db_path);
+    if (stat(store->images_dir, &info) || !S_ISDIR(info.st_mode))
+        return df_error_set(error, DF_ERR_IO, "job store: %s is missing", store->images_dir);
+    pthread_mutex_lock(&store->lock);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(store->db, "SELECT 1 FROM jobs LIMIT 1", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    df_status status = rc == SQLITE_ROW || rc == SQLITE_DONE ? DF_OK : db_error(store, error, "ping");
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&store->lock);
+    return status;
+}
 
 /* Runs one write statement: `types` says how to bind each argument
  * ('s' string or NULL, 'd' double, 0 ends). Caller holds no lock. */

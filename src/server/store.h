@@ -40,6 +40,11 @@ void df_store_close(df_store *store);
 /* DIR/images (owned by the store). */
 const char *df_store_images_dir(const df_store *store);
 
+/* Whether the store can take jobs now: the database file is still the one
+ * opened (not moved, deleted or replaced), DIR/images exists, and a read
+ * succeeds. For readiness probes: cheap, no write. */
+df_status df_store_ping(df_store *store, df_error *error);
+
 /* key_id may be NULL (no keys). */
 df_status df_store_insert(df_store *store, const char *id, const char *params_json,
                           const char *key_id, double created, df_error *error);

@@ -152,6 +152,17 @@ def test_bad_input(server):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "image"]
 
 
+def test_batch_limits_are_the_servers(server):
+    # The server's --max-batch (8 by default), not A1111's 16.
+    for payload, field in (({"batch_size": 99}, "batch_size"),
+                           ({"batch_size": 4, "n_iter": 3}, "n_iter")):
+        r = server.post("/sdapi/v1/txt2img", json=dict(payload, prompt="x"))
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"][0]
+        assert detail["loc"] == ["body", field], detail
+        assert "8" in detail["msg"] and "16" not in detail["msg"], detail
+
+
 def test_png_info_round_trip(server):
     body = server.post("/sdapi/v1/txt2img", json={
         "prompt": "a lighthouse", "negative_prompt": "fog", "steps": 3, "seed": 77,
@@ -218,6 +229,8 @@ def test_sd_models_and_checkpoint_switch(make_server, models_dir):
     assert [m["title"] for m in models] == ["tiny-sd1", "alpha", "beta.safetensors"]
     assert set(models[0]) == {"title", "model_name", "hash", "sha256", "filename", "config"}
     assert models[2]["model_name"] == "beta"
+    # No server paths: the name under the models directory (or of -m's model).
+    assert [m["filename"] for m in models] == ["tiny-sd1", "alpha", "beta.safetensors"]
 
     def model_of(body):
         return json.loads(body["info"])["infotexts"][0].split("Model: ")[1].split(",")[0]

@@ -2,9 +2,11 @@
 real clients where a family has one. Keys are made with the CLI, as an
 operator would, and reach the running server by SIGHUP."""
 import base64
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -41,10 +43,11 @@ def keyed(make_server, tmp_path):
     return make_server(["--taesd", os.path.join(os.path.dirname(MODEL), "tiny-taesd")]), keys
 
 
-def test_every_route_but_healthz_needs_a_key(keyed):
+def test_every_route_but_health_needs_a_key(keyed):
     s, keys = keyed
     assert s.get("/healthz").status_code == 200
-    for path in ("/readyz", "/v1/jobs", "/v1/models", "/v1/usage", "/openapi.json",
+    assert s.get("/readyz").status_code == 200
+    for path in ("/v1/jobs", "/v1/models", "/v1/usage", "/openapi.json",
                  "/sdapi/v1/samplers", "/metrics"):
         r = s.get(path)
         assert r.status_code == 401, path
@@ -136,7 +139,7 @@ def test_daily_image_limit(keyed):
     assert r.status_code == 202
     assert r.headers["x-ratelimit-limit-images"] == "3"
     r = s.post("/v1/jobs", headers=h, json={"prompt": "x", "n": 2, "steps": 1})
-    assert r.status_code == 429 and r.json()["error"]["type"] == "images"
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
     assert int(r.headers["Retry-After"]) > 3600  # a day's budget refills slowly
 
 
@@ -183,7 +186,6 @@ def test_usage_per_key_and_admin(keyed, tmp_path):
     assert s.stop() == 0
     out = subprocess.run([BINARY, "usage", "--data", str(tmp_path), "--json"],
                          capture_output=True, text=True, check=True).stdout
-    import json
     alice = [u for u in json.loads(out)["keys"] if u["name"] == "alice"][0]
     assert alice["total"]["images"] == 2
 
@@ -225,3 +227,230 @@ def test_basic_auth_password_only(keyed):
     token = base64.b64encode(keys["alice"].encode() + b":").decode()  # key as the user name
     assert s.get("/sdapi/v1/samplers",
                  headers={"Authorization": "Basic " + token}).status_code == 401
+
+
+# -- issue 10: A1111 ownership, per-key options, public health, rate-limit headers --------
+
+def long_steps(steps_per_second):
+    """Steps for a job that runs several seconds here (1000: the test servers' cap)."""
+    return max(200, min(1000, int(6 * steps_per_second)))
+
+
+def test_a1111_progress_and_interrupt_are_per_key(keyed, tmp_path, steps_per_second):
+    s, keys = keyed
+    keys["carol"] = create_key(tmp_path, "carol")  # no rate limit: many polls below
+    hup(s)
+    alice, carol, root = (bearer(keys[k]) for k in ("alice", "carol", "root"))
+    result = {}
+
+    def run():
+        result["r"] = requests.post(s.url + "/sdapi/v1/txt2img", headers=alice,
+                                    timeout=TIMEOUT * 2, json={
+                                        "prompt": "mine", "steps": long_steps(steps_per_second),
+                                        "force_task_id": "task(alice)"})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # running, with a preview (every 10 steps)
+            mine = s.get("/sdapi/v1/progress", headers=alice).json()
+            if mine["current_image"]:
+                break
+            assert time.monotonic() < deadline, mine
+            time.sleep(0.05)
+        job_id = mine["state"]["job"]
+        assert job_id and mine["state"]["job_count"] == 1
+        # Another key sees no job, no preview, by any name.
+        for params in ({}, {"id_task": "task(alice)"}, {"id_task": job_id}):
+            theirs = s.get("/sdapi/v1/progress", headers=carol, params=params).json()
+            assert theirs["state"]["job"] == "" and theirs["state"]["job_count"] == 0, params
+            assert theirs["current_image"] is None and theirs["progress"] == 0, params
+            assert theirs["textinfo"] is None, params
+        # ... and cannot stop it.
+        for route in ("/sdapi/v1/skip", "/sdapi/v1/interrupt"):
+            assert s.post(route, headers=carol).status_code == 200
+        mine = s.get("/sdapi/v1/progress", headers=alice,
+                     params={"id_task": "task(alice)"}).json()
+        assert mine["state"]["job"] == job_id and mine["state"]["interrupted"] is False
+        # A force_task_id another key reuses does not hide alice's task from her.
+        other = threading.Thread(target=lambda: requests.post(
+            s.url + "/sdapi/v1/txt2img", headers=carol, timeout=TIMEOUT * 2,
+            json={"prompt": "theirs", "steps": 1, "force_task_id": "task(alice)"}))
+        other.start()
+        while not s.get("/sdapi/v1/progress", headers=carol).json()["state"]["job_count"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        theirs = s.get("/sdapi/v1/progress", headers=carol,
+                       params={"id_task": "task(alice)"}).json()
+        assert theirs["state"]["job"] not in ("", job_id)
+        mine = s.get("/sdapi/v1/progress", headers=alice,
+                     params={"id_task": "task(alice)"}).json()
+        assert mine["state"]["job"] == job_id
+        # An admin key sees every job and may stop it.
+        assert s.get("/sdapi/v1/progress", headers=root).json()["state"]["job"] == job_id
+        assert s.post("/sdapi/v1/interrupt", headers=root).status_code == 200
+    finally:
+        thread.join(TIMEOUT * 2)
+        if "other" in locals():
+            other.join(TIMEOUT * 2)
+    r = result["r"]
+    assert r.status_code == 200, r.text
+    assert json.loads(r.json()["info"])["interrupted"] is True
+    # Finished, the job's state is still not another key's to read (carol's
+    # own "task(alice)" is her job, which completed).
+    for params in ({"id_task": "task(alice)"}, {"id_task": job_id}):
+        done = s.get("/sdapi/v1/progress", headers=alice, params=params).json()
+        assert done["state"]["interrupted"] is True and done["textinfo"] == "cancelled"
+    theirs = s.get("/sdapi/v1/progress", headers=carol, params={"id_task": job_id}).json()
+    assert theirs["state"]["interrupted"] is False and theirs["textinfo"] is None
+    theirs = s.get("/sdapi/v1/progress", headers=carol, params={"id_task": "task(alice)"}).json()
+    assert theirs["textinfo"] == "completed"
+
+
+def test_a1111_interrupt_stops_the_callers_own_job(keyed, tmp_path, steps_per_second):
+    s, keys = keyed
+    keys["carol"] = create_key(tmp_path, "carol")
+    hup(s)
+    alice, carol = bearer(keys["alice"]), bearer(keys["carol"])
+    result = {}
+
+    def run(who, headers):
+        result[who] = requests.post(s.url + "/sdapi/v1/txt2img", headers=headers,
+                                    timeout=TIMEOUT * 2, json={
+                                        "prompt": who, "steps": long_steps(steps_per_second)})
+
+    first = threading.Thread(target=run, args=("alice", alice))
+    first.start()
+    deadline = time.monotonic() + TIMEOUT
+    while s.get("/sdapi/v1/progress", headers=alice).json()["state"]["sampling_step"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = threading.Thread(target=run, args=("carol", carol))
+    second.start()
+    try:
+        while True:  # carol's job, queued behind alice's, is the one carol's progress shows
+            theirs = s.get("/sdapi/v1/progress", headers=carol).json()
+            if theirs["state"]["job_count"]:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert theirs["textinfo"].startswith("In queue")
+        assert s.post("/sdapi/v1/interrupt", headers=carol).status_code == 200
+        second.join(TIMEOUT * 2)
+        assert json.loads(result["carol"].json()["info"])["interrupted"] is True
+        mine = s.get("/sdapi/v1/progress", headers=alice).json()
+        assert mine["state"]["job_count"] == 1 and mine["state"]["interrupted"] is False
+        assert s.post("/sdapi/v1/interrupt", headers=alice).status_code == 200
+    finally:
+        first.join(TIMEOUT * 2)
+        second.join(TIMEOUT * 2)
+    assert json.loads(result["alice"].json()["info"])["interrupted"] is True
+
+
+def test_a1111_options_are_per_key(keyed, tmp_path):
+    s, keys = keyed
+    keys["carol"] = create_key(tmp_path, "carol")
+    hup(s)
+    alice, carol = bearer(keys["alice"]), bearer(keys["carol"])
+    r = s.post("/sdapi/v1/options", headers=alice, json={"CLIP_stop_at_last_layers": 2,
+                                                         "randn_source": "nv", "my_ui": 1})
+    assert r.status_code == 200, r.text
+    mine = s.get("/sdapi/v1/options", headers=alice).json()
+    assert mine["CLIP_stop_at_last_layers"] == 2 and mine["randn_source"] == "NV"
+    assert mine["my_ui"] == 1
+    theirs = s.get("/sdapi/v1/options", headers=carol).json()
+    assert theirs["CLIP_stop_at_last_layers"] == 1 and theirs["randn_source"] == "CPU"
+    assert "my_ui" not in theirs
+
+    def clip_skip(headers):
+        r = s.post("/sdapi/v1/txt2img", headers=headers, json={"prompt": "x", "steps": 1})
+        assert r.status_code == 200, r.text
+        return "Clip skip: 2" in json.loads(r.json()["info"])["infotexts"][0]
+
+    assert clip_skip(alice) and not clip_skip(carol)
+
+
+def test_a1111_model_option_per_key_admin_sets_the_default(make_server, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    os.symlink(MODEL, models / "alpha")
+    os.symlink(MODEL, models / "beta")
+    keys = {name: create_key(tmp_path, name, *args)
+            for name, args in (("alice", ()), ("carol", ()), ("root", ("--admin",)))}
+    s = make_server(["--models-dir", str(models)])
+    alice, carol, root = (bearer(keys[k]) for k in ("alice", "carol", "root"))
+
+    def model_of(headers):
+        r = s.post("/sdapi/v1/txt2img", headers=headers, json={"prompt": "x", "steps": 1})
+        assert r.status_code == 200, r.text
+        return json.loads(r.json()["info"])["infotexts"][0].split("Model: ")[1].split(",")[0]
+
+    default = s.get("/sdapi/v1/options", headers=carol).json()["sd_model_checkpoint"]
+    assert default != "beta" and model_of(alice) == model_of(carol) == default
+    r = s.post("/sdapi/v1/options", headers=alice, json={"sd_model_checkpoint": "beta"})
+    assert r.status_code == 200, r.text
+    assert s.get("/sdapi/v1/options", headers=alice).json()["sd_model_checkpoint"] == "beta"
+    assert model_of(alice) == "beta"
+    # Not the server's default: other keys and the other routes keep theirs.
+    assert s.get("/sdapi/v1/options", headers=carol).json()["sd_model_checkpoint"] == default
+    assert model_of(carol) == default
+    job = s.post("/v1/jobs", headers=carol, json={"prompt": "x", "steps": 1}).json()
+    assert job["parameters"]["model"] == default
+    # An admin key changes the server's default.
+    assert s.post("/sdapi/v1/options", headers=root,
+                  json={"sd_model_checkpoint": "beta"}).status_code == 200
+    assert model_of(carol) == "beta"
+
+
+def test_a1111_options_are_bounded(keyed, tmp_path):
+    s, keys = keyed
+    alice = bearer(keys["alice"])
+    r = s.post("/sdapi/v1/options", headers=alice, json={"huge": "x" * (4 << 20)})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "huge"]
+    statuses = [s.post("/sdapi/v1/options", headers=alice,
+                       json={"k%d" % i: "y" * 8192}).status_code for i in range(40)]
+    assert statuses[0] == 200 and statuses[-1] == 422
+    assert len(s.get("/sdapi/v1/options", headers=alice).content) < 128 * 1024
+    # Replacing a stored value takes no more room.
+    assert s.post("/sdapi/v1/options", headers=alice, json={"k0": "z"}).status_code == 200
+
+
+def test_health_routes_need_no_key(keyed):
+    s, keys = keyed
+    r = s.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready"
+    assert "model" not in body  # the model's name is for key holders
+    assert s.get("/healthz").json() == {"status": "ok"}
+    assert s.get("/readyz", headers=bearer(keys["alice"])).status_code == 200
+
+
+def test_rate_limit_headers_count_the_images_just_taken(keyed):
+    s, keys = keyed
+    h = bearer(keys["bob"])  # 5 requests a minute, 3 images a day
+    r = s.post("/v1/jobs", headers=h, json={"prompt": "x", "n": 2, "steps": 1})
+    assert r.status_code == 202
+    assert r.headers["x-ratelimit-limit-images"] == "3"
+    assert r.headers["x-ratelimit-remaining-images"] == "1"
+
+
+def test_image_refusals_spend_no_request_token(keyed):
+    s, keys = keyed
+    h = bearer(keys["bob"])
+    r = s.post("/v1/jobs", headers=h, json={"prompt": "x", "n": 4, "steps": 1})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "over_daily_limit"
+    assert r.headers["x-ratelimit-remaining-requests"] == "5"
+    accepted = s.post("/v1/jobs", headers=h, json={"prompt": "x", "n": 2, "steps": 1})
+    assert accepted.status_code == 202
+    spent = int(accepted.headers["x-ratelimit-remaining-requests"])
+    assert spent == 4
+    refused = s.post("/v1/jobs", headers=h, json={"prompt": "x", "n": 2, "steps": 1})
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["type"] == "rate_limit_error" and error["code"] == "rate_limit_exceeded"
+    assert "images" in error["message"]
+    # A token may have come back meanwhile (one per 12 s), never gone.
+    assert int(refused.headers["x-ratelimit-remaining-requests"]) >= spent
+    assert refused.headers["x-ratelimit-remaining-images"] == "1"

@@ -1,6 +1,7 @@
 """Health routes, POST /predict, and bad input: every 4xx is JSON
 {"error": {"message", "type", "code"}} naming the field at fault."""
 import io
+import os
 import socket
 
 import pytest
@@ -20,6 +21,38 @@ def test_readyz(server):
     body = r.json()
     assert body["status"] == "ready"
     assert body["model"].endswith("tiny-sd1")
+
+
+def test_readyz_not_ready_while_the_queue_is_full(make_server):
+    s = make_server(["--queue-size", "1"])
+    running = s.submit(steps=1000)
+    s.wait_state(running["id"], ["running"])
+    assert s.get("/readyz").status_code == 200  # the queue still has room
+    queued = s.submit(steps=1000)
+    r = s.get("/readyz")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"
+    assert r.headers["Retry-After"].isdigit()
+    for job in (queued, running):
+        s.post("/v1/jobs/%s/cancel" % job["id"])
+    s.wait_state(running["id"], ["cancelled"])
+    assert s.get("/readyz").status_code == 200
+
+
+def test_readyz_not_ready_without_the_store(make_server, tmp_path):
+    s = make_server()
+    images = os.path.join(s.data, "images")
+    os.rename(images, images + ".away")
+    try:
+        r = s.get("/readyz")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable"
+    finally:
+        os.rename(images + ".away", images)
+    assert s.get("/readyz").status_code == 200
+    os.rename(os.path.join(s.data, "diffuse.db"), os.path.join(s.data, "moved.db"))
+    r = s.get("/readyz")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable"
+    os.rename(os.path.join(s.data, "moved.db"), os.path.join(s.data, "diffuse.db"))
+    assert s.get("/readyz").status_code == 200
 
 
 def test_predict_jpeg(server):

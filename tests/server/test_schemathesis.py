@@ -120,7 +120,10 @@ def drained(tight_server):
     """Waits for the jobs generated requests queued (POST /v1/jobs answers
     at once), so the calls below are not refused with 429 queue_full."""
     deadline = time.monotonic() + TIMEOUT
-    while tight_server.get("/readyz").json()["queue_length"] and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        r = tight_server.get("/readyz")  # 503 while the queue is full
+        if r.status_code == 200 and not r.json()["queue_length"]:
+            break
         time.sleep(0.05)
 
 
@@ -317,13 +320,16 @@ def test_basic_auth_and_limits(keyed):
                 path_parameters={"model": "diffuse"},
                 body={"instances": ["a red apple"]}).status_code == 401
     slow = bearer(keys["slow"])
-    # Two requests a minute: the image-limit refusals spend them.
+    # Two requests a minute; the image-limit refusals spend none of them,
+    # two samplers lists do.
     r = call(api_schema, "/sdapi/v1/txt2img", "POST", headers=slow,
              body={"prompt": "a red apple", "steps": 2, "batch_size": 2})
     assert r.status_code == 400
     r = call(api_schema, "/v1/images/generations", "POST", headers=slow,
              body={"prompt": "a red apple", "steps": 2, "n": 2})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.headers["x-ratelimit-remaining-requests"] == "2"
+    for _ in range(2):
+        assert call(api_schema, "/sdapi/v1/samplers", "GET", headers=slow).status_code == 200
     for path, method, kw in (("/v1/models", "GET", {}),
                              ("/v1/jobs", "GET", {}),
                              ("/sdapi/v1/options", "GET", {}),
