@@ -94,7 +94,7 @@ def test_openai_client_with_key(keyed):
     openai = pytest.importorskip("openai")
     s, keys = keyed
     client = openai.OpenAI(base_url=s.url + "/v1", api_key=keys["alice"], max_retries=0)
-    result = client.images.generate(prompt="a cat", size="256x256", extra_body={"steps": 1})
+    result = client.images.generate(prompt="a cat", size="16x16", extra_body={"steps": 1})
     assert result.data[0].b64_json
     bad = openai.OpenAI(base_url=s.url + "/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
