@@ -7,9 +7,24 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "server/limits.h"
 #include "server/server.h"
+
+/* The limits section of --help, from the table (limits.c). */
+static void usage_limits(FILE *out)
+{
+    fprintf(out, "\nlimits (requests over them get 400/413/429 naming the limit):\n");
+    for (const df_limit *limit = df_limits; limit->flag; limit++) {
+        char flag[64], value[32];
+        snprintf(flag, sizeof flag, "--%s %s", limit->flag, limit->argument);
+        df_limits_format(limit, limit->default_value, value, sizeof value);
+        fprintf(out, "      %-20s  %s\n%28s%lld..%lld (default: %s)\n", flag, limit->help, "",
+                limit->lowest, limit->highest, value);
+    }
+}
 
 static void usage(FILE *out)
 {
@@ -18,8 +33,10 @@ static void usage(FILE *out)
             "\n"
             "Serves text-to-image over HTTP: the native jobs API (POST /v1/jobs, GET\n"
             "/v1/jobs/{id}, .../events, .../cancel, .../images/{n}), POST /predict,\n"
-            "AUTOMATIC1111's /sdapi/v1/*, and GET /healthz, /readyz. Jobs are kept in an SQLite database in the data\n"
-            "directory: an accepted job survives a restart. SIGINT/SIGTERM stop it cleanly.\n"
+            "OpenAI's /v1/images/generations, Vertex AI's :predict, AUTOMATIC1111's\n"
+            "/sdapi/v1/*, GET /healthz, /readyz, /metrics, /openapi.json and a web page at /.\n"
+            "Jobs are kept in an SQLite database in the data directory: an accepted job\n"
+            "survives a restart. SIGINT/SIGTERM stop it cleanly.\n"
             "\n"
             "options:\n"
             "  -m, --model PATH          diffusers folder or .safetensors checkpoint\n"
@@ -35,25 +52,12 @@ static void usage(FILE *out)
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
             "      --data DIR            job database and images (default: ./diffuse-data)\n"
-            "      --queue-size N        queued jobs at most, 1..100000; more: 429\n"
-            "                            (default: 64)\n"
             "      --retention-hours X   finished jobs and their images are deleted after\n"
             "                            this long, > 0 (default: 24)\n"
-            "      --max-connections N   concurrent connections, 1..10000 (default: 64)\n"
-            "      --sync-timeout S      longest wait of POST /predict, 1..86400 s; then 504\n"
-            "                            and the job goes on (default: 600)\n"
-            "\n"
-            "limits (requests over them get 400/413 naming the limit):\n"
-            "      --max-body-bytes N    request body size (default: 8388608)\n"
-            "      --max-prompt-bytes N  prompt and negative prompt, each (default: 32000)\n"
-            "      --max-side N          width and height, pixels (default: 2048)\n"
-            "      --max-steps N         sampling steps (default: 150)\n"
-            "      --max-batch N         images per request: n, batch_size (default: 8)\n"
-            "      --header-timeout S    a request's headers must arrive within S seconds\n"
-            "                            (default: 10)\n"
-            "      --body-timeout S      and its body within S more (default: 60)\n"
-            "      --idle-timeout S      keep-alive connections idle this long are closed\n"
-            "                            (default: 60)\n"
+            "  -t, --threads N           engine threads (default: one per CPU)\n"
+            "  -h, --help                this help\n");
+    usage_limits(out);
+    fprintf(out,
             "\n"
             "security and operations:\n"
             "      --no-auth             allow listening on a non-loopback address with no\n"
@@ -67,44 +71,37 @@ static void usage(FILE *out)
             "\n"
             "signals: SIGTERM/SIGINT stop cleanly (the running job is re-queued after its\n"
             "current step); SIGHUP reloads the API keys and --models-dir.\n"
-            "  -t, --threads N           engine threads (default: one per CPU)\n"
-            "  -h, --help                this help\n"
             "\n"
             "Prints \"diffuse serve: listening on http://HOST:PORT ...\" on stdout when ready.\n");
 }
 
 int df_cli_serve(int argc, char **argv)
 {
-    enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
-           OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED, OPT_MAX_BODY, OPT_MAX_PROMPT,
-           OPT_MAX_SIDE, OPT_MAX_STEPS, OPT_MAX_BATCH, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT,
-           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT };
-    static const struct option options[] = {
+    /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
+    enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
+           OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_LIMIT = 1024 };
+    static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
         {"models-dir", required_argument, 0, OPT_MODELS_DIR},
         {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"data", required_argument, 0, OPT_DATA},
-        {"queue-size", required_argument, 0, OPT_QUEUE},
         {"retention-hours", required_argument, 0, OPT_RETENTION},
-        {"max-connections", required_argument, 0, OPT_CONNECTIONS},
-        {"sync-timeout", required_argument, 0, OPT_SYNC_TIMEOUT},
-        {"max-body-bytes", required_argument, 0, OPT_MAX_BODY},
-        {"max-prompt-bytes", required_argument, 0, OPT_MAX_PROMPT},
-        {"max-side", required_argument, 0, OPT_MAX_SIDE},
-        {"max-steps", required_argument, 0, OPT_MAX_STEPS},
-        {"max-batch", required_argument, 0, OPT_MAX_BATCH},
-        {"header-timeout", required_argument, 0, OPT_HEADER_TIMEOUT},
-        {"body-timeout", required_argument, 0, OPT_BODY_TIMEOUT},
-        {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
         {"no-auth", no_argument, 0, OPT_NO_AUTH},
         {"cors-origin", required_argument, 0, OPT_CORS},
         {"access-log", required_argument, 0, OPT_ACCESS_LOG},
         {"shutdown-timeout", required_argument, 0, OPT_SHUTDOWN_TIMEOUT},
         {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}};
+    enum { FIXED = sizeof fixed_options / sizeof fixed_options[0] };
+    struct option options[FIXED + 64 + 1];
+    memcpy(options, fixed_options, sizeof fixed_options);
+    int option_count = FIXED;
+    for (const df_limit *limit = df_limits; limit->flag && option_count < FIXED + 64; limit++)
+        options[option_count++] = (struct option){limit->flag, required_argument, 0,
+                                                  OPT_LIMIT + (int)(limit - df_limits)};
+    options[option_count] = (struct option){0, 0, 0, 0};
     df_server_config config;
     df_server_config_default(&config);
     const char *model = NULL;
@@ -124,62 +121,6 @@ int df_cli_serve(int argc, char **argv)
         case OPT_LISTEN: config.listen = optarg; break;
         case OPT_DATA: config.data_dir = optarg; break;
         case 'h': usage(stdout); return 0;
-        case OPT_QUEUE:
-            if (df_cli_parse_int("--queue-size", optarg, 1, 100000, &value))
-                return 2;
-            config.queue_size = (int)value;
-            break;
-        case OPT_CONNECTIONS:
-            if (df_cli_parse_int("--max-connections", optarg, 1, 10000, &value))
-                return 2;
-            config.max_connections = (unsigned)value;
-            break;
-        case OPT_SYNC_TIMEOUT:
-            if (df_cli_parse_int("--sync-timeout", optarg, 1, 86400, &value))
-                return 2;
-            config.sync_timeout_s = (int)value;
-            break;
-        /* Limits: the upper bounds are the engine's own (request.c). */
-        case OPT_MAX_BODY:
-            if (df_cli_parse_int("--max-body-bytes", optarg, 1024, 1L << 30, &value))
-                return 2;
-            config.max_body_bytes = (size_t)value;
-            break;
-        case OPT_MAX_PROMPT:
-            if (df_cli_parse_int("--max-prompt-bytes", optarg, 1, 1L << 20, &value))
-                return 2;
-            config.max_prompt_bytes = (size_t)value;
-            break;
-        case OPT_MAX_SIDE:
-            if (df_cli_parse_int("--max-side", optarg, 8, 8192, &value))
-                return 2;
-            config.max_side = (int)value;
-            break;
-        case OPT_MAX_STEPS:
-            if (df_cli_parse_int("--max-steps", optarg, 1, 1000, &value))
-                return 2;
-            config.max_steps = (int)value;
-            break;
-        case OPT_MAX_BATCH:
-            if (df_cli_parse_int("--max-batch", optarg, 1, 64, &value))
-                return 2;
-            config.max_batch = (int)value;
-            break;
-        case OPT_HEADER_TIMEOUT:
-            if (df_cli_parse_int("--header-timeout", optarg, 1, 3600, &value))
-                return 2;
-            config.header_timeout_s = (unsigned)value;
-            break;
-        case OPT_BODY_TIMEOUT:
-            if (df_cli_parse_int("--body-timeout", optarg, 1, 3600, &value))
-                return 2;
-            config.body_timeout_s = (unsigned)value;
-            break;
-        case OPT_IDLE_TIMEOUT:
-            if (df_cli_parse_int("--idle-timeout", optarg, 1, 3600, &value))
-                return 2;
-            config.idle_timeout_s = (unsigned)value;
-            break;
         case OPT_SHUTDOWN_TIMEOUT:
             if (df_cli_parse_int("--shutdown-timeout", optarg, 1, 3600, &value))
                 return 2;
@@ -205,7 +146,19 @@ int df_cli_serve(int argc, char **argv)
             config.retention_hours = hours;
             break;
         }
-        default: usage(stderr); return 2;
+        default:
+            if (option >= OPT_LIMIT) { /* only the table's flags have these values */
+                const df_limit *limit = &df_limits[option - OPT_LIMIT];
+                char flag[64];
+                snprintf(flag, sizeof flag, "--%s", limit->flag);
+                if (df_cli_parse_int(flag, optarg, (long)limit->lowest, (long)limit->highest,
+                                     &value))
+                    return 2;
+                df_limits_set(&config, limit, value);
+                break;
+            }
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

@@ -19,6 +19,7 @@
 
 #include "io/image.h"
 #include "pipeline/scheduler.h"
+#include "server/limits.h"
 
 /* Every accepted field. "n" is an alias of "batch" (OpenAI's name). */
 static const char *const known_fields[] = {
@@ -31,10 +32,12 @@ void df_request_limits_default(df_request_limits *limits, int size_multiple, int
     memset(limits, 0, sizeof *limits);
     limits->size_multiple = size_multiple > 0 ? size_multiple : 64;
     limits->default_size = default_size > 0 ? default_size : 512;
-    limits->max_side = 2048;
-    limits->max_steps = 1000;
-    limits->max_batch = 16;
-    limits->max_prompt_bytes = 32000; /* fits a JPEG's 64 KB UTF-16 EXIF with the rest */
+    /* The server's defaults (limits.c; `diffuse serve` overrides them with
+     * its flags). The prompt's fits a JPEG's 64 KB UTF-16 EXIF with the rest. */
+    limits->max_side = (int)df_limits_find("max-side")->default_value;
+    limits->max_steps = (int)df_limits_find("max-steps")->default_value;
+    limits->max_batch = (int)df_limits_find("max-batch")->default_value;
+    limits->max_prompt_bytes = (size_t)df_limits_find("max-prompt-bytes")->default_value;
     limits->max_init_image_bytes = 16u << 20; /* the body limit (8 MiB) is stricter */
 }
 

@@ -22,6 +22,7 @@
 
 #include "runtime/error.h"
 #include "server/auth.h"
+#include "server/limits.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -32,18 +33,8 @@ void df_server_config_default(df_server_config *config)
     if (df_routes_vertex_listen()) /* a Vertex AI container: AIP_HTTP_PORT */
         config->listen = df_routes_vertex_listen();
     config->data_dir = "diffuse-data";
-    config->queue_size = 64;
     config->retention_hours = 24;
-    config->max_body_bytes = 8u << 20;
-    config->max_connections = 64;
-    config->idle_timeout_s = 60;
-    config->header_timeout_s = 10;
-    config->body_timeout_s = 60;
-    config->sync_timeout_s = 600;
-    config->max_side = 2048;
-    config->max_steps = 150;
-    config->max_batch = 8;
-    config->max_prompt_bytes = 32000;
+    df_limits_set_defaults(config); /* the numeric limits: one table, limits.c */
     config->shutdown_timeout_s = 30;
     config->max_loaded = 1;
 }
