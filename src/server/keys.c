@@ -36,6 +36,7 @@
 #include <utf8proc.h>
 
 #include "runtime/error.h"
+#include "server/datadir.h"
 
 #define HASH_SIZE crypto_generichash_BYTES /* 32: BLAKE2b-256 */
 #define KEY_PREFIX "dfk_"
@@ -284,11 +285,9 @@ df_status df_keys_open(const char *data_dir, df_keys **out, df_error *error)
     *out = NULL;
     if (sodium_init() < 0)
         return df_error_set(error, DF_ERR_INTERNAL, "libsodium failed to initialise");
-    if (mkdir(data_dir, 0755) && errno != EEXIST)
-        return df_error_set(error, DF_ERR_IO, "cannot create %s: %s", data_dir, strerror(errno));
-    struct stat info;
-    if (stat(data_dir, &info) || !S_ISDIR(info.st_mode))
-        return df_error_set(error, DF_ERR_IO, "%s is not a directory", data_dir);
+    df_status made = df_datadir_make(data_dir, error);
+    if (made)
+        return made;
 
     df_keys *keys = calloc(1, sizeof *keys);
     size_t path_size = strlen(data_dir) + sizeof "/diffuse.db";
@@ -303,10 +302,13 @@ df_status df_keys_open(const char *data_dir, df_keys **out, df_error *error)
     pthread_mutex_init(&keys->lock, NULL);
     randombytes_buf(keys->dummy_hash, sizeof keys->dummy_hash);
 
-    df_status status = DF_OK;
-    if (sqlite3_open_v2(db_path, &keys->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
+    /* Made here, 0600, before SQLite would make it 0644 (see datadir.h). */
+    df_status status = df_datadir_create_private(db_path, error);
+    if (status) {
+        /* the message names the file */
+    } else if (sqlite3_open_v2(db_path, &keys->db,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                               NULL) != SQLITE_OK) {
         status = df_error_set(error, DF_ERR_IO, "keys database %s: %s", db_path,
                               keys->db ? sqlite3_errmsg(keys->db) : "cannot open");
     } else {

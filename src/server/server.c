@@ -22,6 +22,7 @@
 
 #include "runtime/error.h"
 #include "server/auth.h"
+#include "server/datadir.h"
 #include "server/routes.h"
 #include "server/util.h"
 
@@ -261,7 +262,7 @@ int df_server_run(const df_server_config *config)
     df_http *http = NULL;
     df_http_route *routes = all_routes();
     struct sockaddr_storage address;
-    int exit_code = 1, removed_files = 0, broken_jobs = 0;
+    int exit_code = 1, removed_files = 0, broken_jobs = 0, lock_fd = -1;
     if (!routes || !(server.metrics = df_metrics_create()) ||
         !(server.ratelimit = df_ratelimit_create())) {
         fprintf(stderr, "diffuse serve: out of memory\n");
@@ -274,8 +275,21 @@ int df_server_run(const df_server_config *config)
                 strerror(errno));
         goto done;
     }
+    /* The directory's lock before anything reads or writes in it: a second
+     * server's start-up check would delete the first one's images in the
+     * making. */
     if (resolve(config->listen, &address, &error) ||
-        df_store_open(config->data_dir, &server.store, &error) ||
+        df_datadir_make(config->data_dir, &error) ||
+        df_datadir_lock(config->data_dir, &lock_fd, &error)) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    mode_t loose = df_datadir_loose_mode(config->data_dir);
+    if (loose)
+        fprintf(stderr, "diffuse serve: warning: data directory %s is mode %04o: other users "
+                "may read its prompts, key hashes and images (chmod 700 %s)\n",
+                config->data_dir, (unsigned)loose, config->data_dir);
+    if (df_store_open(config->data_dir, &server.store, &error) ||
         df_store_check(server.store, &removed_files, &broken_jobs, &error) ||
         df_keys_open(config->data_dir, &server.keys, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
@@ -405,6 +419,8 @@ done:
         fclose(server.access_log);
     pthread_mutex_destroy(&server.access_log_lock);
     free(routes);
+    if (lock_fd >= 0)
+        close(lock_fd); /* last: the directory is free once all is written */
     if (!exit_code)
         fprintf(stderr, "diffuse serve: stopped\n");
     return exit_code;
