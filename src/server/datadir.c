@@ -29,10 +29,17 @@ df_status df_datadir_make(const char *path, df_error *error)
 
 df_status df_datadir_create_private(const char *path, df_error *error)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    /* O_EXCL, so an existing file is never opened here: closing a
+     * descriptor drops every POSIX lock this process holds on the file, and
+     * another SQLite connection of this process (the job store's, for the
+     * keys' open) holds some. Without its locks another process would take
+     * the database for unused, checkpoint it and delete -wal and -shm under
+     * this one's feet (its later reads then see nothing new). */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST)
         return df_error_set(error, DF_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return DF_OK;
 }
 

@@ -24,7 +24,8 @@ df_status df_datadir_make(const char *path, df_error *error);
 
 /* Creates the file `path` empty and private (0600 & ~umask) when missing, so
  * that SQLite, which gives a new database 0644 and its -wal and -shm files
- * the database's mode, opens a private one. An existing file is kept. */
+ * the database's mode, opens a private one. An existing file is kept and
+ * not even opened (see datadir.c: SQLite's POSIX locks). */
 df_status df_datadir_create_private(const char *path, df_error *error);
 
 /* The permission bits of `path` when group or others have any access to it
