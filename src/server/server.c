@@ -211,8 +211,12 @@ static void reload(df_server *server)
         fprintf(stderr, "diffuse serve: SIGHUP: keys: %s (the previous keys stay)\n",
                 error.message);
     else
-        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)\n",
-                df_keys_active_count(server->keys));
+        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)%s\n",
+                df_keys_active_count(server->keys),
+                df_auth_open(server) ? ": every route is open"
+                : df_keys_active_count(server->keys) ? ""
+                                                     : ": no key is active, so every request "
+                                                       "that needs one is refused (401)");
     if (server->config->models_dir) {
         if (df_models_rescan(server->models, &error))
             fprintf(stderr, "diffuse serve: SIGHUP: models: %s (the catalogue is unchanged)\n",
@@ -301,7 +305,7 @@ int df_server_run(const df_server_config *config)
     /* An open server on a network is the tutorial server this replaces:
      * refuse unless asked for explicitly. Vertex AI authenticates requests
      * before they reach the container, so its mode counts as explicit. */
-    if (!df_keys_active_count(server.keys) && !loopback(&address) && !config->no_auth &&
+    if (df_auth_open(&server) && !loopback(&address) && !config->no_auth &&
         !df_routes_vertex_listen()) {
         fprintf(stderr, "diffuse serve: refusing to listen on %s without API keys: create one "
                 "with `diffuse keys create --name NAME --data %s`, or pass --no-auth to serve "
@@ -357,7 +361,13 @@ int df_server_run(const df_server_config *config)
     int keys = df_keys_active_count(server.keys);
     fprintf(stderr, "diffuse serve: %s\n",
             keys ? "API keys required (Authorization: Bearer KEY)"
-                 : "no API keys: every route is open (create one with `diffuse keys create`)");
+            : !df_auth_open(&server)
+                ? "API keys required, but no key is active: every request that needs one is "
+                  "refused (401) until one is created (`diffuse keys create`, then SIGHUP); "
+                  "`diffuse keys disable-auth` or --no-auth serves without keys"
+            : df_keys_keyed(server.keys)
+                ? "--no-auth: every route is open (the data directory's keys are all revoked)"
+                : "no API keys: every route is open (create one with `diffuse keys create`)");
     printf("diffuse serve: listening on http://%s%s%s:%d (model %s of %d, data %s)\n",
            v6 ? "[" : "", host, v6 ? "]" : "", df_http_port(http), default_model,
            df_models_count(server.models), config->data_dir);
