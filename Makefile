@@ -27,10 +27,11 @@ build-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-# The main program: the server on the bundled model, data in ./run-data.
+# The main program: the server on the bundled model, data in the default
+# directory of every diffuse command ($DIFFUSE_DATA, else ./diffuse-data), so
+# `diffuse keys create` as the README shows it reaches this server.
 run: build
-	mkdir -p run-data
-	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 --data run-data
+	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080
 
 test: test-release test-asan
 

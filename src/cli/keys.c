@@ -23,7 +23,6 @@
 #include "cli/commands.h"
 #include "server/keys.h"
 
-#define DEFAULT_DATA_DIR "diffuse-data"
 #define DEFAULT_USAGE_DAYS 30
 #define MAX_RATE_PER_MINUTE 1e9
 
@@ -36,7 +35,8 @@ static void keys_usage(FILE *out)
             "       diffuse keys revoke ID|NAME [--data DIR]\n"
             "       diffuse keys disable-auth [--data DIR]\n"
             "\n"
-            "API keys of `diffuse serve`, kept in DIR/diffuse.db (default DIR: ./%s).\n"
+            "API keys of `diffuse serve`, kept in DIR/diffuse.db (default DIR: $DIFFUSE_DATA,\n"
+            "else ./%s, as for `diffuse serve` and `diffuse usage`).\n"
             "While a data directory has never had a key the server answers without one;\n"
             "once it has one, every request needs \"Authorization: Bearer KEY\", and it stays\n"
             "so when every key is revoked (then every request is refused) until\n"
@@ -44,7 +44,7 @@ static void keys_usage(FILE *out)
             "A running server picks up changes on SIGHUP (kill -HUP PID) or a restart.\n"
             "'diffuse keys COMMAND --help' describes a command's options; 'diffuse usage'\n"
             "shows what each key used.\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void create_usage(FILE *out)
@@ -66,11 +66,11 @@ static void create_usage(FILE *out)
             "                          N >= 1 (default: unlimited)\n"
             "      --admin             the key may read every key's usage and /metrics\n"
             "      --data DIR          the server's data directory, created when missing\n"
-            "                          (default: ./%s)\n"
+            "                          (default: $DIFFUSE_DATA, else ./%s)\n"
             "  -h, --help              this help\n"
             "\n"
             "A running server picks up the key on SIGHUP (kill -HUP PID) or a restart.\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void list_usage(FILE *out)
@@ -82,11 +82,12 @@ static void list_usage(FILE *out)
             "creation time (UTC) and status. Secrets are never shown (they are not kept).\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "      --json              one JSON object {\"keys\": [...]}; an unlimited\n"
             "                          limit is null\n"
             "  -h, --help              this help\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void revoke_usage(FILE *out)
@@ -101,9 +102,10 @@ static void revoke_usage(FILE *out)
             "created or `diffuse keys disable-auth` is run.\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "  -h, --help              this help\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void disable_auth_usage(FILE *out)
@@ -118,9 +120,10 @@ static void disable_auth_usage(FILE *out)
             "serve --no-auth` does the same without changing the directory.\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "  -h, --help              this help\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void usage_usage(FILE *out)
@@ -134,14 +137,15 @@ static void usage_usage(FILE *out)
             "seconds, so the last moments may not show yet.\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "      --key ID|NAME       this key only (a name means the active key of that\n"
             "                          name, else the newest revoked one)\n"
             "      --days N            days shown, 1..36500, counting today (default: %d);\n"
             "                          the totals cover every day recorded\n"
             "      --json              the report as JSON\n"
             "  -h, --help              this help\n",
-            DF_KEY_ANONYMOUS, DEFAULT_DATA_DIR, DEFAULT_USAGE_DAYS);
+            DF_KEY_ANONYMOUS, DF_CLI_DATA_DIR, DEFAULT_USAGE_DAYS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -249,7 +253,7 @@ static int keys_create(int argc, char **argv)
         {"daily-images", required_argument, 0, OPT_DAILY},
         {"admin", no_argument, 0, OPT_ADMIN},      {"data", required_argument, 0, OPT_DATA},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    const char *name = NULL, *data_dir = DEFAULT_DATA_DIR;
+    const char *name = NULL, *data_dir = df_cli_default_data_dir();
     double rate = 0;
     long daily_images = 0;
     int admin = 0, option;
@@ -406,7 +410,7 @@ static int keys_list(int argc, char **argv)
                                             {"json", no_argument, 0, OPT_JSON},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = df_cli_default_data_dir();
     int json = 0, option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -452,7 +456,7 @@ static int keys_revoke(int argc, char **argv)
     static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = df_cli_default_data_dir();
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -505,7 +509,7 @@ static int keys_disable_auth(int argc, char **argv)
     static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = df_cli_default_data_dir();
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -656,7 +660,7 @@ int df_cli_usage(int argc, char **argv)
                                             {"json", no_argument, 0, OPT_JSON},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR, *wanted = NULL;
+    const char *data_dir = df_cli_default_data_dir(), *wanted = NULL;
     long days = DEFAULT_USAGE_DAYS;
     int json = 0, option;
     optind = 1;

@@ -34,7 +34,10 @@ static void usage(FILE *out)
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
-            "      --data DIR            job database and images (default: ./diffuse-data)\n"
+            "      --data DIR            job database, API keys and images, kept private\n"
+            "                            (0700/0600); one server per DIR at a time\n"
+            "                            (default: $DIFFUSE_DATA, else ./" DF_CLI_DATA_DIR ",\n"
+            "                            as for `diffuse keys` and `diffuse usage`)\n"
             "      --queue-size N        queued jobs at most, 1..100000; more: 429\n"
             "                            (default: 64)\n"
             "      --retention-hours X   finished jobs and their images are deleted after\n"
@@ -107,6 +110,7 @@ int df_cli_serve(int argc, char **argv)
         {0, 0, 0, 0}};
     df_server_config config;
     df_server_config_default(&config);
+    config.data_dir = df_cli_default_data_dir(); /* --data, below, wins */
     const char *model = NULL;
     long value = 0;
     optind = 1;
