@@ -8,6 +8,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 DEFAULT_MODEL ?= tests/fixtures/tiny-sd1
+DEFAULT_TAESD ?= tests/fixtures/tiny-taesd
 FUZZ_SECONDS ?= 60
 
 FULLSIZE_DIR ?= /tmp/diffuse-fullsize
@@ -38,10 +39,12 @@ build-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DDF_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-# The main program: the server on the bundled model, data in ./run-data.
+# The main program: the server on the bundled model, data in the default
+# directory of every diffuse command ($DIFFUSE_DATA, else ./diffuse-data), so
+# `diffuse keys create` as the README shows it reaches this server.
 run: build-diffuse
-	mkdir -p run-data
-	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 --data run-data
+	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 \
+	  --taesd $(DEFAULT_TAESD)
 
 test: test-release test-asan
 

@@ -18,6 +18,12 @@ int df_cli_usage(int argc, char **argv); /* per-key usage (keys.c) */
 /* The model used when -m is not given: $DIFFUSE_MODEL, else the bundled one. */
 const char *df_cli_default_model(void);
 
+/* The data directory used when --data is not given, by every command that
+ * has one (serve, keys, usage), so that a key made by `diffuse keys` is the
+ * running server's: $DIFFUSE_DATA, else ./diffuse-data. */
+#define DF_CLI_DATA_DIR "diffuse-data"
+const char *df_cli_default_data_dir(void);
+
 /* Parses "--threads N" style integers; 0 on success, prints and returns 2 on error. */
 int df_cli_parse_int(const char *option, const char *text, long min, long max, long *out);
 

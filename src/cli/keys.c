@@ -1,6 +1,7 @@
 /*
  * keys.c — `diffuse keys create|list|revoke` and `diffuse usage`: the API
- * keys and per-key usage of `diffuse serve`, read and written in the data
+ * keys and per-key usage of `diffuse serve` (and `keys disable-auth`, the way
+ * back to a server without keys), read and written in the data
  * directory's database through src/server/keys.h (a server may be running
  * on the same directory meanwhile).
  *
@@ -22,7 +23,6 @@
 #include "cli/commands.h"
 #include "server/keys.h"
 
-#define DEFAULT_DATA_DIR "diffuse-data"
 #define DEFAULT_USAGE_DAYS 30
 #define MAX_RATE_PER_MINUTE 1e9
 
@@ -33,14 +33,18 @@ static void keys_usage(FILE *out)
             "                           [--data DIR]\n"
             "       diffuse keys list [--data DIR] [--json]\n"
             "       diffuse keys revoke ID|NAME [--data DIR]\n"
+            "       diffuse keys disable-auth [--data DIR]\n"
             "\n"
-            "API keys of `diffuse serve`, kept in DIR/diffuse.db (default DIR: ./%s).\n"
-            "While a data directory has no active key the server answers without one; once\n"
-            "it has one, every request needs \"Authorization: Bearer KEY\".\n"
+            "API keys of `diffuse serve`, kept in DIR/diffuse.db (default DIR: $DIFFUSE_DATA,\n"
+            "else ./%s, as for `diffuse serve` and `diffuse usage`).\n"
+            "While a data directory has never had a key the server answers without one;\n"
+            "once it has one, every request needs \"Authorization: Bearer KEY\", and it stays\n"
+            "so when every key is revoked (then every request is refused) until\n"
+            "`diffuse keys disable-auth` (or `diffuse serve --no-auth`).\n"
             "A running server picks up changes on SIGHUP (kill -HUP PID) or a restart.\n"
             "'diffuse keys COMMAND --help' describes a command's options; 'diffuse usage'\n"
             "shows what each key used.\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void create_usage(FILE *out)
@@ -62,11 +66,11 @@ static void create_usage(FILE *out)
             "                          N >= 1 (default: unlimited)\n"
             "      --admin             the key may read every key's usage and /metrics\n"
             "      --data DIR          the server's data directory, created when missing\n"
-            "                          (default: ./%s)\n"
+            "                          (default: $DIFFUSE_DATA, else ./%s)\n"
             "  -h, --help              this help\n"
             "\n"
             "A running server picks up the key on SIGHUP (kill -HUP PID) or a restart.\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void list_usage(FILE *out)
@@ -78,11 +82,12 @@ static void list_usage(FILE *out)
             "creation time (UTC) and status. Secrets are never shown (they are not kept).\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "      --json              one JSON object {\"keys\": [...]}; an unlimited\n"
             "                          limit is null\n"
             "  -h, --help              this help\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
 }
 
 static void revoke_usage(FILE *out)
@@ -92,12 +97,33 @@ static void revoke_usage(FILE *out)
             "\n"
             "Revokes the active key with this id or name. Its name may then be reused; its\n"
             "usage is kept. A running server stops accepting it on SIGHUP (kill -HUP PID)\n"
-            "or a restart.\n"
+            "or a restart. Revoking the last active key does not turn authentication off:\n"
+            "the server then refuses every request that needs a key (401) until a key is\n"
+            "created or `diffuse keys disable-auth` is run.\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "  -h, --help              this help\n",
-            DEFAULT_DATA_DIR);
+            DF_CLI_DATA_DIR);
+}
+
+static void disable_auth_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: diffuse keys disable-auth [--data DIR]\n"
+            "\n"
+            "Turns API-key authentication off for a data directory whose keys are all\n"
+            "revoked: `diffuse serve` on it answers every request without a key again (a\n"
+            "running server on SIGHUP or a restart). Refused while a key is active.\n"
+            "Creating a key turns authentication back on. For one run only, `diffuse\n"
+            "serve --no-auth` does the same without changing the directory.\n"
+            "\n"
+            "options:\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
+            "  -h, --help              this help\n",
+            DF_CLI_DATA_DIR);
 }
 
 static void usage_usage(FILE *out)
@@ -111,14 +137,15 @@ static void usage_usage(FILE *out)
             "seconds, so the last moments may not show yet.\n"
             "\n"
             "options:\n"
-            "      --data DIR          the server's data directory (default: ./%s)\n"
+            "      --data DIR          the server's data directory (default: $DIFFUSE_DATA,\n"
+            "                          else ./%s)\n"
             "      --key ID|NAME       this key only (a name means the active key of that\n"
             "                          name, else the newest revoked one)\n"
             "      --days N            days shown, 1..36500, counting today (default: %d);\n"
             "                          the totals cover every day recorded\n"
             "      --json              the report as JSON\n"
             "  -h, --help              this help\n",
-            DF_KEY_ANONYMOUS, DEFAULT_DATA_DIR, DEFAULT_USAGE_DAYS);
+            DF_KEY_ANONYMOUS, DF_CLI_DATA_DIR, DEFAULT_USAGE_DAYS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -226,7 +253,7 @@ static int keys_create(int argc, char **argv)
         {"daily-images", required_argument, 0, OPT_DAILY},
         {"admin", no_argument, 0, OPT_ADMIN},      {"data", required_argument, 0, OPT_DATA},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
-    const char *name = NULL, *data_dir = DEFAULT_DATA_DIR;
+    const char *name = NULL, *data_dir = df_cli_default_data_dir();
     double rate = 0;
     long daily_images = 0;
     int admin = 0, option;
@@ -325,7 +352,20 @@ static int print_list_json(const df_key *list, int count)
     return 0;
 }
 
-static void print_list_table(const df_key *list, int count, const char *data_dir)
+/* What a server on the directory does without an active key. */
+static void print_no_active_key(int keyed, const char *data_dir)
+{
+    if (keyed)
+        printf("no active key in %s: `diffuse serve` refuses every request that needs one "
+               "(401) until a key is created (or `diffuse keys disable-auth`)\n",
+               data_dir);
+    else
+        printf("no active key in %s: `diffuse serve` accepts requests without a key "
+               "(authentication disabled by `diffuse keys disable-auth`)\n",
+               data_dir);
+}
+
+static void print_list_table(const df_key *list, int count, int keyed, const char *data_dir)
 {
     if (count == 0) {
         printf("no API keys in %s: `diffuse serve` accepts requests without a key\n", data_dir);
@@ -356,6 +396,11 @@ static void print_list_table(const df_key *list, int count, const char *data_dir
         printf("%-12s  %-*s  %-10s  %-12s  %-5s  %-20s  %s\n", key->id, name_width, key->name,
                rate, daily, key->admin ? "yes" : "no", created, state);
     }
+    int active = 0;
+    for (int i = 0; i < count; i++)
+        active += !list[i].revoked;
+    if (!active)
+        print_no_active_key(keyed, data_dir);
 }
 
 static int keys_list(int argc, char **argv)
@@ -365,7 +410,7 @@ static int keys_list(int argc, char **argv)
                                             {"json", no_argument, 0, OPT_JSON},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = df_cli_default_data_dir();
     int json = 0, option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -387,6 +432,7 @@ static int keys_list(int argc, char **argv)
     df_key *list = NULL;
     int count = 0;
     df_status status = df_keys_list(keys, &list, &count, &error);
+    int keyed = df_keys_keyed(keys);
     df_keys_close(keys);
     if (status) {
         fprintf(stderr, "diffuse keys list: %s\n", error.message);
@@ -396,7 +442,7 @@ static int keys_list(int argc, char **argv)
     if (json)
         result = print_list_json(list, count);
     else
-        print_list_table(list, count, data_dir);
+        print_list_table(list, count, keyed, data_dir);
     free(list);
     return result;
 }
@@ -410,7 +456,7 @@ static int keys_revoke(int argc, char **argv)
     static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR;
+    const char *data_dir = df_cli_default_data_dir();
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -435,12 +481,60 @@ static int keys_revoke(int argc, char **argv)
     df_error error = {0};
     df_key key;
     df_status status = df_keys_revoke(keys, argv[optind], &key, &error);
+    int active = df_keys_active_count(keys);
     df_keys_close(keys);
     if (status) {
         fprintf(stderr, "diffuse keys revoke: %s in %s\n", error.message, data_dir);
         return 1;
     }
     printf("revoked key %s \"%s\"\n", key.id, key.name);
+    fflush(stdout);
+    remind_reload(data_dir);
+    if (active == 0)
+        fprintf(stderr,
+                "diffuse keys: warning: that was the last active key in %s: authentication "
+                "stays on, so `diffuse serve` there now refuses every request that needs a key "
+                "(401) until one is created (`diffuse keys create`); to serve without keys, "
+                "run `diffuse keys disable-auth --data %s`\n",
+                data_dir, data_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* keys disable-auth                                                        */
+
+static int keys_disable_auth(int argc, char **argv)
+{
+    enum { OPT_DATA = 256 };
+    static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
+                                            {"help", no_argument, 0, 'h'},
+                                            {0, 0, 0, 0}};
+    const char *data_dir = df_cli_default_data_dir();
+    int option;
+    optind = 1;
+    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (option) {
+        case OPT_DATA: data_dir = optarg; break;
+        case 'h': disable_auth_usage(stdout); return 0;
+        default: disable_auth_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "diffuse keys disable-auth: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    df_keys *keys = NULL;
+    if (open_existing("keys disable-auth", data_dir, &keys))
+        return 1;
+    df_error error = {0};
+    df_status status = df_keys_disable_auth(keys, &error);
+    df_keys_close(keys);
+    if (status) {
+        fprintf(stderr, "diffuse keys disable-auth: %s in %s\n", error.message, data_dir);
+        return 1;
+    }
+    printf("authentication disabled in %s: `diffuse serve` there answers requests without a "
+           "key until a key is created\n", data_dir);
     fflush(stdout);
     remind_reload(data_dir);
     return 0;
@@ -463,7 +557,10 @@ int df_cli_keys(int argc, char **argv)
         return keys_list(argc - 1, argv + 1);
     if (!strcmp(command, "revoke"))
         return keys_revoke(argc - 1, argv + 1);
-    fprintf(stderr, "diffuse keys: unknown command '%s' (create, list, revoke)\n\n", command);
+    if (!strcmp(command, "disable-auth"))
+        return keys_disable_auth(argc - 1, argv + 1);
+    fprintf(stderr, "diffuse keys: unknown command '%s' (create, list, revoke, disable-auth)\n\n",
+            command);
     keys_usage(stderr);
     return 2;
 }
@@ -563,7 +660,7 @@ int df_cli_usage(int argc, char **argv)
                                             {"json", no_argument, 0, OPT_JSON},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = DEFAULT_DATA_DIR, *wanted = NULL;
+    const char *data_dir = df_cli_default_data_dir(), *wanted = NULL;
     long days = DEFAULT_USAGE_DAYS;
     int json = 0, option;
     optind = 1;

@@ -42,6 +42,12 @@ const char *df_cli_default_model(void)
     return path && *path ? path : DF_DEFAULT_MODEL;
 }
 
+const char *df_cli_default_data_dir(void)
+{
+    const char *path = getenv("DIFFUSE_DATA");
+    return path && *path ? path : DF_CLI_DATA_DIR;
+}
+
 int df_cli_parse_int(const char *option, const char *text, long min, long max, long *out)
 {
     char *end = NULL;

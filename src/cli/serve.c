@@ -51,7 +51,10 @@ static void usage(FILE *out)
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
-            "      --data DIR            job database and images (default: ./diffuse-data)\n"
+            "      --data DIR            job database, API keys and images, kept private\n"
+            "                            (0700/0600); one server per DIR at a time\n"
+            "                            (default: $DIFFUSE_DATA, else ./" DF_CLI_DATA_DIR ",\n"
+            "                            as for `diffuse keys` and `diffuse usage`)\n"
             "      --retention-hours X   finished jobs and their images are deleted after\n"
             "                            this long, > 0 (default: 24)\n"
             "  -t, --threads N           engine threads (default: one per CPU)\n"
@@ -61,7 +64,9 @@ static void usage(FILE *out)
             "\n"
             "security and operations:\n"
             "      --no-auth             allow listening on a non-loopback address with no\n"
-            "                            API key configured (see `diffuse keys`)\n"
+            "                            API key configured (see `diffuse keys`), and serve\n"
+            "                            without keys when every key of DIR is revoked\n"
+            "                            (an active key still wins)\n"
             "      --cors-origin LIST    allow browsers from these origins: \"*\" or\n"
             "                            \"https://a.example,https://b.example\" (default: none)\n"
             "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
@@ -104,6 +109,7 @@ int df_cli_serve(int argc, char **argv)
     options[option_count] = (struct option){0, 0, 0, 0};
     df_server_config config;
     df_server_config_default(&config);
+    config.data_dir = df_cli_default_data_dir(); /* --data, below, wins */
     const char *model = NULL;
     long value = 0;
     optind = 1;

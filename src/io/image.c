@@ -263,8 +263,10 @@ df_status df_image_format_from_path(const char *path, df_image_format *out, df_e
     return DF_OK;
 }
 
-df_status df_image_write(const char *path, const df_image *image, int quality,
-                         const char *parameters, df_error *error)
+/* df_image_write and df_image_write_private: `shared` gives the file the
+ * usual 0666 & ~umask, else it keeps mkstemp's 0600 & ~umask. */
+static df_status write_image(const char *path, const df_image *image, int quality,
+                             const char *parameters, int shared, df_error *error)
 {
     df_image_format format;
     df_status status = df_image_format_from_path(path, &format, error);
@@ -295,9 +297,11 @@ df_status df_image_write(const char *path, const df_image *image, int quality,
         return status;
     }
     /* mkstemp makes the file 0600; an image should get the usual 0666 & ~umask. */
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
+    if (shared) {
+        mode_t mask = umask(0);
+        umask(mask);
+        (void)fchmod(fd, 0666 & ~mask);
+    }
     size_t written = 0;
     while (written < size) {
         ssize_t n = write(fd, bytes + written, size - written);
@@ -320,6 +324,18 @@ df_status df_image_write(const char *path, const df_image *image, int quality,
     free(temporary);
     free(bytes);
     return status;
+}
+
+df_status df_image_write(const char *path, const df_image *image, int quality,
+                         const char *parameters, df_error *error)
+{
+    return write_image(path, image, quality, parameters, 1, error);
+}
+
+df_status df_image_write_private(const char *path, const df_image *image, int quality,
+                                 const char *parameters, df_error *error)
+{
+    return write_image(path, image, quality, parameters, 0, error);
 }
 
 /* ------------------------------------------------------------------------ */

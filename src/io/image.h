@@ -101,6 +101,10 @@ df_status df_image_encode(const df_image *image, df_image_format format, int qua
  * start with the path. */
 df_status df_image_write(const char *path, const df_image *image, int quality,
                          const char *parameters, df_error *error);
+/* df_image_write for a file only its owner may read (0600 & ~umask, from
+ * the first byte): the server's images, which are its users' pictures. */
+df_status df_image_write_private(const char *path, const df_image *image, int quality,
+                                 const char *parameters, df_error *error);
 
 /* The format df_image_write would pick for `path`; DF_ERR_INVALID_ARGUMENT
  * for an unknown extension. */

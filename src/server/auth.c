@@ -92,13 +92,22 @@ static enum MHD_Result too_many(df_http_request *request, const char *kind, doub
                               seconds);
 }
 
+int df_auth_open(df_server *server)
+{
+    /* An active key always wins over --no-auth: the operator made it for
+     * this server. Without one, a directory that has had keys stays shut
+     * unless --no-auth says otherwise for this run. */
+    if (df_keys_active_count(server->keys) > 0)
+        return 0;
+    return !df_keys_keyed(server->keys) || server->config->no_auth;
+}
+
 int df_auth_guard(df_http_request *request, enum MHD_Result *answered)
 {
     df_server *server = request->context;
     df_http_caller *caller = request->caller;
     df_http_access access = request->route->access;
-    int keyed = df_keys_active_count(server->keys) > 0;
-    if (!keyed) {
+    if (df_auth_open(server)) {
         caller->admin = 1; /* an open server: nothing to protect between callers */
         if (access != DF_HTTP_ACCESS_PUBLIC)
             df_keys_count_request(server->keys, DF_KEY_ANONYMOUS);
@@ -116,12 +125,14 @@ int df_auth_guard(df_http_request *request, enum MHD_Result *answered)
         df_http_header_pair headers[] = {
             {"WWW-Authenticate", basic ? "Basic realm=\"diffuse\"" : "Bearer realm=\"diffuse\""},
             {NULL, NULL}};
+        int none_active = df_keys_active_count(server->keys) == 0;
         *answered = df_http_send_error(
             request, 401, "invalid_request_error", has_key ? "invalid_api_key" : "missing_api_key",
-            NULL, headers, "%s",
+            NULL, headers, "%s%s",
             has_key ? "the API key is not valid (unknown or revoked)"
                     : "an API key is required: send 'Authorization: Bearer KEY' (create one "
-                      "with `diffuse keys create`)");
+                      "with `diffuse keys create`)",
+            none_active ? "; this server has no active key: every key was revoked" : "");
         return 0;
     }
     snprintf(caller->key_id, sizeof caller->key_id, "%s", key.id);

@@ -6,8 +6,8 @@
  * The guard: a route's access level (http.h) says whether it needs a key.
  * The key comes as "Authorization: Bearer KEY" or, for AUTOMATIC1111
  * clients that only know --api-auth, as the password of HTTP Basic. While
- * the server has no active key every route is open and the caller counts as
- * an admin. Then the key's request bucket (ratelimit.h) is charged, the
+ * the server runs open (df_auth_open) every route is open and the caller
+ * counts as an admin. Then the key's request bucket (ratelimit.h) is charged, the
  * x-ratelimit-* headers are added to the response, and the request is
  * counted in the key's usage. Refusals use the route family's error shape:
  * 401 (no, unknown or revoked key; WWW-Authenticate says which scheme),
@@ -20,6 +20,14 @@
 #define DF_SERVER_AUTH_H
 
 #include "server/http.h"
+
+struct df_server;
+
+/* 1 when no request needs a key: no key is active and either the data
+ * directory never had one (or was reset with `diffuse keys disable-auth`,
+ * keys.h df_keys_keyed) or the server runs with --no-auth. Revoking every
+ * key of a keyed directory leaves it shut: 401 without a key. */
+int df_auth_open(struct df_server *server);
 
 /* The df_http_guard of `diffuse serve` (request->context is the df_server). */
 int df_auth_guard(df_http_request *request, enum MHD_Result *answered);

@@ -256,7 +256,7 @@ static df_status save_result(df_jobs *jobs, const df_job *job, const df_generate
         }
         df_image image = {result->width, result->height, result->pixels + (size_t)i * image_bytes};
         const char *text = result->infotexts ? result->infotexts[i] : NULL;
-        status = df_image_write(path, &image, 0, text, error);
+        status = df_image_write_private(path, &image, 0, text, error);
         if (!status && (json_array_append_new(images, json_string(name)) ||
                         json_array_append_new(seeds, json_integer(result->seeds[i])) ||
                         json_array_append_new(infotexts, text ? json_string(text) : json_null())))

@@ -13,7 +13,13 @@
  *    held across a database call. So df_keys_verify and df_keys_count_* (the
  *    request path) only ever wait for other memory operations, never for
  *    SQLite or its busy timeout.
- *  - The snapshot holds the active keys only, each with its stored hash.
+ *  - The snapshot holds the active keys only, each with its stored hash,
+ *    and whether the directory is keyed (below).
+ *  - Keyed mode outlives the keys: a directory that has had a key stays
+ *    keyed when every key is revoked (no key then opens nothing), until
+ *    df_keys_disable_auth. key_settings' 'auth' row says so ('keys' or
+ *    'open'); a database from before that row is keyed when it has any
+ *    key row, revoked or not.
  *  - Pending counters are those not yet in the database. df_keys_flush moves
  *    them out under `lock` and writes them while holding db_lock; on failure
  *    it adds them back. df_keys_usage holds db_lock, so it never sees the
@@ -36,6 +42,7 @@
 #include <utf8proc.h>
 
 #include "runtime/error.h"
+#include "server/datadir.h"
 
 #define HASH_SIZE crypto_generichash_BYTES /* 32: BLAKE2b-256 */
 #define KEY_PREFIX "dfk_"
@@ -74,6 +81,7 @@ struct df_keys {
     pthread_mutex_t lock;    /* snapshot, pending */
     key_entry *snapshot;
     int snapshot_count;
+    int keyed; /* see the invariants */
     counter_list pending;
     /* Compared against when the presented id is unknown, so that an unknown
      * id costs the same as a known one with a wrong secret. */
@@ -100,7 +108,18 @@ static const char schema[] =
     "  images INTEGER NOT NULL DEFAULT 0,"
     "  pixel_steps REAL NOT NULL DEFAULT 0,"
     "  compute_seconds REAL NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY(key_id, day));";
+    "  PRIMARY KEY(key_id, day));"
+    "CREATE TABLE IF NOT EXISTS key_settings ("
+    "  name TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);";
+
+/* 1 when the directory is keyed (see the invariants). */
+#define KEYED_SQL                                                                    \
+    "SELECT COALESCE((SELECT value = 'keys' FROM key_settings WHERE name = 'auth'), " \
+    "EXISTS(SELECT 1 FROM keys))"
+#define SET_AUTH_SQL                                                                 \
+    "INSERT INTO key_settings(name, value) VALUES('auth', ?) "                       \
+    "ON CONFLICT(name) DO UPDATE SET value = excluded.value"
 
 #define KEY_COLUMNS "id, name, rate_per_minute, daily_images, admin, created, revoked, hash"
 
@@ -263,17 +282,35 @@ static df_status read_snapshot(df_keys *keys, key_entry **out, int *count, df_er
     return DF_OK;
 }
 
+/* One integer from a statement without parameters. Caller holds db_lock. */
+static df_status query_int(df_keys *keys, const char *sql, const char *what, int *out,
+                           df_error *error)
+{
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(keys->db, sql, -1, &stmt, NULL) != SQLITE_OK ||
+        sqlite3_step(stmt) != SQLITE_ROW)
+        status = db_error(keys, error, what);
+    else
+        *out = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+    return status;
+}
+
 static df_status reload_locked(df_keys *keys, df_error *error)
 {
     key_entry *entries;
-    int count;
-    df_status status = read_snapshot(keys, &entries, &count, error);
+    int count, keyed = 1;
+    df_status status = query_int(keys, KEYED_SQL, "load keys", &keyed, error);
+    if (!status)
+        status = read_snapshot(keys, &entries, &count, error);
     if (status)
         return status;
     pthread_mutex_lock(&keys->lock);
     key_entry *old = keys->snapshot;
     keys->snapshot = entries;
     keys->snapshot_count = count;
+    keys->keyed = keyed || count > 0;
     pthread_mutex_unlock(&keys->lock);
     free(old);
     return DF_OK;
@@ -284,11 +321,9 @@ df_status df_keys_open(const char *data_dir, df_keys **out, df_error *error)
     *out = NULL;
     if (sodium_init() < 0)
         return df_error_set(error, DF_ERR_INTERNAL, "libsodium failed to initialise");
-    if (mkdir(data_dir, 0755) && errno != EEXIST)
-        return df_error_set(error, DF_ERR_IO, "cannot create %s: %s", data_dir, strerror(errno));
-    struct stat info;
-    if (stat(data_dir, &info) || !S_ISDIR(info.st_mode))
-        return df_error_set(error, DF_ERR_IO, "%s is not a directory", data_dir);
+    df_status made = df_datadir_make(data_dir, error);
+    if (made)
+        return made;
 
     df_keys *keys = calloc(1, sizeof *keys);
     size_t path_size = strlen(data_dir) + sizeof "/diffuse.db";
@@ -303,10 +338,13 @@ df_status df_keys_open(const char *data_dir, df_keys **out, df_error *error)
     pthread_mutex_init(&keys->lock, NULL);
     randombytes_buf(keys->dummy_hash, sizeof keys->dummy_hash);
 
-    df_status status = DF_OK;
-    if (sqlite3_open_v2(db_path, &keys->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
+    /* Made here, 0600, before SQLite would make it 0644 (see datadir.h). */
+    df_status status = df_datadir_create_private(db_path, error);
+    if (status) {
+        /* the message names the file */
+    } else if (sqlite3_open_v2(db_path, &keys->db,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                               NULL) != SQLITE_OK) {
         status = df_error_set(error, DF_ERR_IO, "keys database %s: %s", db_path,
                               keys->db ? sqlite3_errmsg(keys->db) : "cannot open");
     } else {
@@ -360,6 +398,64 @@ int df_keys_active_count(df_keys *keys)
     int count = keys->snapshot_count;
     pthread_mutex_unlock(&keys->lock);
     return count;
+}
+
+int df_keys_keyed(df_keys *keys)
+{
+    pthread_mutex_lock(&keys->lock);
+    int keyed = keys->keyed;
+    pthread_mutex_unlock(&keys->lock);
+    return keyed;
+}
+
+/* Sets key_settings' 'auth' to `value`. Caller holds db_lock, in a write
+ * transaction. */
+static df_status set_auth(df_keys *keys, const char *value, df_error *error)
+{
+    sqlite3_stmt *stmt = NULL;
+    df_status status = DF_OK;
+    if (sqlite3_prepare_v2(keys->db, SET_AUTH_SQL, -1, &stmt, NULL) != SQLITE_OK) {
+        status = db_error(keys, error, "auth mode");
+    } else {
+        sqlite3_bind_text(stmt, 1, value, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) != SQLITE_DONE)
+            status = db_error(keys, error, "auth mode");
+    }
+    sqlite3_finalize(stmt);
+    return status;
+}
+
+df_status df_keys_disable_auth(df_keys *keys, df_error *error)
+{
+    pthread_mutex_lock(&keys->db_lock);
+    if (!exec_simple(keys, "BEGIN IMMEDIATE")) {
+        df_status status = db_error(keys, error, "disable auth");
+        pthread_mutex_unlock(&keys->db_lock);
+        return status;
+    }
+    int active = 0;
+    /* Counted inside the transaction: a key created meanwhile by another
+     * process is seen, so keyed mode is never dropped under an active key. */
+    df_status status = query_int(keys, "SELECT COUNT(*) FROM keys WHERE revoked IS NULL",
+                                 "disable auth", &active, error);
+    if (!status && active > 0)
+        status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                              "%d key(s) active: revoke them first (`diffuse keys revoke`); "
+                              "authentication stays on while a key is active",
+                              active);
+    if (!status)
+        status = set_auth(keys, "open", error);
+    if (!status && !exec_simple(keys, "COMMIT"))
+        status = db_error(keys, error, "disable auth (commit)");
+    if (status) {
+        exec_simple(keys, "ROLLBACK");
+    } else {
+        pthread_mutex_lock(&keys->lock);
+        keys->keyed = keys->snapshot_count > 0;
+        pthread_mutex_unlock(&keys->lock);
+    }
+    pthread_mutex_unlock(&keys->db_lock);
+    return status;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -423,6 +519,8 @@ static df_status insert_key(df_keys *keys, const df_key *key, const unsigned cha
                                       key->id);
             } else if (rc != SQLITE_DONE) {
                 status = db_error(keys, error, "create");
+            } else {
+                status = set_auth(keys, "keys", error);
             }
         }
     }
@@ -478,6 +576,7 @@ df_status df_keys_create(df_keys *keys, const char *name, double rate_per_minute
             keys->snapshot = bigger;
             keys->snapshot[keys->snapshot_count++] = entry;
         }
+        keys->keyed = 1;
         pthread_mutex_unlock(&keys->lock);
         /* The key is in the database either way; a reload picks it up. */
         if (!bigger)

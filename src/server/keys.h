@@ -34,7 +34,8 @@ typedef struct df_keys df_keys;
 #define DF_KEY_ID_SIZE 13      /* 12 hex digits and the NUL */
 #define DF_KEY_NAME_SIZE 128
 #define DF_KEY_SECRET_SIZE 128 /* room for the whole printed key */
-/* Usage of requests made while no key is configured (--no-auth, loopback). */
+/* Usage of requests made while the server runs open (no key ever, or
+ * --no-auth / disable-auth with none active). */
 #define DF_KEY_ANONYMOUS "anonymous"
 
 typedef struct df_key {
@@ -75,8 +76,21 @@ df_status df_keys_revoke(df_keys *keys, const char *id_or_name, df_key *out, df_
 /* Re-reads the snapshot from the database (SIGHUP). */
 df_status df_keys_reload(df_keys *keys, df_error *error);
 
-/* Active (not revoked) keys in the snapshot: 0 means the server runs open. */
+/* Active (not revoked) keys in the snapshot. */
 int df_keys_active_count(df_keys *keys);
+
+/* 1 when the directory is keyed: it has had a key (revoked or not) since
+ * it was last opened with df_keys_disable_auth, or has an active key. A
+ * keyed directory with no active key refuses every request that needs a
+ * key: revoking the last key never opens the server. As of the snapshot
+ * (df_keys_open, df_keys_reload, and this process's create, revoke and
+ * disable). */
+int df_keys_keyed(df_keys *keys);
+
+/* Turns keyed mode off for the directory: servers on it answer without a
+ * key again (after SIGHUP or a restart). DF_ERR_INVALID_ARGUMENT while a key
+ * is active (revoke them first); creating a key turns keyed mode back on. */
+df_status df_keys_disable_auth(df_keys *keys, df_error *error);
 
 /* 1 with *out filled when `presented` (the whole key as the client sent it)
  * is an active key of the snapshot; 0 otherwise (unknown, malformed,

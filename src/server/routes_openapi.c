@@ -61,7 +61,7 @@
     " 'x-ratelimit-limit-images': {'description': 'Images per day the key may generate', 'schema': {'type': 'integer'}}," \
     " 'x-ratelimit-remaining-images': {'description': 'Images left today', 'schema': {'type': 'integer'}}," \
     " 'x-ratelimit-reset-images': {'description': 'Until the image budget is full again', 'schema': {'type': 'string'}}}"
-#define UNAUTHORIZED(ref) "{'description': 'No API key, or not an active one (asked only while the server has API keys)', 'headers': {'WWW-Authenticate': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
+#define UNAUTHORIZED(ref) "{'description': 'No API key, or not an active one (asked once the data directory has had API keys, also when every key is revoked, until diffuse keys disable-auth or --no-auth)', 'headers': {'WWW-Authenticate': {'schema': {'type': 'string'}}}, 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
 #define RATE_LIMITED(ref) "{'description': 'Too many requests (error type rate_limit_error where the shape has a type): code rate_limit_exceeded when the key is over its per-minute request limit or its daily image limit (the message says which; a request refused for its images spends no request token), queue_full when the job queue is full. The x-ratelimit-* headers report the budgets after this request', " RATE_HEADERS ", 'content': {'application/json': {'schema': " SCHEMA(ref) "}}}"
 
 #define A1111_ERR(why) "{'description': '" why " (AUTOMATIC1111 shape)', 'content': {'application/json': {'schema': " SCHEMA("A1111HTTPError") "}}}"
@@ -144,7 +144,7 @@
 static const char document[] =
 "{'openapi': '3.0.3',"
 " 'info': {'title': 'diffuse serve', 'version': '1',"
-"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have). Limits (maximum, multipleOf, maxLength) are those of this server. Once the server has API keys (diffuse keys create), every route but GET /healthz, GET / and the signed image URLs needs one (Authorization: Bearer KEY; the A1111 routes also take it as the basic-auth password); a key has a per-minute request limit and a daily image limit, reported in x-ratelimit-* headers. Every response carries x-request-id (the client one, or a new one).'},"
+"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have). Limits (maximum, multipleOf, maxLength) are those of this server. Once the server has API keys (diffuse keys create), every route but GET /healthz, GET / and the signed image URLs needs one, and still does when every key is revoked (then every such request is refused) until diffuse keys disable-auth or --no-auth (Authorization: Bearer KEY; the A1111 routes also take it as the basic-auth password); a key has a per-minute request limit and a daily image limit, reported in x-ratelimit-* headers. Every response carries x-request-id (the client one, or a new one).'},"
 " 'security': [{'bearerAuth': []}],"
 " 'paths': {"
 "  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz', " PUBLIC
@@ -413,7 +413,7 @@ A1111_FIELDS
 "  'A1111RateLimited': " RATE_LIMITED("A1111HTTPError") ","
 "  'BodyTooLarge': {'description': 'The body is larger than --max-body-bytes (answered before routing: the native shape on every route)', 'content': {'application/json': {'schema': " SCHEMA("Error") "}}}},"
 " 'securitySchemes': {"
-"  'bearerAuth': {'type': 'http', 'scheme': 'bearer', 'description': 'An API key (dfk_...) from diffuse keys create; needed once the server has keys'},"
+"  'bearerAuth': {'type': 'http', 'scheme': 'bearer', 'description': 'An API key (dfk_...) from diffuse keys create; needed once the data directory has had keys (revoked ones count) unless diffuse keys disable-auth or --no-auth'},"
 "  'basicAuth': {'type': 'http', 'scheme': 'basic', 'description': 'The A1111 routes: the API key as the password (any user name)'}}"
 " }}";
 

@@ -22,6 +22,7 @@
 
 #include "runtime/error.h"
 #include "server/auth.h"
+#include "server/datadir.h"
 #include "server/limits.h"
 #include "server/routes.h"
 #include "server/util.h"
@@ -201,8 +202,12 @@ static void reload(df_server *server)
         fprintf(stderr, "diffuse serve: SIGHUP: keys: %s (the previous keys stay)\n",
                 error.message);
     else
-        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)\n",
-                df_keys_active_count(server->keys));
+        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)%s\n",
+                df_keys_active_count(server->keys),
+                df_auth_open(server) ? ": every route is open"
+                : df_keys_active_count(server->keys) ? ""
+                                                     : ": no key is active, so every request "
+                                                       "that needs one is refused (401)");
     if (server->config->models_dir) {
         if (df_models_rescan(server->models, &error))
             fprintf(stderr, "diffuse serve: SIGHUP: models: %s (the catalogue is unchanged)\n",
@@ -252,7 +257,7 @@ int df_server_run(const df_server_config *config)
     df_http *http = NULL;
     df_http_route *routes = all_routes();
     struct sockaddr_storage address;
-    int exit_code = 1, removed_files = 0, broken_jobs = 0;
+    int exit_code = 1, removed_files = 0, broken_jobs = 0, lock_fd = -1;
     if (!routes || !(server.metrics = df_metrics_create()) ||
         !(server.ratelimit = df_ratelimit_create())) {
         fprintf(stderr, "diffuse serve: out of memory\n");
@@ -265,8 +270,21 @@ int df_server_run(const df_server_config *config)
                 strerror(errno));
         goto done;
     }
+    /* The directory's lock before anything reads or writes in it: a second
+     * server's start-up check would delete the first one's images in the
+     * making. */
     if (resolve(config->listen, &address, &error) ||
-        df_store_open(config->data_dir, &server.store, &error) ||
+        df_datadir_make(config->data_dir, &error) ||
+        df_datadir_lock(config->data_dir, &lock_fd, &error)) {
+        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        goto done;
+    }
+    mode_t loose = df_datadir_loose_mode(config->data_dir);
+    if (loose)
+        fprintf(stderr, "diffuse serve: warning: data directory %s is mode %04o: other users "
+                "may read its prompts, key hashes and images (chmod 700 %s)\n",
+                config->data_dir, (unsigned)loose, config->data_dir);
+    if (df_store_open(config->data_dir, &server.store, &error) ||
         df_store_check(server.store, &removed_files, &broken_jobs, &error) ||
         df_keys_open(config->data_dir, &server.keys, &error)) {
         fprintf(stderr, "diffuse serve: %s\n", error.message);
@@ -278,7 +296,7 @@ int df_server_run(const df_server_config *config)
     /* An open server on a network is the tutorial server this replaces:
      * refuse unless asked for explicitly. Vertex AI authenticates requests
      * before they reach the container, so its mode counts as explicit. */
-    if (!df_keys_active_count(server.keys) && !loopback(&address) && !config->no_auth &&
+    if (df_auth_open(&server) && !loopback(&address) && !config->no_auth &&
         !df_routes_vertex_listen()) {
         fprintf(stderr, "diffuse serve: refusing to listen on %s without API keys: create one "
                 "with `diffuse keys create --name NAME --data %s`, or pass --no-auth to serve "
@@ -334,7 +352,13 @@ int df_server_run(const df_server_config *config)
     int keys = df_keys_active_count(server.keys);
     fprintf(stderr, "diffuse serve: %s\n",
             keys ? "API keys required (Authorization: Bearer KEY)"
-                 : "no API keys: every route is open (create one with `diffuse keys create`)");
+            : !df_auth_open(&server)
+                ? "API keys required, but no key is active: every request that needs one is "
+                  "refused (401) until one is created (`diffuse keys create`, then SIGHUP); "
+                  "`diffuse keys disable-auth` or --no-auth serves without keys"
+            : df_keys_keyed(server.keys)
+                ? "--no-auth: every route is open (the data directory's keys are all revoked)"
+                : "no API keys: every route is open (create one with `diffuse keys create`)");
     printf("diffuse serve: listening on http://%s%s%s:%d (model %s of %d, data %s)\n",
            v6 ? "[" : "", host, v6 ? "]" : "", df_http_port(http), default_model,
            df_models_count(server.models), config->data_dir);
@@ -396,6 +420,8 @@ done:
         fclose(server.access_log);
     pthread_mutex_destroy(&server.access_log_lock);
     free(routes);
+    if (lock_fd >= 0)
+        close(lock_fd); /* last: the directory is free once all is written */
     if (!exit_code)
         fprintf(stderr, "diffuse serve: stopped\n");
     return exit_code;

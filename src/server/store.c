@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "runtime/error.h"
+#include "server/datadir.h"
 
 struct df_store {
     sqlite3 *db;
@@ -54,20 +55,10 @@ static df_status db_error(df_store *store, df_error *error, const char *what)
     return df_error_set(error, DF_ERR_IO, "job store: %s: %s", what, sqlite3_errmsg(store->db));
 }
 
-static df_status make_dir(const char *path, df_error *error)
-{
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return df_error_set(error, DF_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-    struct stat info;
-    if (stat(path, &info) || !S_ISDIR(info.st_mode))
-        return df_error_set(error, DF_ERR_IO, "%s is not a directory", path);
-    return DF_OK;
-}
-
 df_status df_store_open(const char *dir, df_store **out, df_error *error)
 {
     *out = NULL;
-    df_status status = make_dir(dir, error);
+    df_status status = df_datadir_make(dir, error);
     if (status)
         return status;
     df_store *store = calloc(1, sizeof *store);
@@ -83,7 +74,9 @@ df_status df_store_open(const char *dir, df_store **out, df_error *error)
     snprintf(db_path, length, "%s/diffuse.db", dir);
     snprintf(store->images_dir, length, "%s/images", dir);
     pthread_mutex_init(&store->lock, NULL);
-    status = make_dir(store->images_dir, error);
+    status = df_datadir_make(store->images_dir, error);
+    if (!status)
+        status = df_datadir_create_private(db_path, error);
     if (!status && sqlite3_open_v2(db_path, &store->db,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)

@@ -166,4 +166,29 @@ if command -v sqlite3 >/dev/null 2>&1; then
   check "old day shown" grep -q 2001-01-01 "$last_stdout"
 fi
 
+# --- revoking the last active key (issue 10 item 2) ---------------------------
+last=$tmp/last
+expect "create solo" 0 "" -- "$DIFFUSE" keys create --name solo --data "$last"
+expect "create duo" 0 "" -- "$DIFFUSE" keys create --name duo --data "$last"
+expect "revoke one of two" 0 "" -- "$DIFFUSE" keys revoke duo --data "$last"
+check "no warning while a key is left" bash -c "! grep -q 'last active key' '$last_stderr'"
+expect "revoke the last key warns" 0 "last active key.*401" -- \
+  "$DIFFUSE" keys revoke solo --data "$last"
+check "warning names the way back" grep -q "diffuse keys disable-auth --data $last" "$last_stderr"
+expect "list without active keys" 0 "" -- "$DIFFUSE" keys list --data "$last"
+expect_stdout "list says the server stays keyed" "no active key.*401"
+expect "disable-auth help" 0 "" -- "$DIFFUSE" keys disable-auth --help
+expect_stdout "disable-auth help text" "usage: diffuse keys disable-auth"
+expect "disable-auth extra argument" 2 "unexpected argument 'x'" -- \
+  "$DIFFUSE" keys disable-auth x --data "$last"
+expect "disable-auth missing dir" 1 "data directory '$tmp/nowhere'" -- \
+  "$DIFFUSE" keys disable-auth --data "$tmp/nowhere"
+expect "disable-auth" 0 "" -- "$DIFFUSE" keys disable-auth --data "$last"
+expect_stdout "disable-auth says what it did" "without a key"
+expect "list after disable-auth" 0 "" -- "$DIFFUSE" keys list --data "$last"
+expect_stdout "list says the server is open" "accepts requests without a key"
+expect "create after disable-auth" 0 "" -- "$DIFFUSE" keys create --name trio --data "$last"
+expect "disable-auth with an active key" 1 "1 key\(s\) active.*revoke" -- \
+  "$DIFFUSE" keys disable-auth --data "$last"
+
 finish

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import BINARY, MODEL, TIMEOUT
+from conftest import BINARY, MODEL, TIMEOUT, Server
 
 
 def create_key(data, name, *args):
@@ -454,3 +454,64 @@ def test_image_refusals_spend_no_request_token(keyed):
     # A token may have come back meanwhile (one per 12 s), never gone.
     assert int(refused.headers["x-ratelimit-remaining-requests"]) >= spent
     assert refused.headers["x-ratelimit-remaining-images"] == "1"
+
+
+def revoke(data, name):
+    return subprocess.run([BINARY, "keys", "revoke", name, "--data", str(data)],
+                          capture_output=True, text=True, check=True)
+
+
+def test_revoking_every_key_keeps_the_server_keyed(keyed, tmp_path):
+    """Issue 10 item 2: once a data directory has had keys, revoking them all
+    must not open the server: no key then means 401, not "no auth"."""
+    s, keys = keyed
+    job = s.post("/v1/jobs", headers=bearer(keys["alice"]),
+                 json={"prompt": "alice's secret prompt", "steps": 1, "width": 64,
+                       "height": 64}).json()
+    for name in ("alice", "bob", "root"):
+        revoke(tmp_path, name)
+    hup(s)
+    for path in ("/v1/jobs", "/v1/jobs/" + job["id"], "/v1/usage", "/metrics",
+                 "/sdapi/v1/samplers", "/v1/models"):
+        r = s.get(path)
+        assert r.status_code == 401, (path, r.text)
+        assert "alice's secret prompt" not in r.text
+    assert s.get("/v1/jobs", headers=bearer(keys["root"])).status_code == 401
+    assert s.post("/v1/jobs", json={"prompt": "x"}).status_code == 401
+    assert s.get("/healthz").status_code == 200
+    # A restart does not open it either.
+    assert s.stop() == 0
+    s2 = Server(str(tmp_path)).start()
+    try:
+        assert s2.get("/v1/jobs").status_code == 401
+        assert s2.get("/metrics").status_code == 401
+    finally:
+        assert s2.stop() == 0
+    text = open(os.path.join(str(tmp_path), "server.log"), "rb").read().decode("utf-8", "replace")
+    assert "no key is active" in text
+
+
+def test_no_auth_or_disable_auth_is_the_way_back(make_server, tmp_path):
+    """After the last key is revoked, --no-auth (for one run) or `diffuse keys
+    disable-auth` (for the directory) serves without keys again."""
+    create_key(tmp_path, "only")
+    revoke(tmp_path, "only")
+    s = make_server(["--no-auth"])
+    assert s.get("/v1/jobs").status_code == 200
+    assert s.stop() == 0
+    s = make_server()
+    assert s.get("/v1/jobs").status_code == 401
+    out = subprocess.run([BINARY, "keys", "disable-auth", "--data", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    hup(s)
+    assert s.get("/v1/jobs").status_code == 200
+    # A new key turns keyed mode back on.
+    key = create_key(tmp_path, "again")
+    hup(s)
+    assert s.get("/v1/jobs").status_code == 401
+    assert s.get("/v1/jobs", headers=bearer(key)).status_code == 200
+    # disable-auth refuses while a key is active.
+    out = subprocess.run([BINARY, "keys", "disable-auth", "--data", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "active" in out.stderr
