@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "server/routes.h"
+#include "server/log.h"
 
 #define SCHEMA(ref) "{'$ref': '#/components/schemas/" ref "'}"
 #define RESPONSE(ref) "{'$ref': '#/components/responses/" ref "'}"
@@ -430,8 +431,8 @@ static void parse_document(void)
     json_error_t error;
     parsed = json_loads(text, 0, &error);
     if (!parsed)
-        fprintf(stderr, "diffuse serve: openapi.json: line %d column %d: %s\n", error.line,
-                error.column, error.text);
+        df_log_warning("openapi.json: line %d column %d: %s", error.line,
+                       error.column, error.text);
     free(text);
 }
 
