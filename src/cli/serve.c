@@ -40,6 +40,12 @@ static void usage(FILE *out)
             "      --retention-hours X   finished jobs and their images are deleted after\n"
             "                            this long, > 0 (default: 24)\n"
             "      --max-connections N   concurrent connections, 1..10000 (default: 64)\n"
+            "      --max-connections-per-address N\n"
+            "                            connections from one client address (an IPv6\n"
+            "                            client: its /64), open or waiting for their\n"
+            "                            request, 1..10000; more get 503 at once; not\n"
+            "                            applied to --trust-proxy addresses\n"
+            "                            (default: half of --max-connections)\n"
             "      --sync-timeout S      longest wait of POST /predict, 1..86400 s; then 504\n"
             "                            and the job goes on (default: 600)\n"
             "\n"
@@ -49,6 +55,10 @@ static void usage(FILE *out)
             "      --max-side N          width and height, pixels (default: 2048)\n"
             "      --max-steps N         sampling steps (default: 150)\n"
             "      --max-batch N         images per request: n, batch_size (default: 8)\n"
+            "      --request-line-timeout S\n"
+            "                            a new connection that has not sent its request\n"
+            "                            line within S seconds is closed, 1..3600 (default:\n"
+            "                            5; at most --header-timeout)\n"
             "      --header-timeout S    a request's headers must arrive within S seconds\n"
             "                            (default: 10)\n"
             "      --body-timeout S      and its body within S more (default: 60)\n"
@@ -60,8 +70,15 @@ static void usage(FILE *out)
             "                            API key configured (see `diffuse keys`)\n"
             "      --cors-origin LIST    allow browsers from these origins: \"*\" or\n"
             "                            \"https://a.example,https://b.example\" (default: none)\n"
+            "      --trust-proxy CIDR[,CIDR...]\n"
+            "                            reverse proxies (IPv4/IPv6 ranges, e.g.\n"
+            "                            10.0.0.0/8,::1/128) whose X-Forwarded-Host and\n"
+            "                            X-Forwarded-Proto build the \"url\" results;\n"
+            "                            from any other client they are ignored\n"
+            "                            (default: none); a malformed list: exit 1\n"
             "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
-            "                            \"off\" (default: stderr)\n"
+            "                            \"off\" (default: stderr, next to the server's\n"
+            "                            own messages, which are JSON lines too)\n"
             "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running step\n"
             "                            (default: 30)\n"
             "\n"
@@ -78,7 +95,8 @@ int df_cli_serve(int argc, char **argv)
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
            OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED, OPT_MAX_BODY, OPT_MAX_PROMPT,
            OPT_MAX_SIDE, OPT_MAX_STEPS, OPT_MAX_BATCH, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT,
-           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT };
+           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT,
+           OPT_PER_ADDRESS, OPT_REQUEST_LINE_TIMEOUT, OPT_TRUST_PROXY };
     static const struct option options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
@@ -89,6 +107,9 @@ int df_cli_serve(int argc, char **argv)
         {"queue-size", required_argument, 0, OPT_QUEUE},
         {"retention-hours", required_argument, 0, OPT_RETENTION},
         {"max-connections", required_argument, 0, OPT_CONNECTIONS},
+        {"max-connections-per-address", required_argument, 0, OPT_PER_ADDRESS},
+        {"request-line-timeout", required_argument, 0, OPT_REQUEST_LINE_TIMEOUT},
+        {"trust-proxy", required_argument, 0, OPT_TRUST_PROXY},
         {"sync-timeout", required_argument, 0, OPT_SYNC_TIMEOUT},
         {"max-body-bytes", required_argument, 0, OPT_MAX_BODY},
         {"max-prompt-bytes", required_argument, 0, OPT_MAX_PROMPT},
@@ -134,6 +155,18 @@ int df_cli_serve(int argc, char **argv)
                 return 2;
             config.max_connections = (unsigned)value;
             break;
+        case OPT_PER_ADDRESS:
+            if (df_cli_parse_int("--max-connections-per-address", optarg, 1, 10000, &value))
+                return 2;
+            config.max_connections_per_address = (unsigned)value;
+            break;
+        case OPT_REQUEST_LINE_TIMEOUT:
+            if (df_cli_parse_int("--request-line-timeout", optarg, 1, 3600, &value))
+                return 2;
+            config.request_line_timeout_s = (unsigned)value;
+            break;
+        /* Checked when the server starts (exit 1 with the reason). */
+        case OPT_TRUST_PROXY: config.trust_proxy = optarg; break;
         case OPT_SYNC_TIMEOUT:
             if (df_cli_parse_int("--sync-timeout", optarg, 1, 86400, &value))
                 return 2;
