@@ -192,13 +192,10 @@ static int check_header(const char *line, size_t length, head_problem *p, const 
             return problem(p, 400, "malformed_request", "a malformed header name");
     if (!name)
         return problem(p, 400, "malformed_request", "a header with an empty name");
+    /* Values are the routes' business (a key with a control character is a
+     * 401, as it was before the gate): MHD takes any byte but the line end. */
     const char *value = colon + 1;
     size_t value_length = length - name - 1;
-    for (size_t i = 0; i < value_length; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < ' ' && c != '\t') || c == 0x7f)
-            return problem(p, 400, "malformed_request", "control character in a header value");
-    }
     while (value_length && (*value == ' ' || *value == '\t'))
         value++, value_length--;
     while (value_length && (value[value_length - 1] == ' ' || value[value_length - 1] == '\t'))

@@ -179,6 +179,40 @@ def test_idle_connections_do_not_lock_out_health_probes(make_server):
         time.sleep(0.2)
 
 
+def seconds_until_closed(address, parts, pause):
+    """Sends `parts` with `pause` seconds between them; the seconds until the
+    server closed the connection, and what it answered."""
+    sock = socket.create_connection(address, timeout=TIMEOUT * 2)
+    start = time.monotonic()
+    reply = b""
+    try:
+        for part in parts:
+            sock.sendall(part)
+            time.sleep(pause)
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.close()
+    return time.monotonic() - start, reply
+
+
+def test_request_line_timeout(make_server):
+    s = make_server(["--request-line-timeout", "1", "--header-timeout", "60"])
+    # Silent: closed after the request-line timeout, not the header timeout.
+    took, reply = seconds_until_closed(host_port(s), [], 0)
+    assert took < 30 and reply == b"", (took, reply)
+    # Once the request line is in, the headers have the header timeout.
+    took, reply = seconds_until_closed(
+        host_port(s), [b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\nConnection: close\r\n\r\n"],
+        2.5)
+    assert reply.startswith(b"HTTP/1.1 200 "), (took, reply)
+
+
 def test_per_address_limit_flag(make_server):
     s = make_server(["--max-connections", "8", "--max-connections-per-address", "2"])
     address = host_port(s)
@@ -204,9 +238,10 @@ def test_per_address_limit_flag(make_server):
     finally:
         for sock in held:
             sock.close()
-    with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run([BINARY, "serve", "--max-connections-per-address", "0"],
-                       check=True, capture_output=True, timeout=TIMEOUT)
+    r = subprocess.run([BINARY, "serve", "--max-connections-per-address", "0"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 2 and "--max-connections-per-address" in r.stderr
+    assert "unrecognized" not in r.stderr, r.stderr
 
 
 # -- item 11: the library's own errors are JSON too ---------------------------
