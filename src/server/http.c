@@ -632,9 +632,8 @@ static void *watchdog_main(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Log lines for events that repeat                                         */
 
-/* 1: write a line now (*suppressed: how many were not written before it). */
-static int log_allowed(df_http *http, df_http_log_limit *limit, unsigned budget,
-                       unsigned long *suppressed)
+int df_http_log_allowed(df_http *http, df_http_log_limit *limit, unsigned budget,
+                        unsigned long *suppressed)
 {
     pthread_mutex_lock(&http->lock);
     double now = df_server_monotonic();
@@ -661,7 +660,7 @@ void df_http_refused(df_http *http, int reason, const char *address, unsigned li
         http->config.refusal_observer(http->config.context,
                                       per_address ? "per_address" : "capacity");
     unsigned long suppressed = 0;
-    if (!log_allowed(http, &http->refused_log[per_address ? 0 : 1], 1, &suppressed))
+    if (!df_http_log_allowed(http, &http->refused_log[per_address ? 0 : 1], 1, &suppressed))
         return;
     char more[96] = "";
     if (suppressed)
@@ -680,7 +679,7 @@ static void library_log(void *cls, const char *format, va_list args)
 {
     df_http *http = cls;
     unsigned long suppressed = 0;
-    if (!log_allowed(http, &http->library_log, 5, &suppressed))
+    if (!df_http_log_allowed(http, &http->library_log, 5, &suppressed))
         return;
     char message[512];
     vsnprintf(message, sizeof message, format, args);

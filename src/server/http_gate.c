@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "runtime/error.h"
+#include "server/log.h"
 #include "server/util.h"
 
 #define LINGER_S 2.0         /* after an error: read and drop what the client still sends */
@@ -337,8 +338,8 @@ static int hand_off(df_http *http, size_t i)
     return 1;
 }
 
-/* Entry i is readable (or closed by its client). */
-static void on_readable(df_http *http, size_t i)
+/* Entry i is readable (or closed by its client: `hung_up`). */
+static void on_readable(df_http *http, size_t i, int hung_up)
 {
     gate_connection *c = &http->pending[i];
     if (c->state == GATE_LINGERING) {
@@ -367,6 +368,8 @@ static void on_readable(df_http *http, size_t i)
         start_lingering(http, i, &p);
     } else if (result > 0) {
         hand_off(http, i);
+    } else if (hung_up) {
+        drop(http, i, 1, 1); /* the client stopped sending: the head cannot complete */
     } else {
         int wanted = (int)n + 1; /* wake on new bytes, not the ones already seen */
         setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &wanted, sizeof wanted);
@@ -380,8 +383,19 @@ static void accept_some(df_http *http)
         socklen_t address_size = sizeof address;
         int fd = accept4(http->listen_fd, (struct sockaddr *)&address, &address_size,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or a client gone already, or out of descriptors */
+        if (fd < 0) {
+            /* Out of descriptors: the listening socket stays readable, so
+             * pause accepting a moment rather than spin. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                http->accept_paused_until = df_server_monotonic() + 0.25;
+                int code = errno;
+                unsigned long suppressed = 0;
+                if (df_http_log_allowed(http, &http->accept_log, 1, &suppressed))
+                    df_log_warning("accept: %s (accepting again in 250 ms; %lu more such "
+                                   "pauses since the last line)", strerror(code), suppressed);
+            }
+            return; /* EAGAIN, or a client gone already */
+        }
         unsigned char key[DF_HTTP_KEY_SIZE];
         df_http_address_key((const struct sockaddr *)&address, key);
         int trusted = df_http_cidrs_match(http->config.trusted, http->config.trusted_count,
@@ -445,13 +459,14 @@ static void *gate_main(void *arg)
         int waiting = 0;
         size_t count = http->pending_count;
         polls[0] = (struct pollfd){http->gate_wake[0], POLLIN, 0};
-        polls[1] = (struct pollfd){http->listen_fd, POLLIN, 0}; /* -1: ignored */
+        int accepting = df_server_monotonic() >= http->accept_paused_until;
+        polls[1] = (struct pollfd){accepting ? http->listen_fd : -1, POLLIN, 0}; /* -1: ignored */
         for (size_t i = 0; i < count; i++) {
             int reading = http->pending[i].state != GATE_WAITING;
             waiting |= !reading;
             polls[i + 2] = (struct pollfd){http->pending[i].fd, reading ? POLLIN | POLLRDHUP : 0, 0};
         }
-        int ready = poll(polls, count + 2, waiting ? WAITING_TICK_MS : TICK_MS);
+        int ready = poll(polls, count + 2, waiting || !accepting ? WAITING_TICK_MS : TICK_MS);
         if (ready < 0 && errno != EINTR)
             break;
         if (ready > 0 && (polls[0].revents & POLLIN)) {
@@ -464,21 +479,26 @@ static void *gate_main(void *arg)
          * been seen already. */
         for (size_t i = count; i-- > 0;) {
             gate_connection *c = &http->pending[i];
-            if (ready > 0 && (polls[i + 2].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
-                on_readable(http, i);
+            /* Deadlines first: a client that keeps the socket readable
+             * (trickling, or half-closed) must not escape them. */
+            if (c->state == GATE_LINGERING ? now > c->linger_deadline
+                                           : c->state == GATE_READING && now > c->line_deadline) {
+                drop(http, i, 1, 1); /* slow or silent: closed without an answer */
                 continue;
             }
-            if (c->state == GATE_WAITING) {
-                if (hand_off(http, i))
-                    continue;
-                if (now > c->head_deadline) {
-                    head_problem p = {0};
-                    problem(&p, 503, "too_many_connections", "the server is busy; try again later");
-                    start_lingering(http, i, &p);
-                }
-            } else if (c->state == GATE_LINGERING ? now > c->linger_deadline
-                                                  : now > c->line_deadline) {
-                drop(http, i, 1, 1); /* slow or silent: closed without an answer */
+            short revents = ready > 0 ? polls[i + 2].revents : 0;
+            if (c->state == GATE_WAITING && (revents & (POLLHUP | POLLERR))) {
+                drop(http, i, 1, 1); /* gone while it waited for a slot */
+                continue;
+            }
+            if (c->state != GATE_WAITING && (revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
+                on_readable(http, i, revents & (POLLRDHUP | POLLHUP | POLLERR));
+                continue;
+            }
+            if (c->state == GATE_WAITING && !hand_off(http, i) && now > c->head_deadline) {
+                head_problem p = {0};
+                problem(&p, 503, "too_many_connections", "the server is busy; try again later");
+                start_lingering(http, i, &p);
             }
         }
         if (ready > 0 && http->listen_fd >= 0 && (polls[1].revents & POLLIN))

@@ -35,7 +35,7 @@ struct df_http {
     pthread_t watchdog;
     int watchdog_started, stopping, quiescing, gate_stopping;
     pthread_cond_t wake;
-    df_http_log_limit refused_log[2], library_log;
+    df_http_log_limit refused_log[2], library_log, accept_log;
 
     /* The gate (http_gate.c): accepts, holds connections until their
      * request head is complete and valid, then hands them to MHD. */
@@ -45,6 +45,7 @@ struct df_http {
     gate_connection *pending;      /* gate thread only */
     size_t pending_count, pending_capacity;
     char *peek;                    /* DF_HTTP_MAX_HEAD_BYTES + 1 */
+    double accept_paused_until;    /* monotonic; after EMFILE and the like */
 };
 
 /* The request line and headers of a connection's first request, at most. */
@@ -66,6 +67,10 @@ void df_http_gate_stop(df_http *http); /* joins the thread, closes what it held 
  * one when no route matches); malloc'ed text and its size. */
 char *df_http_error_text(df_http *http, const char *path, const df_http_error_info *info,
                          size_t *size);
+/* 1: write a line for this event now (*suppressed: how many were not
+ * written since the last line); at most `budget` lines per interval. */
+int df_http_log_allowed(df_http *http, df_http_log_limit *limit, unsigned budget,
+                        unsigned long *suppressed);
 /* A refused connection: the metric, and a log line at most once per
  * interval. Call without the lock. */
 void df_http_refused(df_http *http, int reason, const char *address, unsigned limit);

@@ -213,6 +213,25 @@ def test_request_line_timeout(make_server):
     assert reply.startswith(b"HTTP/1.1 200 "), (took, reply)
 
 
+def test_half_closed_incomplete_request_is_dropped(make_server):
+    # A client that stops sending mid-head can never complete it: closed at
+    # once rather than held (and re-examined) until the header timeout.
+    s = make_server(["--request-line-timeout", "60", "--header-timeout", "60"])
+    sock = socket.create_connection(host_port(s), timeout=TIMEOUT)
+    start = time.monotonic()
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            assert sock.recv(4096) == b""
+        except ConnectionResetError:
+            pass  # closed with its bytes unread: a reset, as good as a close here
+    finally:
+        sock.close()
+    assert time.monotonic() - start < 30
+    assert s.get("/healthz").status_code == 200
+
+
 def test_per_address_limit_flag(make_server):
     s = make_server(["--max-connections", "8", "--max-connections-per-address", "2"])
     address = host_port(s)
