@@ -3,6 +3,14 @@
  * per-request id, CORS, the slow-client watchdog, the access-log hook and
  * response helpers (see http.h for the threading choice and the contract).
  *
+ * Connections: the server binds its own listening socket and MHD never
+ * listens; the gate (http_gate.c) accepts, waits for a complete, well-formed
+ * request head and hands the connection to MHD. Accounting (connections in
+ * MHD, connections per address) is shared with the gate under `lock`: the
+ * gate counts a connection when it accepts it, on_connection uncounts it
+ * when MHD closes it. MHD's own messages go through the server's logger,
+ * rate-limited.
+ *
  * Per request: the request-line callback (MHD's URI log callback) creates
  * the http_call (id, start time); every response this request sends goes
  * through queue(), which adds x-request-id, CORS and the guard's headers and
@@ -694,13 +702,13 @@ static void library_log(void *cls, const char *format, va_list args)
 /* ------------------------------------------------------------------------ */
 /* The daemon                                                               */
 
-/* Binds and listens: our own socket rather than MHD's so that an address in
- * use is an error with its cause, and never shared (MHD's
- * LISTENING_ADDRESS_REUSE set SO_REUSEPORT, and the kernel then split the
- * connections between two servers). */
-static df_status listen_on(df_http *http, df_error *error)
+/* Our own socket rather than MHD's so that an address in use is an error
+ * with its cause, and never shared (MHD's LISTENING_ADDRESS_REUSE set
+ * SO_REUSEPORT, and the kernel then split the connections between two
+ * servers). */
+df_status df_http_listen(const struct sockaddr *address, int *out, df_error *error)
 {
-    const struct sockaddr *address = http->config.address;
+    *out = -1;
     int family = address->sa_family;
     char host[64], where[96];
     df_http_address_text(address, host, sizeof host);
@@ -725,13 +733,7 @@ static df_status listen_on(df_http *http, df_error *error)
                                                  "on this port?)"
                                                : strerror(code));
     }
-    struct sockaddr_storage bound;
-    socklen_t bound_size = sizeof bound;
-    if (!getsockname(fd, (struct sockaddr *)&bound, &bound_size))
-        port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                 : ((struct sockaddr_in *)&bound)->sin_port);
-    http->listen_fd = fd;
-    http->port = port;
+    *out = fd;
     return DF_OK;
 }
 
@@ -739,23 +741,29 @@ df_status df_http_start(const df_http_config *config, df_http **out, df_error *e
 {
     *out = NULL;
     df_http *http = calloc(1, sizeof *http);
-    if (!http)
+    if (!http) {
+        close(config->listen_fd);
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
     http->config = *config;
-    http->listen_fd = http->gate_wake[0] = http->gate_wake[1] = -1;
+    http->gate_wake[0] = http->gate_wake[1] = -1;
     pthread_mutex_init(&http->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&http->wake, &attr);
     pthread_condattr_destroy(&attr);
-    df_status status = listen_on(http, error);
-    if (!status && !(http->per_address = df_http_counts_create()))
-        status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
-    if (status) {
+    http->listen_fd = config->listen_fd; /* ours now, whatever happens */
+    struct sockaddr_storage bound;
+    socklen_t bound_size = sizeof bound;
+    if (!getsockname(http->listen_fd, (struct sockaddr *)&bound, &bound_size))
+        http->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                       : ((struct sockaddr_in *)&bound)->sin_port);
+    if (!(http->per_address = df_http_counts_create())) {
         df_http_stop(http);
-        return status;
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
     }
+    df_status status;
     /* MHD never listens: the gate accepts and hands connections over. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;

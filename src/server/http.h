@@ -7,12 +7,16 @@
  * A synchronous route waits for its own job, and an events stream waits for
  * the next event, inside the connection's thread; with a thread pool such a
  * wait would stall every other connection served by that pool thread. The
- * cost, a thread per connection, is bounded by the connection limit.
+ * cost, a thread per connection, is bounded by the connection limit; a
+ * connection gets its thread only once its first request's head has arrived
+ * (http_gate.c holds it until then, without a thread).
  *
  * Errors: every 4xx/5xx goes through df_http_send_error, which renders the
  * route family's error shape (the native one, {"error": {"message", "type",
  * "code"}}, unless the route names another), so unknown routes, wrong
- * methods and oversized bodies answer JSON too.
+ * methods and oversized bodies answer JSON too; so do the gate's answers to
+ * malformed or oversized request heads (400, 413, 414, 431, 505) and to
+ * refused connections (503), in the shape of the family the path names.
  */
 #ifndef DF_SERVER_HTTP_H
 #define DF_SERVER_HTTP_H
@@ -115,6 +119,7 @@ typedef void (*df_http_refusal_observer)(void *context, const char *reason);
 
 typedef struct df_http_config {
     const struct sockaddr *address; /* where to listen */
+    int listen_fd;                  /* from df_http_listen(address); df_http_start owns it */
     size_t max_body_bytes;          /* larger bodies: 413 */
     unsigned connection_limit;      /* requests being served or kept alive at once */
     /* Connections per client address (an IPv6 client: per /64), waiting
@@ -143,9 +148,13 @@ typedef struct df_http_config {
     void *context;
 } df_http_config;
 
-/* Binds the address itself (an address in use is an error naming it: no
- * SO_REUSEPORT, so two servers never share a port), then starts MHD behind
- * the gate (http_gate.c). */
+/* Binds and listens (non-blocking): an address in use is an error naming
+ * it, and no SO_REUSEPORT, so two servers never share a port. Called early
+ * (before a model loads) so that a taken port fails the start at once;
+ * connections that arrive meanwhile wait in the backlog. */
+df_status df_http_listen(const struct sockaddr *address, int *fd, df_error *error);
+/* Starts MHD behind the gate (http_gate.c) on config->listen_fd (owned from
+ * here on, closed by df_http_stop or on failure). */
 df_status df_http_start(const df_http_config *config, df_http **out, df_error *error);
 /* The port actually bound (for --listen HOST:0). */
 int df_http_port(const df_http *http);

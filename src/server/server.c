@@ -272,6 +272,7 @@ int df_server_run(const df_server_config *config)
     struct sockaddr_storage address;
     int exit_code = 1, removed_files = 0, broken_jobs = 0;
     df_http_cidr *trusted = NULL;
+    int listen_fd = -1; /* bound early: a port in use fails before a model loads */
     size_t trusted_count = 0;
     if (!routes || !(server.metrics = df_metrics_create()) ||
         !(server.ratelimit = df_ratelimit_create())) {
@@ -292,6 +293,7 @@ int df_server_run(const df_server_config *config)
         goto done;
     }
     if (resolve(config->listen, &address, &error) ||
+        df_http_listen((const struct sockaddr *)&address, &listen_fd, &error) ||
         df_store_open(config->data_dir, &server.store, &error) ||
         df_store_check(server.store, &removed_files, &broken_jobs, &error) ||
         df_keys_open(config->data_dir, &server.keys, &error)) {
@@ -342,6 +344,7 @@ int df_server_run(const df_server_config *config)
                                ? config->max_connections_per_address
                                : (config->max_connections + 1) / 2;
     df_http_config http_config = {.address = (const struct sockaddr *)&address,
+                                  .listen_fd = listen_fd,
                                   .max_body_bytes = config->max_body_bytes,
                                   .connection_limit = config->max_connections,
                                   .per_address_limit = per_address,
@@ -357,6 +360,7 @@ int df_server_run(const df_server_config *config)
                                   .guard = df_auth_guard,
                                   .observer = observe,
                                   .context = &server};
+    listen_fd = -1; /* df_http_start owns it now */
     if (df_http_start(&http_config, &http, &error)) {
         df_log_error("%s", error.message);
         goto done;
@@ -433,6 +437,8 @@ done:
     pthread_mutex_destroy(&server.access_log_lock);
     free(routes);
     free(trusted);
+    if (listen_fd >= 0)
+        close(listen_fd);
     if (!exit_code)
         df_log_info("stopped");
     return exit_code;

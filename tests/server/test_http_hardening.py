@@ -83,6 +83,7 @@ def test_port_in_use_is_a_start_up_error(make_server, tmp_path):
         pytest.fail("a second server started on a port in use")
     assert proc.returncode == 1, (proc.returncode, out, err)
     assert "%s:%d" % (host, port) in err and "in use" in err, err
+    assert "loaded model" not in err, err  # it fails before loading a model
     assert s.get("/healthz").status_code == 200  # the first one is untouched
 
 
