@@ -611,6 +611,22 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
     }
 }
 
+void df_http_evict_idle(df_http *http)
+{
+    http_connection *oldest = NULL;
+    for (http_connection *c = http->connections; c; c = c->next) {
+        if (!strcmp(c->phase, "evicted"))
+            return; /* one is on its way out already */
+        if (!strcmp(c->phase, "idle") && (!oldest || c->deadline < oldest->deadline))
+            oldest = c;
+    }
+    if (oldest) {
+        oldest->deadline = 0; /* the watchdog's next round (250 ms at most) */
+        oldest->phase = "evicted";
+        pthread_cond_broadcast(&http->wake);
+    }
+}
+
 /* Closes connections past their deadline (see the file comment). */
 static void *watchdog_main(void *arg)
 {

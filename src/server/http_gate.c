@@ -17,7 +17,9 @@
  * clients), connections held here at all, a request line due within
  * --request-line-timeout and the whole head within --header-timeout of
  * connecting. A refused connection gets a 503 and is closed at once; refusals
- * are counted (metrics) and logged at most once per interval.
+ * are counted (metrics) and logged at most once per interval. A complete
+ * request that finds MHD full waits here (until --header-timeout, then 503)
+ * while the kept-alive connection idle the longest is closed to make room.
  *
  * Not covered: later requests on a kept-alive connection go straight to
  * MHD's parser (MHD's own error pages for those), and so do chunked request
@@ -314,6 +316,8 @@ static int hand_off(df_http *http, size_t i)
     int room = http->active < http->config.connection_limit;
     if (room)
         http->active++; /* on_connection's CLOSED takes it back, and the address's count */
+    else
+        df_http_evict_idle(http);
     pthread_mutex_unlock(&http->lock);
     if (!room) {
         c->state = GATE_WAITING;

@@ -63,6 +63,10 @@ void df_http_gate_wake(df_http *http);
 void df_http_gate_stop(df_http *http); /* joins the thread, closes what it held */
 
 /* http.c */
+/* MHD is full and a complete request waits: the watchdog closes the kept-
+ * alive connection idle the longest (one at a time), if there is one, so
+ * quiet keep-alives cannot starve new requests. Call with the lock held. */
+void df_http_evict_idle(df_http *http);
 /* The error body in the shape of the family `path` belongs to (the native
  * one when no route matches); malloc'ed text and its size. */
 char *df_http_error_text(df_http *http, const char *path, const df_http_error_info *info,

@@ -264,6 +264,31 @@ def test_per_address_limit_flag(make_server):
     assert "unrecognized" not in r.stderr, r.stderr
 
 
+def test_idle_keep_alive_connections_make_room(make_server):
+    # Every slot held by a kept-alive connection that sent one request and
+    # then went quiet: a new request still gets in (the oldest idle one is
+    # closed for it) instead of waiting out the header timeout for a 503.
+    s = make_server(["--max-connections", "2", "--max-connections-per-address", "10",
+                     "--header-timeout", "30", "--idle-timeout", "300"])
+    held = []
+    try:
+        for _ in range(2):
+            sock = socket.create_connection(host_port(s), timeout=TIMEOUT)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = b""
+            while b'{"status":"ok"}' not in reply:
+                chunk = sock.recv(4096)
+                assert chunk, reply
+                reply += chunk
+            held.append(sock)
+        start = time.monotonic()
+        assert probe(s.url, "127.0.0.1") == 200
+        assert time.monotonic() - start < 20
+    finally:
+        for sock in held:
+            sock.close()
+
+
 # -- item 11: the library's own errors are JSON too ---------------------------
 
 def raw_exchange(address, data):
