@@ -57,6 +57,12 @@ static void usage(FILE *out)
             "                            as for `diffuse keys` and `diffuse usage`)\n"
             "      --retention-hours X   finished jobs and their images are deleted after\n"
             "                            this long, > 0 (default: 24)\n"
+            "      --max-connections-per-address N\n"
+            "                            connections from one client address (an IPv6\n"
+            "                            client: its /64), open or waiting for their\n"
+            "                            request, 1..10000; more get 503 at once; not\n"
+            "                            applied to --trust-proxy addresses\n"
+            "                            (default: half of --max-connections)\n"
             "  -t, --threads N           engine threads (default: one per CPU)\n"
             "  -h, --help                this help\n");
     usage_limits(out);
@@ -69,8 +75,15 @@ static void usage(FILE *out)
             "                            (an active key still wins)\n"
             "      --cors-origin LIST    allow browsers from these origins: \"*\" or\n"
             "                            \"https://a.example,https://b.example\" (default: none)\n"
+            "      --trust-proxy CIDR[,CIDR...]\n"
+            "                            reverse proxies (IPv4/IPv6 ranges, e.g.\n"
+            "                            10.0.0.0/8,::1/128) whose X-Forwarded-Host and\n"
+            "                            X-Forwarded-Proto build the \"url\" results;\n"
+            "                            from any other client they are ignored\n"
+            "                            (default: none); a malformed list: exit 1\n"
             "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
-            "                            \"off\" (default: stderr)\n"
+            "                            \"off\" (default: stderr, next to the server's\n"
+            "                            own messages, which are JSON lines too)\n"
             "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running step\n"
             "                            (default: 30)\n"
             "\n"
@@ -84,7 +97,8 @@ int df_cli_serve(int argc, char **argv)
 {
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
-           OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_LIMIT = 1024 };
+           OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY,
+           OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
@@ -93,6 +107,8 @@ int df_cli_serve(int argc, char **argv)
         {"listen", required_argument, 0, OPT_LISTEN},
         {"data", required_argument, 0, OPT_DATA},
         {"retention-hours", required_argument, 0, OPT_RETENTION},
+        {"max-connections-per-address", required_argument, 0, OPT_PER_ADDRESS},
+        {"trust-proxy", required_argument, 0, OPT_TRUST_PROXY},
         {"no-auth", no_argument, 0, OPT_NO_AUTH},
         {"cors-origin", required_argument, 0, OPT_CORS},
         {"access-log", required_argument, 0, OPT_ACCESS_LOG},
@@ -127,6 +143,13 @@ int df_cli_serve(int argc, char **argv)
         case OPT_LISTEN: config.listen = optarg; break;
         case OPT_DATA: config.data_dir = optarg; break;
         case 'h': usage(stdout); return 0;
+        case OPT_PER_ADDRESS:
+            if (df_cli_parse_int("--max-connections-per-address", optarg, 1, 10000, &value))
+                return 2;
+            config.max_connections_per_address = (unsigned)value;
+            break;
+        /* Checked when the server starts (exit 1 with the reason). */
+        case OPT_TRUST_PROXY: config.trust_proxy = optarg; break;
         case OPT_SHUTDOWN_TIMEOUT:
             if (df_cli_parse_int("--shutdown-timeout", optarg, 1, 3600, &value))
                 return 2;

@@ -3,6 +3,14 @@
  * per-request id, CORS, the slow-client watchdog, the access-log hook and
  * response helpers (see http.h for the threading choice and the contract).
  *
+ * Connections: the server binds its own listening socket and MHD never
+ * listens; the gate (http_gate.c) accepts, waits for a complete, well-formed
+ * request head and hands the connection to MHD. Accounting (connections in
+ * MHD, connections per address) is shared with the gate under `lock`: the
+ * gate counts a connection when it accepts it, on_connection uncounts it
+ * when MHD closes it. MHD's own messages go through the server's logger,
+ * rate-limited.
+ *
  * Per request: the request-line callback (MHD's URI log callback) creates
  * the http_call (id, start time); every response this request sends goes
  * through queue(), which adds x-request-id, CORS and the guard's headers and
@@ -22,9 +30,11 @@
  * otherwise read to its end and discarded (bounded memory either way).
  */
 #include "server/http.h"
+#include "server/http_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,10 +47,12 @@
 #include <unistd.h>
 
 #include "runtime/error.h"
+#include "server/log.h"
 #include "server/util.h"
 
 #define MAX_EXTRA_HEADERS 16
 #define NO_DEADLINE 1e300
+#define LOG_INTERVAL_S 10.0 /* repeated events: one line per interval */
 
 /* One open connection (MHD's socket context), in df_http's list. */
 typedef struct http_connection {
@@ -50,16 +62,6 @@ typedef struct http_connection {
     const char *phase; /* what it is late for, for the log */
     struct http_connection *previous, *next;
 } http_connection;
-
-struct df_http {
-    struct MHD_Daemon *daemon;
-    df_http_config config;
-    pthread_mutex_t lock; /* the connection list */
-    http_connection *connections;
-    pthread_t watchdog;
-    int watchdog_started, stopping;
-    pthread_cond_t wake;
-};
 
 /* Per-request state (MHD's *con_cls), from the request line to on_completed. */
 typedef struct http_call {
@@ -266,6 +268,34 @@ static int match(const char *pattern, const char *path, df_http_request *request
         }
     }
     return !*pattern && !*path;
+}
+
+char *df_http_error_text(df_http *http, const char *path, const df_http_error_info *info,
+                         size_t *size)
+{
+    df_http_error_shape shape = df_http_native_error;
+    df_http_request scratch = {0};
+    for (const df_http_route *route = http->config.routes; path && route->method; route++)
+        if (match(route->pattern, path, &scratch)) {
+            if (route->error_shape)
+                shape = route->error_shape;
+            break;
+        }
+    json_t *body = shape(info);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    *size = text ? strlen(text) : 0;
+    return text;
+}
+
+int df_http_from_trusted_proxy(const df_http_request *request)
+{
+    if (!request->call || !request->call->http->config.trusted_count)
+        return 0;
+    const df_http_config *config = &request->call->http->config;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return info && df_http_cidrs_match(config->trusted, config->trusted_count, info->client_addr);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -547,6 +577,19 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
                           enum MHD_ConnectionNotificationCode code)
 {
     df_http *http = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* The gate counted it (active, its address) when it handed it over. */
+        unsigned char key[DF_HTTP_KEY_SIZE];
+        const union MHD_ConnectionInfo *address =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        df_http_address_key(address ? address->client_addr : NULL, key);
+        pthread_mutex_lock(&http->lock);
+        if (http->active)
+            http->active--;
+        df_http_counts_add(http->per_address, key, -1);
+        pthread_mutex_unlock(&http->lock);
+        df_http_gate_wake(http); /* a connection waiting for a slot may go now */
+    }
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         http_connection *entry = calloc(1, sizeof *entry);
         const union MHD_ConnectionInfo *info =
@@ -584,6 +627,22 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
     }
 }
 
+void df_http_evict_idle(df_http *http)
+{
+    http_connection *oldest = NULL;
+    for (http_connection *c = http->connections; c; c = c->next) {
+        if (!strcmp(c->phase, "evicted"))
+            return; /* one is on its way out already */
+        if (!strcmp(c->phase, "idle") && (!oldest || c->deadline < oldest->deadline))
+            oldest = c;
+    }
+    if (oldest) {
+        oldest->deadline = 0; /* the watchdog's next round (250 ms at most) */
+        oldest->phase = "evicted";
+        pthread_cond_broadcast(&http->wake);
+    }
+}
+
 /* Closes connections past their deadline (see the file comment). */
 static void *watchdog_main(void *arg)
 {
@@ -611,23 +670,135 @@ static void *watchdog_main(void *arg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Log lines for events that repeat                                         */
+
+int df_http_log_allowed(df_http *http, df_http_log_limit *limit, unsigned budget,
+                        unsigned long *suppressed)
+{
+    pthread_mutex_lock(&http->lock);
+    double now = df_server_monotonic();
+    if (now >= limit->window_end) {
+        limit->window_end = now + LOG_INTERVAL_S;
+        limit->used = 0;
+    }
+    int allowed = limit->used < budget;
+    if (allowed) {
+        limit->used++;
+        *suppressed = limit->suppressed;
+        limit->suppressed = 0;
+    } else {
+        limit->suppressed++;
+    }
+    pthread_mutex_unlock(&http->lock);
+    return allowed;
+}
+
+void df_http_refused(df_http *http, int reason, const char *address, unsigned limit)
+{
+    int per_address = reason == DF_HTTP_REFUSED_PER_ADDRESS;
+    if (http->config.refusal_observer)
+        http->config.refusal_observer(http->config.context,
+                                      per_address ? "per_address" : "capacity");
+    unsigned long suppressed = 0;
+    if (!df_http_log_allowed(http, &http->refused_log[per_address ? 0 : 1], 1, &suppressed))
+        return;
+    char more[96] = "";
+    if (suppressed)
+        snprintf(more, sizeof more, " (%lu more refused since the last such line)", suppressed);
+    if (per_address)
+        df_log_warning("connection from %s refused: it has %u connections open or waiting, the "
+                       "per-address limit (--max-connections-per-address)%s", address, limit, more);
+    else
+        df_log_warning("connection from %s refused: %u connections are waiting for their "
+                       "request, the most the server holds%s", address, limit, more);
+}
+
+/* MHD's messages (MHD_OPTION_EXTERNAL_LOGGER): the server's log format, and
+ * a few lines per interval at most, whatever a client provokes. */
+static void library_log(void *cls, const char *format, va_list args)
+{
+    df_http *http = cls;
+    unsigned long suppressed = 0;
+    if (!df_http_log_allowed(http, &http->library_log, 5, &suppressed))
+        return;
+    char message[512];
+    vsnprintf(message, sizeof message, format, args);
+    message[strcspn(message, "\r\n")] = 0;
+    if (suppressed)
+        df_log_warning("libmicrohttpd: %s (%lu more library messages left out before this one)",
+                       message, suppressed);
+    else
+        df_log_warning("libmicrohttpd: %s", message);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The daemon                                                               */
+
+/* Our own socket rather than MHD's so that an address in use is an error
+ * with its cause, and never shared (MHD's LISTENING_ADDRESS_REUSE set
+ * SO_REUSEPORT, and the kernel then split the connections between two
+ * servers). */
+df_status df_http_listen(const struct sockaddr *address, int *out, df_error *error)
+{
+    *out = -1;
+    int family = address->sa_family;
+    char host[64], where[96];
+    df_http_address_text(address, host, sizeof host);
+    int port = ntohs(family == AF_INET6 ? ((const struct sockaddr_in6 *)address)->sin6_port
+                                        : ((const struct sockaddr_in *)address)->sin_port);
+    snprintf(where, sizeof where, family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return df_error_set(error, DF_ERR_IO, "cannot listen on %s: %s", where, strerror(errno));
+    int one = 1;
+    /* SO_REUSEADDR: a restart may bind while the last run's connections are
+     * in TIME_WAIT; on Linux it never lets two sockets listen on one port. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    socklen_t size = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, address, size) || listen(fd, SOMAXCONN)) {
+        int code = errno;
+        close(fd);
+        return df_error_set(error, DF_ERR_IO, "cannot listen on %s: %s", where,
+                            code == EADDRINUSE ? "the address is already in use (another server "
+                                                 "on this port?)"
+                                               : strerror(code));
+    }
+    *out = fd;
+    return DF_OK;
+}
 
 df_status df_http_start(const df_http_config *config, df_http **out, df_error *error)
 {
     *out = NULL;
     df_http *http = calloc(1, sizeof *http);
-    if (!http)
+    if (!http) {
+        close(config->listen_fd);
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
     http->config = *config;
+    http->gate_wake[0] = http->gate_wake[1] = -1;
     pthread_mutex_init(&http->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&http->wake, &attr);
     pthread_condattr_destroy(&attr);
+    http->listen_fd = config->listen_fd; /* ours now, whatever happens */
+    struct sockaddr_storage bound;
+    socklen_t bound_size = sizeof bound;
+    if (!getsockname(http->listen_fd, (struct sockaddr *)&bound, &bound_size))
+        http->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                       : ((struct sockaddr_in *)&bound)->sin_port);
+    if (!(http->per_address = df_http_counts_create())) {
+        df_http_stop(http);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+    }
+    df_status status;
+    /* MHD never listens: the gate accepts and hands connections over. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET;
     if (config->address->sa_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     int rc = pthread_create(&http->watchdog, NULL, watchdog_main, http);
@@ -635,18 +806,23 @@ df_status df_http_start(const df_http_config *config, df_http **out, df_error *e
     if (!rc)
         http->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, http,
-            MHD_OPTION_SOCK_ADDR, config->address,
-            MHD_OPTION_CONNECTION_LIMIT, config->connection_limit,
+            MHD_OPTION_EXTERNAL_LOGGER, library_log, http, /* first, or MHD says so */
+            /* The gate enforces the limit; MHD's own is a backstop. */
+            MHD_OPTION_CONNECTION_LIMIT, config->connection_limit + 16,
             MHD_OPTION_CONNECTION_TIMEOUT, config->idle_timeout_s,
+            /* Room for any head the gate lets through, plus MHD's own use. */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * DF_HTTP_MAX_HEAD_BYTES),
             MHD_OPTION_URI_LOG_CALLBACK, on_request_line, http,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
             MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
             MHD_OPTION_END);
     if (!http->daemon) {
         df_http_stop(http);
-        return df_error_set(error, DF_ERR_IO, "cannot listen (address in use, or not "
-                                              "permitted)");
+        return df_error_set(error, DF_ERR_IO, "cannot start the HTTP daemon");
+    }
+    if ((status = df_http_gate_start(http, error))) {
+        df_http_stop(http);
+        return status;
     }
     *out = http;
     return DF_OK;
@@ -654,23 +830,28 @@ df_status df_http_start(const df_http_config *config, df_http **out, df_error *e
 
 int df_http_port(const df_http *http)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return http->port;
 }
 
 void df_http_quiesce(df_http *http)
 {
-    if (!http || !http->daemon)
+    if (!http)
         return;
-    MHD_socket listener = MHD_quiesce_daemon(http->daemon);
-    if (listener != MHD_INVALID_SOCKET)
-        close(listener);
+    pthread_mutex_lock(&http->lock);
+    http->quiescing = 1;
+    pthread_mutex_unlock(&http->lock);
+    df_http_gate_wake(http);
 }
 
 void df_http_stop(df_http *http)
 {
     if (!http)
         return;
+    /* The gate first: it must not hand a connection to a stopped daemon. */
+    pthread_mutex_lock(&http->lock);
+    http->gate_stopping = 1;
+    pthread_mutex_unlock(&http->lock);
+    df_http_gate_stop(http);
     if (http->daemon)
         MHD_stop_daemon(http->daemon);
     if (http->watchdog_started) {
@@ -680,6 +861,9 @@ void df_http_stop(df_http *http)
         pthread_mutex_unlock(&http->lock);
         pthread_join(http->watchdog, NULL);
     }
+    if (http->listen_fd >= 0)
+        close(http->listen_fd);
+    df_http_counts_free(http->per_address);
     pthread_cond_destroy(&http->wake);
     pthread_mutex_destroy(&http->lock);
     free(http);

@@ -7,12 +7,16 @@
  * A synchronous route waits for its own job, and an events stream waits for
  * the next event, inside the connection's thread; with a thread pool such a
  * wait would stall every other connection served by that pool thread. The
- * cost, a thread per connection, is bounded by the connection limit.
+ * cost, a thread per connection, is bounded by the connection limit; a
+ * connection gets its thread only once its first request's head has arrived
+ * (http_gate.c holds it until then, without a thread).
  *
  * Errors: every 4xx/5xx goes through df_http_send_error, which renders the
  * route family's error shape (the native one, {"error": {"message", "type",
  * "code"}}, unless the route names another), so unknown routes, wrong
- * methods and oversized bodies answer JSON too.
+ * methods and oversized bodies answer JSON too; so do the gate's answers to
+ * malformed or oversized request heads (400, 413, 414, 431, 505) and to
+ * refused connections (503), in the shape of the family the path names.
  */
 #ifndef DF_SERVER_HTTP_H
 #define DF_SERVER_HTTP_H
@@ -106,10 +110,28 @@ typedef struct df_http_log_entry {
 } df_http_log_entry;
 typedef void (*df_http_observer)(void *context, const df_http_log_entry *entry);
 
+struct df_http_cidr;
+
+/* A refused connection, for the metrics: reason "per_address" (the client's
+ * address has per_address_limit connections) or "capacity" (the server
+ * holds as many as it can). */
+typedef void (*df_http_refusal_observer)(void *context, const char *reason);
+
 typedef struct df_http_config {
     const struct sockaddr *address; /* where to listen */
+    int listen_fd;                  /* from df_http_listen(address); df_http_start owns it */
     size_t max_body_bytes;          /* larger bodies: 413 */
-    unsigned connection_limit;
+    unsigned connection_limit;      /* requests being served or kept alive at once */
+    /* Connections per client address (an IPv6 client: per /64), waiting
+     * for their request or open; 0: no limit. Not applied to `trusted`. */
+    unsigned per_address_limit;
+    /* Reverse proxies whose X-Forwarded-* headers are believed
+     * (df_http_from_trusted_proxy); none when trusted_count is 0. */
+    const struct df_http_cidr *trusted;
+    size_t trusted_count;
+    /* A new connection's request line is due within this (it is at most
+     * header_timeout_s). */
+    unsigned request_line_timeout_s;
     /* Slow clients: a connection must send a request's headers within
      * header_timeout_s (of connecting, or of its request line on keep-alive),
      * the body within body_timeout_s of the headers, and its next request
@@ -122,9 +144,17 @@ typedef struct df_http_config {
     const df_http_route *routes;    /* ends with a NULL method */
     df_http_guard guard;            /* may be NULL */
     df_http_observer observer;      /* may be NULL; called once per request */
+    df_http_refusal_observer refusal_observer; /* may be NULL */
     void *context;
 } df_http_config;
 
+/* Binds and listens (non-blocking): an address in use is an error naming
+ * it, and no SO_REUSEPORT, so two servers never share a port. Called early
+ * (before a model loads) so that a taken port fails the start at once;
+ * connections that arrive meanwhile wait in the backlog. */
+df_status df_http_listen(const struct sockaddr *address, int *fd, df_error *error);
+/* Starts MHD behind the gate (http_gate.c) on config->listen_fd (owned from
+ * here on, closed by df_http_stop or on failure). */
 df_status df_http_start(const df_http_config *config, df_http **out, df_error *error);
 /* The port actually bound (for --listen HOST:0). */
 int df_http_port(const df_http *http);
@@ -174,6 +204,10 @@ enum MHD_Result df_http_send_stream(df_http_request *request, const char *conten
                                     MHD_ContentReaderCallback reader, void *user,
                                     MHD_ContentReaderFreeCallback free_fn,
                                     const df_http_header_pair *headers);
+
+/* 1 when the request came from one of the configured trusted proxies (so
+ * its X-Forwarded-* headers may be believed). */
+int df_http_from_trusted_proxy(const df_http_request *request);
 
 /* 1 when the client has closed its connection (orderly or not). Cheap: one
  * non-blocking peek on the socket. */

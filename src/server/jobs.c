@@ -19,6 +19,7 @@
 #include "io/image.h"
 #include "runtime/error.h"
 #include "server/util.h"
+#include "server/log.h"
 
 #define MAX_EVENTS 8 /* queued, started, one step, final: room to spare */
 
@@ -279,7 +280,7 @@ static df_status save_result(df_jobs *jobs, const df_job *job, const df_generate
 
 static void log_store_error(const char *id, const df_error *error)
 {
-    fprintf(stderr, "diffuse serve: job %s: %s\n", id, error->message);
+    df_log_warning("job %s: %s", id, error->message);
 }
 
 /* df_models_acquire's notice that it loads the job's model. */
@@ -504,8 +505,8 @@ df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *
 
     df_status status = df_store_load_pending(config->store, restore_pending, jobs, error);
     if (!status && jobs->queue_length)
-        fprintf(stderr, "diffuse serve: %d job(s) from the store queued again\n",
-                jobs->queue_length);
+        df_log_info("%d job(s) from the store queued again",
+                    jobs->queue_length);
     if (!status) {
         int rc = pthread_create(&jobs->worker, NULL, worker_main, jobs);
         if (rc)

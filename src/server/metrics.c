@@ -77,6 +77,7 @@ enum {
     MODEL_LOAD_SECONDS,
     RATE_LIMITED,
     AUTH_FAILURES,
+    CONNECTIONS_REFUSED,
     FAMILY_COUNT
 };
 
@@ -203,6 +204,10 @@ df_metrics *df_metrics_create(void)
            "Requests refused by a rate limit, by kind.", NULL, 0);
     define(metrics, AUTH_FAILURES, "diffuse_auth_failures_total",
            "Requests refused for a missing or wrong API key.", NULL, 0);
+    define(metrics, CONNECTIONS_REFUSED, "diffuse_http_connections_refused_total",
+           "Connections refused before their request, by reason (per_address: the client's "
+           "address had --max-connections-per-address; capacity: the server held all it "
+           "could).", NULL, 0);
     /* The known label values exist from the start at 0, so a rate() over
      * them works before the first event. */
     static const char *const outcomes[] = {"completed", "failed", "cancelled", "requeued"};
@@ -211,6 +216,8 @@ df_metrics *df_metrics_create(void)
         append_label(labels, sizeof labels, "outcome", outcomes[i], ROUTE_MAX);
         add(metrics, JOBS, labels, 0);
     }
+    add(metrics, CONNECTIONS_REFUSED, "reason=\"per_address\"", 0);
+    add(metrics, CONNECTIONS_REFUSED, "reason=\"capacity\"", 0);
     add(metrics, MODEL_LOADS, "outcome=\"ok\"", 0);
     add(metrics, MODEL_LOADS, "outcome=\"failed\"", 0);
     add(metrics, RATE_LIMITED, "kind=\"requests\"", 0);
@@ -333,6 +340,17 @@ void df_metrics_rate_limited(df_metrics *metrics, const char *kind)
     append_label(labels, sizeof labels, "kind", kind ? kind : "unknown", ROUTE_MAX);
     pthread_mutex_lock(&metrics->lock);
     add(metrics, RATE_LIMITED, labels, 1);
+    pthread_mutex_unlock(&metrics->lock);
+}
+
+void df_metrics_connection_refused(df_metrics *metrics, const char *reason)
+{
+    if (!metrics)
+        return;
+    char labels[LABEL_TEXT_MAX] = "";
+    append_label(labels, sizeof labels, "reason", reason ? reason : "unknown", ROUTE_MAX);
+    pthread_mutex_lock(&metrics->lock);
+    add(metrics, CONNECTIONS_REFUSED, labels, 1);
     pthread_mutex_unlock(&metrics->lock);
 }
 

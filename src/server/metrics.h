@@ -14,6 +14,7 @@
  *   diffuse_model_load_seconds                            histogram
  *   diffuse_rate_limited_total{kind}                      counter (requests|images)
  *   diffuse_auth_failures_total                           counter
+ *   diffuse_http_connections_refused_total{reason}        counter (per_address|capacity)
  *   diffuse_queue_length, diffuse_queue_capacity, diffuse_jobs_running,
  *   diffuse_models_loaded, diffuse_up                     gauges (given at render time)
  *   process_resident_memory_bytes                         gauge (/proc/self/statm)
@@ -43,6 +44,7 @@ void df_metrics_unet_step(df_metrics *metrics, double seconds);
 void df_metrics_model_load(df_metrics *metrics, int ok, double seconds);
 void df_metrics_rate_limited(df_metrics *metrics, const char *kind);
 void df_metrics_auth_failure(df_metrics *metrics);
+void df_metrics_connection_refused(df_metrics *metrics, const char *reason);
 
 /* Values read at render time from the rest of the server. */
 typedef struct df_metrics_gauges {

@@ -15,6 +15,7 @@
  *  - df_model objects are touched by the worker thread only (acquire, free).
  */
 #include "server/models.h"
+#include "server/log.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -261,7 +262,7 @@ static df_status build_catalogue(df_models *models, int *added, int *removed, df
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", models->config.models_dir, names[i]);
         if (models->fixed && !strcmp(models->fixed->public.name, names[i])) {
-            fprintf(stderr, "diffuse serve: %s: hidden by the -m model of the same name\n", path);
+            df_log_info("%s: hidden by the -m model of the same name", path);
             continue;
         }
         const catalogue_entry *old = find_locked(models, names[i]), *entry = NULL;
@@ -275,8 +276,8 @@ static df_status build_catalogue(df_models *models, int *added, int *removed, df
                 if (probe_error.status == DF_ERR_NO_MEMORY)
                     status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
                 else
-                    fprintf(stderr, "diffuse serve: %s: left out: %s\n", path,
-                            probe_error.message);
+                    df_log_warning("%s: left out: %s", path,
+                                   probe_error.message);
                 continue;
             }
             (*added)++;
@@ -330,8 +331,8 @@ df_status df_models_rescan(df_models *models, df_error *error)
     if (!status) {
         char names[1024];
         df_models_names(models, names, sizeof names);
-        fprintf(stderr, "diffuse serve: models rescanned: %d added, %d removed; offered: %s\n",
-                added, removed, names);
+        df_log_info("models rescanned: %d added, %d removed; offered: %s",
+                    added, removed, names);
     }
     pthread_mutex_unlock(&models->rescan_lock);
     return status;
@@ -355,8 +356,8 @@ static void close_unlisted(df_models *models)
         int listed = is_listed(models, models->loaded[slot].entry);
         pthread_mutex_unlock(&models->lock);
         if (!listed) {
-            fprintf(stderr, "diffuse serve: unloading model %s (no longer offered)\n",
-                    models->loaded[slot].entry->public.name);
+            df_log_info("unloading model %s (no longer offered)",
+                        models->loaded[slot].entry->public.name);
             close_slot(models, slot);
         }
     }
@@ -388,8 +389,8 @@ df_status df_models_acquire(df_models *models, const char *name,
         for (int i = 1; i < models->loaded_count; i++)
             if (models->loaded[i].used < models->loaded[oldest].used)
                 oldest = i;
-        fprintf(stderr, "diffuse serve: unloading model %s\n",
-                models->loaded[oldest].entry->public.name);
+        df_log_info("unloading model %s",
+                    models->loaded[oldest].entry->public.name);
         close_slot(models, oldest);
     }
     double started = seconds_now();
@@ -402,7 +403,7 @@ df_status df_models_acquire(df_models *models, const char *name,
         df_model_free(model);
         return status;
     }
-    fprintf(stderr, "diffuse serve: loaded model %s\n", entry->public.name);
+    df_log_info("loaded model %s", entry->public.name);
     pthread_mutex_lock(&models->lock);
     models->loaded[models->loaded_count++] = (loaded_model){entry, model, ++models->clock};
     pthread_mutex_unlock(&models->lock);

@@ -14,6 +14,7 @@
 #include "server/auth.h"
 #include "server/routes.h"
 #include "server/util.h"
+#include "server/log.h"
 
 json_t *df_routes_parse_json(df_http_request *request, enum MHD_Result *answered)
 {
@@ -80,7 +81,7 @@ df_job *df_routes_submit(df_http_request *request, df_request_params *params,
     case DF_JOBS_STORE_FAILED:
         break;
     }
-    fprintf(stderr, "diffuse serve: submit: %s\n", error.message);
+    df_log_warning("submit: %s", error.message);
     *answered = df_http_send_error(request, 500, "server_error", "store_failed", NULL, NULL,
                                    "the job could not be stored: %s", error.message);
     return NULL;
@@ -92,7 +93,7 @@ json_t *df_routes_job_json(df_server *server, const char *id)
     df_error error = {0};
     if (df_store_get(server->store, id, &record, &error) || !record) {
         if (error.status)
-            fprintf(stderr, "diffuse serve: %s\n", error.message);
+            df_log_warning("%s", error.message);
         return NULL;
     }
     df_job_info info;
@@ -247,8 +248,8 @@ int df_routes_wait(df_http_request *request, df_job *job, df_job_state *state,
         if (df_http_client_gone(request)) {
             df_jobs_cancel(server->jobs, id);
             df_job_release(server->jobs, job);
-            fprintf(stderr, "diffuse serve: %s client left; job %s cancelled\n", request->path,
-                    id);
+            df_log_info("%s client left; job %s cancelled", request->path,
+                        id);
             *answered = MHD_NO; /* nobody to answer: close */
             return 0;
         }

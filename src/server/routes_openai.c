@@ -21,8 +21,8 @@
  * cancels it (df_routes_wait, shared with the Vertex routes). A streaming
  * request's job is cancelled when the client leaves the stream.
  *
- * "url" results: absolute URLs (from Host / X-Forwarded-Host and
- * X-Forwarded-Proto) to GET /v1/images/files/..., signed with SipHash-2-4
+ * "url" results: absolute URLs (from Host, or X-Forwarded-Host and
+ * X-Forwarded-Proto from a --trust-proxy address) to GET /v1/images/files/..., signed with SipHash-2-4
  * under a key kept in DATA/openai-url.key (so they survive a restart), valid
  * for an hour (as OpenAI's) or until the store deletes the job
  * (--retention-hours), whichever comes first.
@@ -44,6 +44,7 @@
 #include "runtime/error.h"
 #include "server/routes.h"
 #include "server/util.h"
+#include "server/log.h"
 
 #define POLL_MS 250
 #define URL_LIFETIME_S 3600
@@ -259,7 +260,7 @@ static void load_url_key(void)
         }
     }
     if (!ok)
-        fprintf(stderr, "diffuse serve: %s not usable; image URLs last until a restart\n", path);
+        df_log_warning("%s not usable; image URLs last until a restart", path);
 }
 
 static void url_signature(const df_server *server, const char *id, const char *file,
@@ -274,13 +275,24 @@ static void url_signature(const df_server *server, const char *id, const char *f
 }
 
 /* "http[s]://host" this request reached, or "" when unknown (HTTP/1.0
- * without Host): the URL is then relative. */
+ * without Host): the URL is then relative. X-Forwarded-Host/-Proto are
+ * believed only from a --trust-proxy address: from anyone else they would
+ * let a client make the server sign URLs pointing at a host of its choice.
+ * A proxy chain lists hosts left to right: the first is the client's. */
 static void base_url(df_http_request *request, char *out, size_t size)
 {
-    const char *host = df_http_header(request, "X-Forwarded-Host");
-    if (!host)
-        host = df_http_header(request, "Host");
-    const char *proto = df_http_header(request, "X-Forwarded-Proto");
+    int trusted = df_http_from_trusted_proxy(request);
+    const char *forwarded = trusted ? df_http_header(request, "X-Forwarded-Host") : NULL;
+    char first[256] = "";
+    if (forwarded) {
+        size_t length = strcspn(forwarded, ",");
+        while (length && forwarded[length - 1] == ' ')
+            length--;
+        if (length < sizeof first)
+            memcpy(first, forwarded, length);
+    }
+    const char *host = forwarded ? first : df_http_header(request, "Host");
+    const char *proto = trusted ? df_http_header(request, "X-Forwarded-Proto") : NULL;
     if (!proto || (strcmp(proto, "https") && strcmp(proto, "http")))
         proto = "http";
     *out = 0;
@@ -584,8 +596,8 @@ static void image_stream_free(void *user)
     if (stream->job) { /* the client left before the end: stop its job */
         df_jobs_cancel(stream->server->jobs, stream->id);
         df_job_release(stream->server->jobs, stream->job);
-        fprintf(stderr, "diffuse serve: image stream closed early; job %s cancelled\n",
-                stream->id);
+        df_log_info("image stream closed early; job %s cancelled",
+                    stream->id);
     }
     json_decref(stream->record);
     free(stream->pending);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "server/routes.h"
+#include "server/log.h"
 
 #define SCHEMA(ref) "{'$ref': '#/components/schemas/" ref "'}"
 #define RESPONSE(ref) "{'$ref': '#/components/responses/" ref "'}"
@@ -144,7 +145,7 @@
 static const char document[] =
 "{'openapi': '3.0.3',"
 " 'info': {'title': 'diffuse serve', 'version': '1',"
-"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have). Limits (maximum, multipleOf, maxLength) are those of this server. Once the server has API keys (diffuse keys create), every route but GET /healthz, GET / and the signed image URLs needs one, and still does when every key is revoked (then every such request is refused) until diffuse keys disable-auth or --no-auth (Authorization: Bearer KEY; the A1111 routes also take it as the basic-auth password); a key has a per-minute request limit and a daily image limit, reported in x-ratelimit-* headers. Every response carries x-request-id (the client one, or a new one).'},"
+"  'description': 'Text-to-image HTTP API of diffuse: the simple /predict endpoint, asynchronous jobs with live progress, and the OpenAI Images and Vertex AI prediction formats, and the AUTOMATIC1111 web UI API (/sdapi/v1: txt2img, img2img, progress, interrupt, skip, samplers, schedulers, sd-models, options, png-info) for the tools that speak it. Every generation route shares one request model (GenerationParameters); unknown fields are rejected with 400 naming the field (the A1111 routes translate their own fields into it and answer in A1111 shapes: 422 with a FastAPI detail list naming the field for an unknown field or one asking for a feature this server does not have). Limits (maximum, multipleOf, maxLength) are those of this server. Once the server has API keys (diffuse keys create), every route but GET /healthz, GET / and the signed image URLs needs one (Authorization: Bearer KEY; the A1111 routes also take it as the basic-auth password); a key has a per-minute request limit and a daily image limit, reported in x-ratelimit-* headers. Every response carries x-request-id (the client one, or a new one). On any route, before routing: a malformed request line or header, a bad Content-Length or Transfer-Encoding: 400; a request target over 8192 bytes: 414; a request line and headers over 32768 bytes: 431; an HTTP version other than 1.0 and 1.1: 505; a connection over --max-connections-per-address, or the server full: 503 with Retry-After, then the connection is closed. These use the error shape of the family the path belongs to.'},"
 " 'security': [{'bearerAuth': []}],"
 " 'paths': {"
 "  '/healthz': {'get': {'tags': ['health'], 'summary': 'Liveness', 'operationId': 'healthz', " PUBLIC
@@ -431,8 +432,8 @@ static void parse_document(void)
     json_error_t error;
     parsed = json_loads(text, 0, &error);
     if (!parsed)
-        fprintf(stderr, "diffuse serve: openapi.json: line %d column %d: %s\n", error.line,
-                error.column, error.text);
+        df_log_warning("openapi.json: line %d column %d: %s", error.line,
+                       error.column, error.text);
     free(text);
 }
 

@@ -37,6 +37,7 @@
 #include "runtime/error.h"
 #include "server/routes.h"
 #include "server/util.h"
+#include "server/log.h"
 
 static const char *google_status(int code)
 {
@@ -360,8 +361,8 @@ static const char *env_route(const char *name)
     if (!value || !*value)
         return NULL;
     if (value[0] != '/' || strstr(value, "{}") || strchr(value, '?')) {
-        fprintf(stderr, "diffuse serve: %s=%s ignored (expected a path like /predict)\n", name,
-                value);
+        df_log_info("%s=%s ignored (expected a path like /predict)", name,
+                    value);
         return NULL;
     }
     return value;
@@ -397,7 +398,7 @@ const char *df_routes_vertex_listen(void)
     if (!port || !*port)
         return NULL;
     if (*end || value < 1 || value > 65535) {
-        fprintf(stderr, "diffuse serve: AIP_HTTP_PORT=%s ignored (not a port)\n", port);
+        df_log_info("AIP_HTTP_PORT=%s ignored (not a port)", port);
         return NULL;
     }
     snprintf(listen, sizeof listen, "0.0.0.0:%ld", value);

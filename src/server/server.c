@@ -24,8 +24,10 @@
 #include "server/auth.h"
 #include "server/datadir.h"
 #include "server/limits.h"
+#include "server/http_addr.h"
 #include "server/routes.h"
 #include "server/util.h"
+#include "server/log.h"
 
 void df_server_config_default(df_server_config *config)
 {
@@ -135,9 +137,9 @@ static void purge(df_server *server)
     int deleted = 0;
     double cutoff = df_server_now() - server->config->retention_hours * 3600.0;
     if (df_store_purge(server->store, cutoff, &deleted, &error))
-        fprintf(stderr, "diffuse serve: purge: %s\n", error.message);
+        df_log_warning("purge: %s", error.message);
     else if (deleted)
-        fprintf(stderr, "diffuse serve: %d expired job(s) deleted\n", deleted);
+        df_log_info("%d expired job(s) deleted", deleted);
 }
 
 /* Is the address loopback-only (127.0.0.0/8, ::1)? */
@@ -194,27 +196,33 @@ static void observe(void *context, const df_http_log_entry *entry)
     free(text);
 }
 
+static void refused(void *context, const char *reason)
+{
+    df_server *server = context;
+    df_metrics_connection_refused(server->metrics, reason);
+}
+
 /* SIGHUP: the keys and the models directory again, without a restart. */
 static void reload(df_server *server)
 {
     df_error error = {0};
     if (df_keys_reload(server->keys, &error))
-        fprintf(stderr, "diffuse serve: SIGHUP: keys: %s (the previous keys stay)\n",
-                error.message);
+        df_log_warning("SIGHUP: keys: %s (the previous keys stay)",
+                       error.message);
     else
-        fprintf(stderr, "diffuse serve: SIGHUP: %d active API key(s)%s\n",
-                df_keys_active_count(server->keys),
-                df_auth_open(server) ? ": every route is open"
-                : df_keys_active_count(server->keys) ? ""
-                                                     : ": no key is active, so every request "
-                                                       "that needs one is refused (401)");
+        df_log_info("SIGHUP: %d active API key(s)%s",
+                    df_keys_active_count(server->keys),
+                    df_auth_open(server) ? ": every route is open"
+                    : df_keys_active_count(server->keys) ? ""
+                                                         : ": no key is active, so every request "
+                                                           "that needs one is refused (401)");
     if (server->config->models_dir) {
         if (df_models_rescan(server->models, &error))
-            fprintf(stderr, "diffuse serve: SIGHUP: models: %s (the catalogue is unchanged)\n",
-                    error.message);
+            df_log_warning("SIGHUP: models: %s (the catalogue is unchanged)",
+                           error.message);
         else
-            fprintf(stderr, "diffuse serve: SIGHUP: %d model(s) offered\n",
-                    df_models_count(server->models));
+            df_log_info("SIGHUP: %d model(s) offered",
+                        df_models_count(server->models));
     }
 }
 
@@ -222,7 +230,7 @@ static void flush_usage(df_server *server)
 {
     df_error error = {0};
     if (server->keys && df_keys_flush(server->keys, &error))
-        fprintf(stderr, "diffuse serve: usage: %s (kept for the next try)\n", error.message);
+        df_log_warning("usage: %s (kept for the next try)", error.message);
 }
 
 /* Shutdown's last resort: if the running step or a connection does not end
@@ -234,8 +242,8 @@ static void *shutdown_deadline(void *arg)
     struct timespec wait = {(time_t)config->shutdown_timeout_s + 5, 0};
     while (nanosleep(&wait, &wait))
         ;
-    fprintf(stderr, "diffuse serve: shutdown took longer than %u s: exiting now (the running job "
-            "stays queued in the store)\n", config->shutdown_timeout_s + 5);
+    df_log_warning("shutdown took longer than %u s: exiting now (the running job "
+                   "stays queued in the store)", config->shutdown_timeout_s + 5);
     _exit(0);
     return NULL;
 }
@@ -258,59 +266,69 @@ int df_server_run(const df_server_config *config)
     df_http_route *routes = all_routes();
     struct sockaddr_storage address;
     int exit_code = 1, removed_files = 0, broken_jobs = 0, lock_fd = -1;
+    df_http_cidr *trusted = NULL;
+    int listen_fd = -1; /* bound early: a port in use fails before a model loads */
+    size_t trusted_count = 0;
     if (!routes || !(server.metrics = df_metrics_create()) ||
         !(server.ratelimit = df_ratelimit_create())) {
-        fprintf(stderr, "diffuse serve: out of memory\n");
+        df_log_error("out of memory");
         goto done;
     }
     if (!config->access_log) {
         server.access_log = stderr;
     } else if (strcmp(config->access_log, "off") && !(server.access_log = fopen(config->access_log, "a"))) {
-        fprintf(stderr, "diffuse serve: --access-log %s: %s\n", config->access_log,
-                strerror(errno));
+        df_log_error("--access-log %s: %s", config->access_log,
+                     strerror(errno));
+        goto done;
+    }
+    if (config->trust_proxy &&
+        df_http_cidrs_parse(config->trust_proxy, &trusted, &trusted_count, &error)) {
+        df_log_error("--trust-proxy %s: %s (expected CIDR[,CIDR...], e.g. 10.0.0.0/8,::1/128)",
+                     config->trust_proxy, error.message);
         goto done;
     }
     /* The directory's lock before anything reads or writes in it: a second
      * server's start-up check would delete the first one's images in the
      * making. */
     if (resolve(config->listen, &address, &error) ||
+        df_http_listen((const struct sockaddr *)&address, &listen_fd, &error) ||
         df_datadir_make(config->data_dir, &error) ||
         df_datadir_lock(config->data_dir, &lock_fd, &error)) {
-        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
     mode_t loose = df_datadir_loose_mode(config->data_dir);
     if (loose)
-        fprintf(stderr, "diffuse serve: warning: data directory %s is mode %04o: other users "
-                "may read its prompts, key hashes and images (chmod 700 %s)\n",
-                config->data_dir, (unsigned)loose, config->data_dir);
+        df_log_warning("data directory %s is mode %04o: other users may read its prompts, key "
+                       "hashes and images (chmod 700 %s)",
+                       config->data_dir, (unsigned)loose, config->data_dir);
     if (df_store_open(config->data_dir, &server.store, &error) ||
         df_store_check(server.store, &removed_files, &broken_jobs, &error) ||
         df_keys_open(config->data_dir, &server.keys, &error)) {
-        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
     if (removed_files || broken_jobs)
-        fprintf(stderr, "diffuse serve: data check: %d unrecorded image file(s) removed, %d "
-                "job(s) with missing images marked failed\n", removed_files, broken_jobs);
+        df_log_warning("data check: %d unrecorded image file(s) removed, %d "
+                       "job(s) with missing images marked failed", removed_files, broken_jobs);
     /* An open server on a network is the tutorial server this replaces:
      * refuse unless asked for explicitly. Vertex AI authenticates requests
      * before they reach the container, so its mode counts as explicit. */
     if (df_auth_open(&server) && !loopback(&address) && !config->no_auth &&
         !df_routes_vertex_listen()) {
-        fprintf(stderr, "diffuse serve: refusing to listen on %s without API keys: create one "
-                "with `diffuse keys create --name NAME --data %s`, or pass --no-auth to serve "
-                "without authentication\n", config->listen, config->data_dir);
+        df_log_error("refusing to listen on %s without API keys: create one "
+                     "with `diffuse keys create --name NAME --data %s`, or pass --no-auth to serve "
+                     "without authentication", config->listen, config->data_dir);
         goto done;
     }
     if (df_runtime_create(config->threads, &server.runtime, &error)) {
-        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
     df_models_config models_config = {server.runtime, config->models_dir, config->model_path,
                                       config->taesd_path, config->max_loaded, server.metrics};
     if (df_models_create(&models_config, &server.models, &error)) {
-        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
     const df_model_entry *first = df_models_entry(server.models, 0);
@@ -325,12 +343,23 @@ int df_server_run(const df_server_config *config)
     df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size,
                                   server.metrics, server.keys};
     if (df_jobs_create(&jobs_config, &server.jobs, &error)) {
-        fprintf(stderr, "diffuse serve: %s\n", error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
+    /* Half the slots by default: one address (a flood, a runaway client)
+     * cannot take them all, and health probes from elsewhere still get in. */
+    unsigned per_address = config->max_connections_per_address
+                               ? config->max_connections_per_address
+                               : (config->max_connections + 1) / 2;
     df_http_config http_config = {.address = (const struct sockaddr *)&address,
+                                  .listen_fd = listen_fd,
                                   .max_body_bytes = config->max_body_bytes,
                                   .connection_limit = config->max_connections,
+                                  .per_address_limit = per_address,
+                                  .trusted = trusted,
+                                  .trusted_count = trusted_count,
+                                  .request_line_timeout_s = config->request_line_timeout_s,
+                                  .refusal_observer = refused,
                                   .idle_timeout_s = config->idle_timeout_s,
                                   .header_timeout_s = config->header_timeout_s,
                                   .body_timeout_s = config->body_timeout_s,
@@ -339,8 +368,9 @@ int df_server_run(const df_server_config *config)
                                   .guard = df_auth_guard,
                                   .observer = observe,
                                   .context = &server};
+    listen_fd = -1; /* df_http_start owns it now */
     if (df_http_start(&http_config, &http, &error)) {
-        fprintf(stderr, "diffuse serve: %s: %s\n", config->listen, error.message);
+        df_log_error("%s", error.message);
         goto done;
     }
     char host[256] = "?";
@@ -350,7 +380,7 @@ int df_server_run(const df_server_config *config)
     char default_model[256];
     df_models_default(server.models, default_model, sizeof default_model);
     int keys = df_keys_active_count(server.keys);
-    fprintf(stderr, "diffuse serve: %s\n",
+    df_log_info("%s",
             keys ? "API keys required (Authorization: Bearer KEY)"
             : !df_auth_open(&server)
                 ? "API keys required, but no key is active: every request that needs one is "
@@ -385,7 +415,7 @@ int df_server_run(const df_server_config *config)
         if (sig == SIGHUP)
             reload(&server);
         if (sig == SIGINT || sig == SIGTERM) {
-            fprintf(stderr, "diffuse serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            df_log_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
         }
     }
@@ -402,8 +432,8 @@ done:
     }
     df_http_quiesce(http);
     if (!df_jobs_stop(server.jobs, config->shutdown_timeout_s)) {
-        fprintf(stderr, "diffuse serve: the running step did not end within %u s: exiting; the "
-                "job stays queued in the store\n", config->shutdown_timeout_s);
+        df_log_warning("the running step did not end within %u s: exiting; the "
+                       "job stays queued in the store", config->shutdown_timeout_s);
         flush_usage(&server);
         _exit(0);
     }
@@ -422,7 +452,10 @@ done:
     free(routes);
     if (lock_fd >= 0)
         close(lock_fd); /* last: the directory is free once all is written */
+    free(trusted);
+    if (listen_fd >= 0)
+        close(listen_fd);
     if (!exit_code)
-        fprintf(stderr, "diffuse serve: stopped\n");
+        df_log_info("stopped");
     return exit_code;
 }

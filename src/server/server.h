@@ -42,6 +42,9 @@ typedef struct df_server_config {
     double retention_hours;   /* finished jobs (rows and images) kept this long */
     size_t max_body_bytes;
     unsigned max_connections;
+    unsigned max_connections_per_address; /* 0: half of max_connections */
+    unsigned request_line_timeout_s; /* a new connection's request line is due within this */
+    const char *trust_proxy;  /* NULL: none; "CIDR[,CIDR]": proxies whose X-Forwarded-* count */
     unsigned idle_timeout_s;  /* keep-alive: a connection idle this long is closed */
     unsigned header_timeout_s; /* a request's headers must arrive within this */
     unsigned body_timeout_s;  /* and its body within this after them */
