@@ -718,7 +718,9 @@ static void upsample_conv(const df_vae *vae, const vae_level *level, const float
 }
 
 /* One latent [h, w, latent_channels] NHWC in work->buffer[0] → the image
- * [h*ds, w*ds, in_channels] NHWC; returns the buffer holding it. */
+ * [h*ds, w*ds, in_channels] NHWC; returns the buffer holding it, or NULL
+ * when the pool's stop function fired (checked between blocks: kernels skip
+ * their work once it fires, so what they left must not be used). */
 static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
 {
     const df_vae_config *cfg = &vae->config;
@@ -735,13 +737,18 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
     }
     conv(vae, &d->conv_in, x, h, w, latent, 1, 1, a);
     x = mid_block(vae, &d->mid, work, a, h, w);
+    if (df_pool_stopped(vae->pool))
+        return NULL;
     for (int i = 0; i < levels; i++) {
         const vae_level *level = &d->levels[i];
         char label[16];
         snprintf(label, sizeof label, "up%d", i);
         profile_stage(vae, 1 + i, label, h, w, cfg->block_out_channels[levels - 1 - i]);
-        for (int r = 0; r < level->resnet_count; r++)
+        for (int r = 0; r < level->resnet_count; r++) {
             x = resnet(vae, &level->resnets[r], work, x, h, w);
+            if (df_pool_stopped(vae->pool))
+                return NULL;
+        }
         if (level->sampler.weight) {
             const int c = level->resnets[level->resnet_count - 1].c_out;
             free_pair(work, x, &a, &b);
@@ -758,7 +765,7 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
           df_group_norm(vae->pool, x, 1, (int64_t)h * w, c0, cfg->norm_groups, d->norm_out.gamma,
                         d->norm_out.beta, VAE_EPS, 1, x));
     conv(vae, &d->conv_out, x, h, w, c0, 1, 1, a);
-    return a;
+    return df_pool_stopped(vae->pool) ? NULL : a;
 }
 
 static df_status check_decode_args(const df_vae *vae, const float *latents, int batch, int height,
@@ -822,6 +829,8 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
                         work.buffer[0][((int64_t)y * tw + x) * lc + ch] =
                             latent[((int64_t)ch * h + y0 + y) * w + x0 + x];
             const float *out = decode_one(vae, &work, th, tw);
+            if (!out)
+                return df_error_set(error, DF_ERR_CANCELLED, "VAE decode: cancelled");
             for (int64_t p = 0; p < (int64_t)TH * TW; p++)
                 for (int ch = 0; ch < oc; ch++)
                     planar[(int64_t)ch * TH * TW + p] = out[p * oc + ch];
@@ -907,6 +916,8 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
         relayout_nchw_to_nhwc(latents + n * latent_size, lc, (int64_t)height * width,
                               work.buffer[0]);
         const float *out = decode_one(vae, &work, height, width);
+        if (!out)
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE decode: cancelled");
         float *target = image + n * image_hw * oc;
         for (int64_t p = 0; p < image_hw; p++)
             for (int ch = 0; ch < oc; ch++)
@@ -971,8 +982,11 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
         x = a;
         for (int i = 0; i < cfg->block_count; i++) {
             const vae_level *level = &e->levels[i];
-            for (int r = 0; r < level->resnet_count; r++)
+            for (int r = 0; r < level->resnet_count; r++) {
                 x = resnet(vae, &level->resnets[r], &work, x, h, w);
+                if (df_pool_stopped(vae->pool))
+                    return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
+            }
             if (level->sampler.weight) {
                 free_pair(&work, x, &a, &b);
                 downsample(vae, &level->sampler, x, h, w, cfg->block_out_channels[i], a, b);
@@ -982,6 +996,8 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
             }
         }
         x = mid_block(vae, &e->mid, &work, x, h, w);
+        if (df_pool_stopped(vae->pool))
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
         free_pair(&work, x, &a, &b);
         df_group_norm(vae->pool, x, 1, latent_hw, top, cfg->norm_groups, e->norm_out.gamma,
                       e->norm_out.beta, VAE_EPS, 1, x);
@@ -991,6 +1007,8 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
             df_linear(vae->pool, a, latent_hw, 2 * lc, e->quant.weight, e->quant.bias, b);
             x = b;
         }
+        if (df_pool_stopped(vae->pool))
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
         /* DiagonalGaussianDistribution: the first half of the channels is the
          * mean, the second the log-variance, clamped to [-30, 20] as diffusers
          * does before anyone takes exp(logvar). */

@@ -37,7 +37,10 @@ df_status df_vae_load(const df_checkpoint *checkpoint, df_pool *pool, df_vae **o
 void df_vae_free(df_vae *vae);
 const df_vae_config *df_vae_get_config(const df_vae *vae);
 
-/* latents [batch, latent_channels, h, w] -> image [batch, 3, h*downscale, w*downscale]. */
+/* latents [batch, latent_channels, h, w] -> image [batch, 3, h*downscale, w*downscale].
+ * Decode and encode stop with DF_ERR_CANCELLED between blocks (and tiles)
+ * once the pool's stop function fires (df_pool_set_stop); the output is
+ * then incomplete. */
 df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height, int width,
                         float *image, df_error *error);
 

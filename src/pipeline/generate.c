@@ -32,6 +32,8 @@
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
 #include "runtime/error.h"
+#include "runtime/runtime.h"
+#include "runtime/threads.h"
 #include "text/prompt_weights.h"
 
 #define MAX_BATCH 64
@@ -419,7 +421,7 @@ static double alpha_cumprod_at(const df_scheduler_config *config, double t)
 
 typedef struct progress_state {
     double start;
-    int offset, total; /* evaluations before this run, and in the whole generation */
+    int offset, total; /* sampling steps before this run, and in the whole generation */
 } progress_state;
 
 static df_status preview(df_model *model, const plan *p, run_buffers *b, int batch, float timestep,
@@ -547,6 +549,15 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
 
     size_t evaluations = 0;
     const float *timesteps = df_sampler_timesteps(sampler, &evaluations);
+    if (progress_state->offset == 0 && request->progress) {
+        /* Step 0: the total is known before the first (possibly long) step. */
+        df_progress progress = {.total = progress_state->total,
+                                .elapsed_seconds = now_seconds() - progress_state->start};
+        if (request->progress(request->progress_user, &progress)) {
+            status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled before step 1");
+            goto done;
+        }
+    }
     for (size_t index = 0; index < evaluations; index++) {
         df_sampler_scale_model_input(sampler, index, b.latents, b.model_input);
         if (p->cfg)
@@ -565,7 +576,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
                 b.model_output[i] += scale * (text[i] - b.model_output[i]);
         }
         df_progress progress = {
-            .step = progress_state->offset + (int)index + 1,
+            .step = progress_state->offset + df_sampler_steps_done(sampler, index),
             .total = progress_state->total,
             .elapsed_seconds = now_seconds() - progress_state->start,
         };
@@ -574,6 +585,11 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
              index + 1 == evaluations) &&
             (status = preview(model, p, &b, batch, timesteps[index], &progress, error)))
             goto done;
+        if (df_pool_stopped(df_runtime_pool(model->runtime))) { /* the preview was cut short */
+            status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled at step %d of %d",
+                                  progress.step, progress.total);
+            goto done;
+        }
         status = df_sampler_step(sampler, index, b.model_output, b.latents, &rng, error);
         if (status)
             goto done;
@@ -583,7 +599,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
             goto done;
         }
     }
-    progress_state->offset += (int)evaluations;
+    progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
 
     for (size_t i = 0; i < latent_count; i++)
@@ -618,12 +634,9 @@ int64_t df_random_seed(void)
     return value;
 }
 
-df_status df_model_generate(df_model *model, const df_generate_request *request,
-                            df_generate_result *result, df_error *error)
+static df_status generate(df_model *model, const df_generate_request *request,
+                          df_generate_result *result, df_error *error)
 {
-    memset(result, 0, sizeof *result);
-    if (!model || !request)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
     const double start = now_seconds();
     plan p;
     df_status status = check_request(model, request, &p, error);
@@ -634,6 +647,11 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
     float *cond = NULL, *uncond = NULL;
     size_t tokens = 0;
     status = encode_prompts(model, request, p.cfg, &cond, &uncond, &tokens, error);
+    if (!status && df_pool_stopped(df_runtime_pool(model->runtime))) {
+        free(cond);
+        free(uncond);
+        status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled while encoding");
+    }
     if (status)
         return status;
     status = df_unet_check_inputs(model->unet, request->batch * (p.cfg ? 2 : 1), p.latent_height,
@@ -657,16 +675,16 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
         result->latent_channels = p.latent_channels;
         result->latent_height = p.latent_height;
         result->latent_width = p.latent_width;
-        /* Progress counts model evaluations over the whole generation. */
+        /* Progress counts sampling steps over the whole generation. */
         df_sampler *probe = NULL;
-        size_t evaluations = 0;
+        int run_steps = 0;
         status = df_sampler_create(p.sampler, &p.scheduler, request->steps, &p.options, 1, &probe,
                                    error);
         if (!status)
-            df_sampler_timesteps(probe, &evaluations);
+            run_steps = df_sampler_run_steps(probe);
         df_sampler_free(probe);
         int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
-        progress_state progress = {start, 0, (int)evaluations * runs};
+        progress_state progress = {start, 0, run_steps * runs};
         for (int run = 0; run < runs && !status; run++) {
             int run_batch_size = runs == 1 ? batch : 1;
             uint64_t run_seed = seed + (uint64_t)run;
@@ -692,4 +710,19 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
     }
     result->seconds = now_seconds() - start;
     return DF_OK;
+}
+
+df_status df_model_generate(df_model *model, const df_generate_request *request,
+                            df_generate_result *result, df_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (!model || !request)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
+    /* Every model part runs on this pool: its stop function reaches the
+     * kernels, the UNet's blocks and the VAE's tiles. */
+    df_pool *pool = df_runtime_pool(model->runtime);
+    df_pool_set_stop(pool, request->cancel, request->cancel_user);
+    df_status status = generate(model, request, result, error);
+    df_pool_set_stop(pool, NULL, NULL);
+    return status;
 }

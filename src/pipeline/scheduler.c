@@ -841,6 +841,34 @@ const float *df_sampler_timesteps(const df_sampler *s, size_t *count)
     return s->timesteps + s->begin;
 }
 
+int df_sampler_run_steps(const df_sampler *s)
+{
+    /* get_timesteps: num_inference_steps - t_start. */
+    const size_t order = sampler_order(s);
+    const size_t skipped = s->begin / order;
+    return skipped >= (size_t)s->steps ? 0 : s->steps - (int)skipped;
+}
+
+int df_sampler_steps_done(const df_sampler *s, size_t index)
+{
+    /* The pipelines' rule: a step is done at the last evaluation, or at an
+     * evaluation past the warm-up whose (index + 1) is a multiple of order. */
+    size_t evaluations = 0;
+    df_sampler_timesteps(s, &evaluations);
+    const int total = df_sampler_run_steps(s);
+    if (!evaluations || index + 1 >= evaluations)
+        return total;
+    const int64_t order = (int64_t)sampler_order(s);
+    const int64_t warmup = (int64_t)evaluations - (int64_t)total * order;
+    const int64_t done_evaluations = (int64_t)index + 1;
+    if (done_evaluations <= warmup)
+        return 0;
+    /* Evaluations e in (warmup, index + 1] with e % order == 0. */
+    int64_t from = warmup < 0 ? 0 : warmup;
+    int64_t done = done_evaluations / order - from / order;
+    return done > total ? total : (int)done;
+}
+
 const float *df_sampler_sigmas(const df_sampler *s, size_t *count)
 {
     *count = s->sigma_count;

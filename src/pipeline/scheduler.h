@@ -168,6 +168,12 @@ size_t df_sampler_begin_index(const df_sampler *sampler);
  * UNet's t). Count = steps (Heun: 2*steps - 1, PNDM: steps + 1), fewer after
  * img2img trimming. */
 const float *df_sampler_timesteps(const df_sampler *sampler, size_t *count);
+/* Progress in sampling steps, as diffusers' progress bar counts them (a
+ * PNDM run of 30 steps is 31 evaluations, Heun's 2*steps - 1): the steps
+ * this run takes (the request's, fewer after img2img trimming), and how many
+ * are done once evaluation `index` has been stepped. */
+int df_sampler_run_steps(const df_sampler *sampler);
+int df_sampler_steps_done(const df_sampler *sampler, size_t index);
 /* The sigma array diffusers keeps (sigma samplers; DPM++), or NULL. */
 const float *df_sampler_sigmas(const df_sampler *sampler, size_t *count);
 /* txt2img: initial latents = randn * this. */

@@ -174,8 +174,11 @@ df_status df_store_insert(df_store *store, const char *id, const char *params_js
 
 df_status df_store_set_running(df_store *store, const char *id, double started, df_error *error)
 {
-    return exec_write(store, "UPDATE jobs SET state='running', started=? WHERE id=?", "update",
-                      error, "ds", started, id);
+    /* Not over a cancel stored meanwhile (df_store_cancel_pending). */
+    return exec_write(store,
+                      "UPDATE jobs SET state='running', started=? WHERE id=? AND state IN "
+                      "('queued', 'running')",
+                      "update", error, "ds", started, id);
 }
 
 df_status df_store_requeue(df_store *store, const char *id, df_error *error)
@@ -193,6 +196,15 @@ df_status df_store_finish(df_store *store, const char *id, const char *state, do
                       "error_message=? WHERE id=?",
                       "finish", error, "sdsssss", state, finished, result_json, error_type,
                       error_code, error_message, id);
+}
+
+df_status df_store_cancel_pending(df_store *store, const char *id, double finished,
+                                  df_error *error)
+{
+    return exec_write(store,
+                      "UPDATE jobs SET state='cancelled', finished=? WHERE id=? AND state IN "
+                      "('queued', 'running')",
+                      "cancel", error, "ds", finished, id);
 }
 
 df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *user,

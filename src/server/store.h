@@ -51,6 +51,12 @@ df_status df_store_finish(df_store *store, const char *id, const char *state, do
                           const char *result_json, const char *error_type,
                           const char *error_code, const char *error_message, df_error *error);
 
+/* A cancel of a queued or running job, stored before the worker has
+ * stopped it (so a restart never runs it again); a job already finished is
+ * left as it is. The worker's df_store_finish records the end later. */
+df_status df_store_cancel_pending(df_store *store, const char *id, double finished,
+                                  df_error *error);
+
 /* Calls `fn` for each queued or running job, oldest first (start-up). */
 typedef void (*df_store_pending_fn)(void *user, const char *id, const char *params_json,
                                     const char *key_id, double created);
