@@ -248,6 +248,16 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
                             df_generate_result *result, df_error *error);
 void df_generate_result_free(df_generate_result *result);
 
+/* The working memory df_model_generate needs for `request`, in bytes, from
+ * the same plan it allocates by: the UNet's, VAE's, text encoder's and
+ * TAESD's scratch arenas, the run's buffers, the sampler and the result.
+ * The weights are not counted (they are memory-mapped from the checkpoint
+ * file). Validates the request as df_model_generate does (the same errors);
+ * nothing is allocated beyond the tokenizer's work. Not concurrently with
+ * another call on the same model. */
+df_status df_model_estimate_memory(df_model *model, const df_generate_request *request,
+                                   size_t *out_bytes, df_error *error);
+
 /* Image sizes must be multiples of this (64 for SD: 8 latent pixels). */
 int df_model_size_multiple(const df_model *model);
 /* The default image size from the model's config (512 for SD 1.x, 768 for

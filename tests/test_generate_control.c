@@ -10,7 +10,12 @@
  * often it is polled. A full pass polls P times; tripped at poll k, a pass
  * that honours the stop between blocks polls little after k, while one that
  * only checked at its end would still poll for every remaining chunk.
+ *
+ * And the memory estimate: df_model_estimate_memory against what a
+ * generation on a fresh model reserves in its arenas and holds on the heap
+ * (glibc's mallinfo2, sampled in the progress callback and after the call).
  */
+#include <malloc.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include "pipeline/model_internal.h"
 #include "runtime/runtime.h"
 #include "runtime/threads.h"
+#include "text/clip_text_encoder.h"
 
 #define MODEL "tests/fixtures/tiny-sd1"
 
@@ -293,12 +299,131 @@ static void test_generate_cancel_reaches_the_kernels(void)
     df_generate_result_free(&result);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Memory estimate                                                          */
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
+typedef struct heap_samples {
+    df_model *model;
+    size_t baseline;
+    size_t most;     /* heap in use above the baseline, at the callback with the most */
+    size_t vae_then; /* the VAE's arena at that callback */
+} heap_samples;
+
+static int sample_heap(void *user, const df_progress *progress)
+{
+    (void)progress;
+    heap_samples *samples = user;
+    size_t now = heap_in_use() - samples->baseline;
+    if (now > samples->most) {
+        samples->most = now;
+        samples->vae_then = df_vae_reserved_bytes(samples->model->vae);
+    }
+    return 0;
+}
+
+static void check_estimate(const char *what, int width, int batch, df_seed_mode mode, int img2img,
+                           int previews)
+{
+    df_error error = {0};
+    df_model *fresh = NULL; /* empty arenas: what this request reserves */
+    REQUIRE(open_model());
+    REQUIRE(df_model_open(runtime, df_test_path(MODEL), &fresh, &error) == DF_OK);
+    REQUIRE(df_model_load_denoiser(fresh, &error) == DF_OK);
+    if (previews)
+        REQUIRE(df_model_load_taesd(fresh, df_test_path("tests/fixtures/tiny-taesd"), &error) ==
+                DF_OK);
+    df_generate_request request;
+    df_generate_request_init(&request);
+    request.prompt = "a red cube on a table";
+    request.negative_prompt = "blurry";
+    request.steps = 2;
+    request.width = request.height = width;
+    request.batch = batch;
+    request.seed_mode = mode;
+    request.preview_every = previews;
+    uint8_t *pixels = NULL;
+    if (img2img) {
+        pixels = malloc((size_t)width * width * 3);
+        REQUIRE(pixels);
+        memset(pixels, 100, (size_t)width * width * 3);
+        request.init_pixels = pixels;
+        request.init_width = request.init_height = width;
+        request.strength = 1.0f;
+    }
+    size_t estimate = 0;
+    REQUIRE(df_model_estimate_memory(fresh, &request, &estimate, &error) == DF_OK);
+
+    size_t baseline = heap_in_use();
+    heap_samples during = {fresh, baseline, 0, 0};
+    request.progress = sample_heap;
+    request.progress_user = &during;
+    df_generate_result result;
+    REQUIRE(df_model_generate(fresh, &request, &result, &error) == DF_OK);
+    size_t after = heap_in_use();
+    size_t reserved = df_unet_reserved_bytes(fresh->unet) + df_vae_reserved_bytes(fresh->vae) +
+                      df_clip_text_encoder_reserved_bytes(fresh->text_encoder) +
+                      (fresh->taesd ? df_taesd_reserved_bytes(fresh->taesd) : 0);
+    CHECKF(estimate >= reserved, "%s: estimate %zu < %zu reserved in arenas", what, estimate,
+           reserved);
+    if (after > baseline) { /* mallinfo2 sees the heap (not under a sanitizer's allocator) */
+        /* The peak is a VAE decode after a run's last step: the callback
+         * saw all but what the VAE's arena grew by after it. */
+        size_t peak = during.most + df_vae_reserved_bytes(fresh->vae) - during.vae_then;
+        if (after - baseline > peak)
+            peak = after - baseline;
+        CHECKF(estimate >= peak, "%s: estimate %zu < %zu measured", what, estimate, peak);
+        CHECKF(estimate <= peak + peak / 4 + (1 << 20), "%s: estimate %zu, far above %zu measured",
+               what, estimate, peak);
+        fprintf(stderr, "%s: estimate %zu bytes, measured peak %zu, arenas %zu\n", what, estimate,
+                peak, reserved);
+    }
+    df_generate_result_free(&result);
+    df_model_free(fresh);
+    free(pixels);
+}
+
+static void test_memory_estimate_covers_what_a_run_takes(void)
+{
+    check_estimate("txt2img batch 3", 128, 3, DF_SEED_BATCH, 0, 0);
+    check_estimate("per-image batch 2 with previews", 96, 2, DF_SEED_PER_IMAGE, 0, 1);
+    check_estimate("img2img", 128, 1, DF_SEED_BATCH, 1, 0);
+}
+
+static void test_memory_estimate_grows_with_the_request(void)
+{
+    REQUIRE(open_model());
+    df_generate_request request;
+    df_generate_request_init(&request);
+    request.prompt = "a cat";
+    request.width = request.height = 256;
+    size_t one = 0, three = 0, large = 0;
+    df_error error = {0};
+    REQUIRE(df_model_estimate_memory(model, &request, &one, &error) == DF_OK);
+    request.batch = 3;
+    REQUIRE(df_model_estimate_memory(model, &request, &three, &error) == DF_OK);
+    request.width = request.height = 2048;
+    REQUIRE(df_model_estimate_memory(model, &request, &large, &error) == DF_OK);
+    CHECK(three > 2 * one && large > 32 * three);
+    /* Bad requests get generate's own errors. */
+    request.steps = 0;
+    CHECK(df_model_estimate_memory(model, &request, &large, &error) == DF_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(error.message, "steps") != NULL);
+}
+
 int main(void)
 {
     DF_RUN(test_progress_counts_steps_not_evaluations);
     DF_RUN(test_unet_forward_stops_between_blocks);
     DF_RUN(test_vae_stops_between_blocks_and_tiles);
     DF_RUN(test_generate_cancel_reaches_the_kernels);
+    DF_RUN(test_memory_estimate_covers_what_a_run_takes);
+    DF_RUN(test_memory_estimate_grows_with_the_request);
     df_model_free(model);
     df_runtime_free(runtime);
     return df_test_finish();

@@ -64,8 +64,10 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
 df_status df_unet_check_inputs(const df_unet *unet, int batch, int height, int width,
                                int context_tokens, int context_dim, df_error *error);
 
-/* Bytes of scratch a forward of this shape plans (for memory reports). */
+/* Bytes of scratch a forward of this shape plans (for memory reports), and
+ * what the arena holds now. */
 size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int width,
                              int context_tokens);
+size_t df_unet_reserved_bytes(const df_unet *unet);
 
 #endif

@@ -128,6 +128,11 @@ size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int wid
     return plan_bytes(&p);
 }
 
+size_t df_unet_reserved_bytes(const df_unet *unet)
+{
+    return unet->arena.capacity;
+}
+
 /* --- the pass's state ---------------------------------------------------- */
 
 typedef struct unet_pass {

@@ -650,16 +650,24 @@ static size_t encoder_elements(const df_vae_config *cfg, int h, int w)
     return max_size(most, (size_t)h * w * 2 * (size_t)cfg->latent_channels);
 }
 
+/* The arena bytes plan_work reserves. */
+static size_t work_bytes(size_t elements, size_t attention_elements, int extra_count,
+                         const size_t *extra)
+{
+    size_t bytes = 3 * df_arena_footprint(elements * sizeof(float)) +
+                   4 * df_arena_footprint(attention_elements * sizeof(float));
+    for (int i = 0; i < extra_count; i++)
+        bytes += df_arena_footprint(extra[i] * sizeof(float));
+    return bytes;
+}
+
 /* Carves the work buffers (and `extra_count` more of the given sizes) out of
  * the arena, reserving it first. */
 static df_status plan_work(df_vae *vae, size_t elements, size_t attention_elements,
                            int extra_count, const size_t *extra, float **extra_out,
                            vae_work *work, df_error *error)
 {
-    size_t bytes = 3 * df_arena_footprint(elements * sizeof(float)) +
-                   4 * df_arena_footprint(attention_elements * sizeof(float));
-    for (int i = 0; i < extra_count; i++)
-        bytes += df_arena_footprint(extra[i] * sizeof(float));
+    size_t bytes = work_bytes(elements, attention_elements, extra_count, extra);
     df_status status = df_arena_reserve(&vae->arena, bytes, error);
     if (status)
         return status;
@@ -791,6 +799,19 @@ static df_status check_decode_args(const df_vae *vae, const float *latents, int 
  * then cropped to its first stride*ds rows and columns. Only what later
  * tiles blend with is kept: the bottom `blend` rows of the previous row of
  * tiles and the right `blend` columns of the previous tile. */
+/* The tile planar [oc][tile_px][tile_px], the seams above (one per column)
+ * and the one to the left, in floats. */
+static void tiled_extra(const df_vae *vae, int w, size_t extra[3])
+{
+    const int ds = vae->config.downscale, oc = vae->config.in_channels;
+    const int tile = vae->tile, stride = tile - vae->overlap;
+    const int tile_px = tile * ds, blend = vae->overlap * ds;
+    const int columns = (w + stride - 1) / stride;
+    extra[0] = (size_t)oc * tile_px * tile_px;
+    extra[1] = (size_t)columns * oc * (size_t)(blend ? blend : 1) * tile_px;
+    extra[2] = (size_t)oc * tile_px * (size_t)(blend ? blend : 1);
+}
+
 static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, float *image,
                               df_error *error)
 {
@@ -798,13 +819,10 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
     const int ds = cfg->downscale, oc = cfg->in_channels, lc = cfg->latent_channels;
     const int tile = vae->tile, stride = tile - vae->overlap;
     const int tile_px = tile * ds, blend = vae->overlap * ds, limit = stride * ds;
-    const int columns = (w + stride - 1) / stride;
     const int64_t out_h = (int64_t)h * ds, out_w = (int64_t)w * ds;
 
-    /* Tile planar [oc][tile_px][tile_px], seams above (one per column) and left. */
-    size_t extra[3] = {(size_t)oc * tile_px * tile_px,
-                       (size_t)columns * oc * (size_t)(blend ? blend : 1) * tile_px,
-                       (size_t)oc * tile_px * (size_t)(blend ? blend : 1)};
+    size_t extra[3];
+    tiled_extra(vae, w, extra);
     float *ptr[3];
     vae_work work;
     const int top = cfg->block_out_channels[cfg->block_count - 1];
@@ -883,6 +901,32 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
         }
     }
     return DF_OK;
+}
+
+size_t df_vae_decode_scratch_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    const int top = cfg->block_out_channels[cfg->block_count - 1];
+    if (vae->tile > 0 && (height > vae->tile || width > vae->tile)) {
+        size_t extra[3];
+        tiled_extra(vae, width, extra);
+        return work_bytes(decoder_elements(cfg, vae->tile, vae->tile),
+                          (size_t)vae->tile * vae->tile * top, 3, extra);
+    }
+    return work_bytes(decoder_elements(cfg, height, width), (size_t)height * width * top, 0, NULL);
+}
+
+size_t df_vae_encode_scratch_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    const int top = cfg->block_out_channels[cfg->block_count - 1], ds = cfg->downscale;
+    return work_bytes(encoder_elements(cfg, height, width),
+                      (size_t)(height / ds) * (size_t)(width / ds) * top, 0, NULL);
+}
+
+size_t df_vae_reserved_bytes(const df_vae *vae)
+{
+    return vae->arena.capacity;
 }
 
 df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height, int width,

@@ -380,6 +380,34 @@ typedef struct run_buffers {
     uint8_t *preview_pixels;
 } run_buffers;
 
+/* The sizes of a run's buffers: what run_batch allocates and what
+ * df_model_estimate_memory counts. Floats, but preview_pixels in bytes. */
+typedef struct buffer_sizes {
+    size_t latents, noise, model_input, model_output, timesteps, context, image;
+    size_t preview_latents, preview_image, preview_pixels;
+} buffer_sizes;
+
+static buffer_sizes run_buffer_sizes(const plan *p, const df_generate_request *request, int batch,
+                                     size_t tokens, int dim)
+{
+    const size_t copies = p->cfg ? 2 : 1;
+    const size_t latent_count = (size_t)p->latent_channels * (size_t)p->latent_height *
+                                (size_t)p->latent_width * (size_t)batch;
+    buffer_sizes s = {
+        .latents = latent_count, .noise = latent_count,
+        .model_input = latent_count * copies, .model_output = latent_count * copies,
+        .timesteps = (size_t)batch * copies,
+        .context = (size_t)batch * copies * tokens * (size_t)dim,
+        .image = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height,
+    };
+    if (request->preview_every > 0) { /* TAESD decodes at 8x the latent */
+        s.preview_latents = latent_count;
+        s.preview_image = latent_count / (size_t)p->latent_channels * 3 * 64;
+        s.preview_pixels = latent_count / (size_t)p->latent_channels * 3 * 64;
+    }
+    return s;
+}
+
 static void free_buffers(run_buffers *b)
 {
     free(b->latents);
@@ -470,24 +498,24 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     const size_t per_image = (size_t)p->latent_channels * (size_t)p->latent_height *
                              (size_t)p->latent_width;
     const size_t latent_count = per_image * (size_t)batch;
-    const size_t image_values = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height;
     run_buffers b = {0};
     df_sampler *sampler = NULL;
     df_status status = df_sampler_create(p->sampler, &p->scheduler, request->steps, &p->options,
                                          latent_count, &sampler, error);
     if (status)
         return status;
-    b.latents = malloc(latent_count * sizeof(float));
-    b.noise = malloc(latent_count * sizeof(float));
-    b.model_input = malloc(latent_count * (size_t)copies * sizeof(float));
-    b.model_output = malloc(latent_count * (size_t)copies * sizeof(float));
-    b.timesteps = malloc((size_t)(batch * copies) * sizeof(float));
-    b.context = malloc((size_t)(batch * copies) * tokens * (size_t)dim * sizeof(float));
-    b.image = malloc(image_values * sizeof(float));
+    const buffer_sizes sizes = run_buffer_sizes(p, request, batch, tokens, dim);
+    b.latents = malloc(sizes.latents * sizeof(float));
+    b.noise = malloc(sizes.noise * sizeof(float));
+    b.model_input = malloc(sizes.model_input * sizeof(float));
+    b.model_output = malloc(sizes.model_output * sizeof(float));
+    b.timesteps = malloc(sizes.timesteps * sizeof(float));
+    b.context = malloc(sizes.context * sizeof(float));
+    b.image = malloc(sizes.image * sizeof(float));
     if (request->preview_every > 0) {
-        b.preview_latents = malloc(latent_count * sizeof(float));
-        b.preview_image = malloc(latent_count / (size_t)p->latent_channels * 3 * 64 * sizeof(float));
-        b.preview_pixels = malloc(latent_count / (size_t)p->latent_channels * 3 * 64);
+        b.preview_latents = malloc(sizes.preview_latents * sizeof(float));
+        b.preview_image = malloc(sizes.preview_image * sizeof(float));
+        b.preview_pixels = malloc(sizes.preview_pixels);
     }
     if (!b.latents || !b.noise || !b.model_input || !b.model_output || !b.timesteps ||
         !b.context || !b.image ||
@@ -725,4 +753,108 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
     df_status status = generate(model, request, result, error);
     df_pool_set_stop(pool, NULL, NULL);
     return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory estimate                                                          */
+
+/* Token windows df_model_encode_prompt makes of `text`. */
+static df_status count_windows(df_model *model, const char *text, unsigned flags, size_t *out,
+                               df_error *error)
+{
+    df_token_windows windows;
+    df_status status =
+        (flags & DF_PROMPT_WEIGHTING)
+            ? df_tokenize_weighted_windows(model->tokenizer, text, strlen(text),
+                                           df_model_pad_token(model), &windows, error)
+            : df_tokenize_windows(model->tokenizer, text, strlen(text), df_model_pad_token(model),
+                                  &windows, error);
+    if (status)
+        return status;
+    *out = windows.window_count;
+    df_token_windows_free(&windows);
+    return DF_OK;
+}
+
+/* a + b without wrapping: a request past SIZE_MAX is simply too large. */
+static size_t add_bytes(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t mul_bytes(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+df_status df_model_estimate_memory(df_model *model, const df_generate_request *request,
+                                   size_t *out_bytes, df_error *error)
+{
+    *out_bytes = 0;
+    if (!model || !request)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "estimate: model and request are required");
+    plan p;
+    df_status status = check_request(model, request, &p, error);
+    if (status)
+        return status;
+    size_t cond_windows = 0, uncond_windows = 0;
+    status = count_windows(model, request->prompt, request->prompt_flags, &cond_windows, error);
+    if (!status && p.cfg)
+        status = count_windows(model,
+                               request->negative_prompt ? request->negative_prompt : "",
+                               request->prompt_flags, &uncond_windows, error);
+    if (status)
+        return status;
+    const size_t windows = cond_windows > uncond_windows ? cond_windows : uncond_windows;
+    const size_t tokens = windows * DF_CLIP_WINDOW;
+    const int dim = df_model_text_dim(model);
+    const int batch = request->batch;
+    const int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
+    const int run_size = runs == 1 ? batch : 1;
+    const int copies = p.cfg ? 2 : 1;
+    const size_t per_image = (size_t)p.latent_channels * (size_t)p.latent_height *
+                             (size_t)p.latent_width;
+    const size_t image_bytes = (size_t)p.width * (size_t)p.height * 3;
+    /* Every arena lives as long as the model, so at the VAE decode of the
+     * last run all of them are held at once, with one run's buffers, the
+     * sampler, the prompts' encodings and the result: the sum is the peak.
+     * Each arena is rounded up to its alignment once more when reserved. */
+    size_t total = 0;
+    /* Text: the encodings (and the empty prompt's, padding the shorter)
+     * and the encoder's scratch for the longest prompt. */
+    total = add_bytes(total, mul_bytes(3 * tokens * (size_t)dim, sizeof(float)));
+    total = add_bytes(total, df_clip_text_encoder_scratch_bytes(model->text_encoder,
+                                                                (int)windows) + 64);
+    /* One run's buffers and sampler. */
+    const buffer_sizes sizes = run_buffer_sizes(&p, request, run_size, tokens, dim);
+    const size_t floats[] = {sizes.latents, sizes.noise, sizes.model_input, sizes.model_output,
+                             sizes.timesteps, sizes.context, sizes.image, sizes.preview_latents,
+                             sizes.preview_image};
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
+        total = add_bytes(total, mul_bytes(floats[i], sizeof(float)));
+    total = add_bytes(total, sizes.preview_pixels);
+    total = add_bytes(total, df_sampler_memory_bytes(p.sampler, &p.scheduler, request->steps,
+                                                     per_image * (size_t)run_size));
+    /* The UNet's scratch, and the VAE's (one arena for encode and decode). */
+    total = add_bytes(total, df_unet_scratch_bytes(model->unet, run_size * copies,
+                                                   p.latent_height, p.latent_width,
+                                                   (int)tokens) + 64);
+    size_t vae = df_vae_decode_scratch_bytes(model->vae, p.latent_height, p.latent_width);
+    if (p.img2img) {
+        /* A larger decode reserves its arena while the encode's is held. */
+        vae = add_bytes(vae, df_vae_encode_scratch_bytes(model->vae, p.height, p.width));
+        /* The init image resized to the target size, while it is encoded. */
+        total = add_bytes(total, image_bytes);
+    }
+    total = add_bytes(total, vae + 64);
+    if (request->preview_every > 0 && model->taesd)
+        total = add_bytes(total, df_taesd_decode_scratch_bytes(model->taesd, p.latent_height,
+                                                               p.latent_width) + 64);
+    /* The result, and one image converted to 8 bits at a time. */
+    total = add_bytes(total, mul_bytes((size_t)batch, image_bytes + per_image * sizeof(float) +
+                                                          sizeof(int64_t) + 4096));
+    total = add_bytes(total, image_bytes);
+    *out_bytes = total;
+    return DF_OK;
 }

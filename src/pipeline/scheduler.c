@@ -729,6 +729,31 @@ size_t df_sampler_begin_index(const df_sampler *s)
     return s->begin;
 }
 
+/* Per-run latent buffers: Heun 2 (derivative, sample), LMS 4 derivatives,
+ * PNDM 4 ets + cur_sample, DPM++ 2 model outputs, plus one for step noise /
+ * scratch. */
+static int latent_buffers(df_sampler_kind kind)
+{
+    switch (kind) {
+    case DF_SAMPLER_HEUN: return 3;
+    case DF_SAMPLER_LMS: return 5;
+    case DF_SAMPLER_PNDM: return 6;
+    case DF_SAMPLER_DPMPP_2M:
+    case DF_SAMPLER_DPMPP_2M_SDE: return 3;
+    default: return 1;
+    }
+}
+
+size_t df_sampler_memory_bytes(df_sampler_kind kind, const df_scheduler_config *config, int steps,
+                               size_t latent_count)
+{
+    /* What df_sampler_create allocates, in the same terms. */
+    const size_t nt = (size_t)config->num_train_timesteps, ns = (size_t)(steps > 0 ? steps : 1);
+    return nt * 3 * sizeof(float) + (ns + 2) * (sizeof(double) + sizeof(float)) +
+           (2 * ns + 4) * sizeof(int64_t) + 2 * (2 * ns + 2) * sizeof(float) +
+           (size_t)latent_buffers(kind) * latent_count * sizeof(float) + sizeof(df_sampler);
+}
+
 df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *config, int steps,
                             const df_sampler_options *options, size_t latent_count,
                             df_sampler **out, df_error *error)
@@ -789,18 +814,7 @@ df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *con
     s->its = malloc((2 * ns + 4) * sizeof(int64_t));
     s->timesteps = malloc((2 * ns + 2) * sizeof(float));
     s->sigmas = malloc((2 * ns + 2) * sizeof(float));
-    /* Per-run latent buffers: Heun 2 (derivative, sample), LMS 4
-     * derivatives, PNDM 4 ets + cur_sample, DPM++ 2 model outputs, plus one
-     * for step noise / scratch. */
-    int nbuf = 1;
-    switch (kind) {
-    case DF_SAMPLER_HEUN: nbuf += 2; break;
-    case DF_SAMPLER_LMS: nbuf += 4; break;
-    case DF_SAMPLER_PNDM: nbuf += 5; break;
-    case DF_SAMPLER_DPMPP_2M:
-    case DF_SAMPLER_DPMPP_2M_SDE: nbuf += 2; break;
-    default: break;
-    }
+    const int nbuf = latent_buffers(kind);
     s->nbuf = nbuf;
     s->bufs = calloc((size_t)nbuf * latent_count, sizeof(float));
     if (!s->alphas_cumprod || !s->train_sigmas || !s->work || !s->dwork || !s->ts_tmp || !s->its ||

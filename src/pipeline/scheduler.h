@@ -156,6 +156,9 @@ df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *con
                             const df_sampler_options *options, size_t latent_count,
                             df_sampler **out, df_error *error);
 void df_sampler_free(df_sampler *sampler);
+/* Bytes df_sampler_create allocates for such a run (memory estimates). */
+size_t df_sampler_memory_bytes(df_sampler_kind kind, const df_scheduler_config *config, int steps,
+                               size_t latent_count);
 
 /* Re-trims the run for img2img strength in [0, 1] (get_timesteps): the
  * first int(steps * strength) steps are kept from the end. Resets the state. */

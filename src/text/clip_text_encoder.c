@@ -229,7 +229,7 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
                                 "token id %d at position %lld is outside the vocabulary (0..%d)",
                                 ids[i], (long long)i, config->vocab_size - 1);
 
-    if (sequences > encoder->planned_sequences) {
+    if (sequences > encoder->planned_sequences) {  /* df_clip_text_encoder_scratch_bytes */
         df_status status = df_arena_reserve(&encoder->arena, scratch_bytes(config, sequences), error);
         if (status)
             return status;
@@ -287,4 +287,14 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
     df_layer_norm(pool, x, rows, hidden, encoder->final_norm_weight, encoder->final_norm_bias, eps,
                   out);
     return DF_OK;
+}
+
+size_t df_clip_text_encoder_scratch_bytes(const df_clip_text_encoder *encoder, int sequences)
+{
+    return sequences > 0 ? scratch_bytes(&encoder->config, sequences) : 0;
+}
+
+size_t df_clip_text_encoder_reserved_bytes(const df_clip_text_encoder *encoder)
+{
+    return encoder->arena.capacity;
 }
