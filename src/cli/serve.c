@@ -49,6 +49,10 @@ static void usage(FILE *out)
             "      --max-side N          width and height, pixels (default: 2048)\n"
             "      --max-steps N         sampling steps (default: 150)\n"
             "      --max-batch N         images per request: n, batch_size (default: 8)\n"
+            "      --max-memory SIZE     working memory of one request (scratch, buffers;\n"
+            "                            not the memory-mapped weights), e.g. 8G, 512M:\n"
+            "                            larger requests get 400 naming width/height/batch\n"
+            "                            (default: 3/4 of the machine's or cgroup's memory)\n"
             "      --header-timeout S    a request's headers must arrive within S seconds\n"
             "                            (default: 10)\n"
             "      --body-timeout S      and its body within S more (default: 60)\n"
@@ -62,15 +66,44 @@ static void usage(FILE *out)
             "                            \"https://a.example,https://b.example\" (default: none)\n"
             "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
             "                            \"off\" (default: stderr)\n"
-            "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running step\n"
+            "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running job to\n"
+            "                            stop (it stops within about a second)\n"
             "                            (default: 30)\n"
             "\n"
-            "signals: SIGTERM/SIGINT stop cleanly (the running job is re-queued after its\n"
-            "current step); SIGHUP reloads the API keys and --models-dir.\n"
+            "signals: SIGTERM/SIGINT stop cleanly (the running job is interrupted inside its\n"
+            "step and re-queued); SIGHUP reloads the API keys and --models-dir.\n"
             "  -t, --threads N           engine threads (default: one per CPU)\n"
             "  -h, --help                this help\n"
             "\n"
             "Prints \"diffuse serve: listening on http://HOST:PORT ...\" on stdout when ready.\n");
+}
+
+/* "8G", "512M", "64k", "1.5G" (powers of 1024; a trailing "B" or "iB"
+ * allowed) or a plain byte count; at least 1 MiB. -1 when malformed. */
+static int parse_size(const char *text, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || errno || !(value > 0) || !isfinite(value))
+        return -1;
+    double scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1024.0; end++; break;
+    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (scale > 1 && (*end == 'i' || *end == 'I'))
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    value *= scale;
+    if (*end || value < 1024.0 * 1024 || value > 1e18)
+        return -1;
+    *out = (size_t)value;
+    return 0;
 }
 
 int df_cli_serve(int argc, char **argv)
@@ -78,7 +111,8 @@ int df_cli_serve(int argc, char **argv)
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_QUEUE, OPT_RETENTION, OPT_CONNECTIONS,
            OPT_SYNC_TIMEOUT, OPT_MODELS_DIR, OPT_MAX_LOADED, OPT_MAX_BODY, OPT_MAX_PROMPT,
            OPT_MAX_SIDE, OPT_MAX_STEPS, OPT_MAX_BATCH, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT,
-           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT };
+           OPT_IDLE_TIMEOUT, OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT,
+           OPT_MAX_MEMORY };
     static const struct option options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
@@ -95,6 +129,7 @@ int df_cli_serve(int argc, char **argv)
         {"max-side", required_argument, 0, OPT_MAX_SIDE},
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
         {"max-batch", required_argument, 0, OPT_MAX_BATCH},
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},
         {"header-timeout", required_argument, 0, OPT_HEADER_TIMEOUT},
         {"body-timeout", required_argument, 0, OPT_BODY_TIMEOUT},
         {"idle-timeout", required_argument, 0, OPT_IDLE_TIMEOUT},
@@ -164,6 +199,13 @@ int df_cli_serve(int argc, char **argv)
             if (df_cli_parse_int("--max-batch", optarg, 1, 64, &value))
                 return 2;
             config.max_batch = (int)value;
+            break;
+        case OPT_MAX_MEMORY:
+            if (parse_size(optarg, &config.max_memory)) {
+                fprintf(stderr, "diffuse: --max-memory expects a size such as 8G, 512M or a "
+                        "byte count (at least 1M), got '%s'\n", optarg);
+                return 2;
+            }
             break;
         case OPT_HEADER_TIMEOUT:
             if (df_cli_parse_int("--header-timeout", optarg, 1, 3600, &value))

@@ -380,7 +380,9 @@ static void run_job(df_jobs *jobs, df_job *job)
     } else {
         final = DF_JOB_FAILED;
         type = status == DF_ERR_INVALID_ARGUMENT ? "invalid_request_error" : "server_error";
-        code = status == DF_ERR_INVALID_ARGUMENT ? "invalid_parameter" : "generation_failed";
+        code = status == DF_ERR_INVALID_ARGUMENT ? "invalid_parameter"
+               : status == DF_ERR_NO_MEMORY      ? "out_of_memory"
+                                                 : "generation_failed";
     }
     double finished = df_server_now();
     if (df_store_finish(jobs->config.store, job->id, df_job_state_name(final), finished,
@@ -469,11 +471,29 @@ static df_job *job_new(df_jobs *jobs, const char *id)
     return job;
 }
 
+/* Runs of one job the process may die in before it is given up: a job that
+ * takes the server down (killed for memory, a crash) must not do it again
+ * at every start. */
+#define MAX_DIED_RUNS 3
+
 /* Start-up: one stored pending job back into the queue. */
 static void restore_pending(void *user, const char *id, const char *params_json,
-                            const char *key_id, double created)
+                            const char *key_id, double created, int attempts)
 {
     df_jobs *jobs = user;
+    if (attempts >= MAX_DIED_RUNS) {
+        df_error error = {0};
+        char message[256];
+        snprintf(message, sizeof message,
+                 "the server stopped %d times while running this job (killed, out of memory or "
+                 "crashed); it is not run again",
+                 attempts);
+        fprintf(stderr, "diffuse serve: job %s: %s\n", id, message);
+        if (df_store_finish(jobs->config.store, id, "failed", df_server_now(), NULL,
+                            "server_error", "interrupted", message, &error))
+            log_store_error(id, &error);
+        return;
+    }
     json_error_t json_error;
     json_t *body = json_loads(params_json, 0, &json_error);
     df_request_params params;
