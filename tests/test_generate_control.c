@@ -144,7 +144,7 @@ static void test_progress_counts_steps_not_evaluations(void)
 /* ------------------------------------------------------------------------ */
 /* Cancellation                                                             */
 
-enum { LATENT = 32, BATCH = 2, TOKENS = 77 };
+enum { LATENT = 16, BATCH = 2, TOKENS = 77 };
 
 static void fill(float *x, size_t count, float scale)
 {
@@ -274,7 +274,7 @@ static void test_generate_cancel_reaches_the_kernels(void)
     df_generate_request_init(&request);
     request.prompt = "a cat";
     request.steps = 2;
-    request.width = request.height = 64;
+    request.width = request.height = 32;
     stop_counter counter;
     counter_arm(&counter, -1);
     request.cancel = count_polls;
@@ -390,9 +390,9 @@ static void check_estimate(const char *what, int width, int batch, df_seed_mode 
 
 static void test_memory_estimate_covers_what_a_run_takes(void)
 {
-    check_estimate("txt2img batch 3", 128, 3, DF_SEED_BATCH, 0, 0);
-    check_estimate("per-image batch 2 with previews", 96, 2, DF_SEED_PER_IMAGE, 0, 1);
-    check_estimate("img2img", 128, 1, DF_SEED_BATCH, 1, 0);
+    check_estimate("txt2img batch 3", 64, 3, DF_SEED_BATCH, 0, 0);
+    check_estimate("per-image batch 2 with previews", 48, 2, DF_SEED_PER_IMAGE, 0, 1);
+    check_estimate("img2img", 64, 1, DF_SEED_BATCH, 1, 0);
 }
 
 static void test_memory_estimate_grows_with_the_request(void)

@@ -229,7 +229,7 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
                                 "token id %d at position %lld is outside the vocabulary (0..%d)",
                                 ids[i], (long long)i, config->vocab_size - 1);
 
-    if (sequences > encoder->planned_sequences) {  /* df_clip_text_encoder_scratch_bytes */
+    if (sequences > encoder->planned_sequences) {
         df_status status = df_arena_reserve(&encoder->arena, scratch_bytes(config, sequences), error);
         if (status)
             return status;
