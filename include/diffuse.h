@@ -153,8 +153,12 @@ df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t win
 /* Generation: prompt in, images out (txt2img and img2img)                   */
 
 typedef struct df_progress {
-    int step;               /* model evaluations done so far (1..total) */
-    int total;              /* model evaluations of the whole run */
+    int step;               /* sampling steps done so far (0..total) */
+    int total;              /* sampling steps of the whole generation: the
+                               request's steps (fewer after img2img trimming),
+                               times the batch in DF_SEED_PER_IMAGE mode. Steps,
+                               not model evaluations: a PNDM or Heun step may
+                               take two evaluations, as diffusers counts them */
     double elapsed_seconds; /* since the generation started (encoding included) */
     /* A TAESD preview of the current prediction of the final images, when
      * previews are on and one is due this step, else NULL: preview_count
@@ -164,9 +168,10 @@ typedef struct df_progress {
     int preview_width, preview_height, preview_count;
 } df_progress;
 
-/* Called after every model evaluation, on the generating thread. Returning
- * non-zero cancels the generation (DF_ERR_CANCELLED): this is how another
- * thread stops a run within one step (have the callback read a flag it sets). */
+/* Called once with step 0 before the first model evaluation (the total is
+ * known from then on), then after every model evaluation, on the generating
+ * thread. Returning non-zero cancels the generation (DF_ERR_CANCELLED); to
+ * stop within a step at any image size use df_generate_request.cancel. */
 typedef int (*df_progress_fn)(void *user, const df_progress *progress);
 
 typedef enum df_seed_mode {
@@ -204,6 +209,16 @@ typedef struct df_generate_request {
                                     df_model_load_taesd) */
     df_progress_fn progress;
     void *progress_user;
+    /* Cancellation within about a second at any size: polled between pieces
+     * of work of a few milliseconds (kernel chunks, UNet and VAE blocks, VAE
+     * tiles), from the compute threads, possibly several at once. Non-zero
+     * stops the generation with DF_ERR_CANCELLED. It must be thread-safe and
+     * cheap (read an atomic flag another thread sets), and keep returning
+     * non-zero once it has. It is installed on the runtime's thread pool for
+     * the duration of the call, so it also stops other work on that runtime
+     * meanwhile. NULL: only the progress callback cancels. */
+    int (*cancel)(void *user);
+    void *cancel_user;
 } df_generate_request;
 
 /* A random seed in [0, 2^32): torch's CPU generator uses 32 bits of a seed,
@@ -232,6 +247,16 @@ typedef struct df_generate_result {
 df_status df_model_generate(df_model *model, const df_generate_request *request,
                             df_generate_result *result, df_error *error);
 void df_generate_result_free(df_generate_result *result);
+
+/* The working memory df_model_generate needs for `request`, in bytes, from
+ * the same plan it allocates by: the UNet's, VAE's, text encoder's and
+ * TAESD's scratch arenas, the run's buffers, the sampler and the result.
+ * The weights are not counted (they are memory-mapped from the checkpoint
+ * file). Validates the request as df_model_generate does (the same errors);
+ * nothing is allocated beyond the tokenizer's work. Not concurrently with
+ * another call on the same model. */
+df_status df_model_estimate_memory(df_model *model, const df_generate_request *request,
+                                   size_t *out_bytes, df_error *error);
 
 /* Image sizes must be multiples of this (64 for SD: 8 latent pixels). */
 int df_model_size_multiple(const df_model *model);

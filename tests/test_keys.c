@@ -391,7 +391,7 @@ static void test_shares_database_with_job_store(void)
     df_store_close(store);
 
     /* Keys opened first, then the store: both schemas coexist, and the
-     * store's user_version (2) is left as the store set it. */
+     * store's user_version (3) is left as the store set it. */
     keys = open_keys();
     REQUIRE(keys);
     REQUIRE(df_store_open(directory, &store, &error) == DF_OK);
@@ -405,7 +405,7 @@ static void test_shares_database_with_job_store(void)
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *stmt = NULL;
     REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 2); /* the store's schema 2 */
+    CHECK(sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 3); /* the store's schema 3 */
     sqlite3_finalize(stmt);
     REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM jobs", -1, &stmt, NULL) == SQLITE_OK);
     CHECK(sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 1);

@@ -63,6 +63,10 @@ static void usage(FILE *out)
             "                            request, 1..10000; more get 503 at once; not\n"
             "                            applied to --trust-proxy addresses\n"
             "                            (default: half of --max-connections)\n"
+            "      --max-memory SIZE     working memory of one request (scratch, buffers;\n"
+            "                            not the memory-mapped weights), e.g. 8G, 512M:\n"
+            "                            larger requests get 400 naming width/height/batch\n"
+            "                            (default: 3/4 of the machine's or cgroup's memory)\n"
             "  -t, --threads N           engine threads (default: one per CPU)\n"
             "  -h, --help                this help\n");
     usage_limits(out);
@@ -84,20 +88,49 @@ static void usage(FILE *out)
             "      --access-log PATH     one JSON line per request to PATH (appended), or\n"
             "                            \"off\" (default: stderr, next to the server's\n"
             "                            own messages, which are JSON lines too)\n"
-            "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running step\n"
+            "      --shutdown-timeout S  on SIGTERM, wait at most S s for the running job to\n"
+            "                            stop (it stops within about a second)\n"
             "                            (default: 30)\n"
             "\n"
-            "signals: SIGTERM/SIGINT stop cleanly (the running job is re-queued after its\n"
-            "current step); SIGHUP reloads the API keys and --models-dir.\n"
+            "signals: SIGTERM/SIGINT stop cleanly (the running job is interrupted inside its\n"
+            "step and re-queued); SIGHUP reloads the API keys and --models-dir.\n"
             "\n"
             "Prints \"diffuse serve: listening on http://HOST:PORT ...\" on stdout when ready.\n");
+}
+
+/* "8G", "512M", "64k", "1.5G" (powers of 1024; a trailing "B" or "iB"
+ * allowed) or a plain byte count; at least 1 MiB. -1 when malformed. */
+static int parse_size(const char *text, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || errno || !(value > 0) || !isfinite(value))
+        return -1;
+    double scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1024.0; end++; break;
+    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (scale > 1 && (*end == 'i' || *end == 'I'))
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    value *= scale;
+    if (*end || value < 1024.0 * 1024 || value > 1e18)
+        return -1;
+    *out = (size_t)value;
+    return 0;
 }
 
 int df_cli_serve(int argc, char **argv)
 {
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
-           OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY,
+           OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
@@ -109,6 +142,7 @@ int df_cli_serve(int argc, char **argv)
         {"retention-hours", required_argument, 0, OPT_RETENTION},
         {"max-connections-per-address", required_argument, 0, OPT_PER_ADDRESS},
         {"trust-proxy", required_argument, 0, OPT_TRUST_PROXY},
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},
         {"no-auth", no_argument, 0, OPT_NO_AUTH},
         {"cors-origin", required_argument, 0, OPT_CORS},
         {"access-log", required_argument, 0, OPT_ACCESS_LOG},
@@ -147,6 +181,13 @@ int df_cli_serve(int argc, char **argv)
             if (df_cli_parse_int("--max-connections-per-address", optarg, 1, 10000, &value))
                 return 2;
             config.max_connections_per_address = (unsigned)value;
+            break;
+        case OPT_MAX_MEMORY:
+            if (parse_size(optarg, &config.max_memory)) {
+                fprintf(stderr, "diffuse: --max-memory expects a size such as 8G, 512M or a "
+                        "byte count (at least 1M), got '%s'\n", optarg);
+                return 2;
+            }
             break;
         /* Checked when the server starts (exit 1 with the reason). */
         case OPT_TRUST_PROXY: config.trust_proxy = optarg; break;

@@ -491,6 +491,16 @@ static float *run_net(const df_taesd *taesd, const taesd_net *net, float *const 
     return x;
 }
 
+size_t df_taesd_decode_scratch_bytes(const df_taesd *taesd, int height, int width)
+{
+    return 3 * df_arena_footprint(net_elements(&taesd->decoder, height, width) * sizeof(float));
+}
+
+size_t df_taesd_reserved_bytes(const df_taesd *taesd)
+{
+    return taesd->arena.capacity;
+}
+
 static df_status plan(df_taesd *taesd, size_t elements, float *buffer[3], df_error *error)
 {
     df_status status =

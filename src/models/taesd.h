@@ -28,6 +28,10 @@ typedef struct df_taesd df_taesd;
  * cannot encode, and the reverse). */
 df_status df_taesd_open(const char *path, df_pool *pool, df_taesd **out, df_error *error);
 void df_taesd_free(df_taesd *taesd);
+/* Scratch bytes a decode of an h x w latent reserves, and what the arena
+ * holds now: for memory estimates. */
+size_t df_taesd_decode_scratch_bytes(const df_taesd *taesd, int height, int width);
+size_t df_taesd_reserved_bytes(const df_taesd *taesd);
 int df_taesd_latent_channels(const df_taesd *taesd);
 int df_taesd_can_decode(const df_taesd *taesd);
 int df_taesd_can_encode(const df_taesd *taesd);

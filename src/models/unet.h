@@ -49,7 +49,10 @@ const df_unet_config *df_unet_get_config(const df_unet *unet);
  *             context_tokens is a multiple of 77 for long prompts)
  *   out:      [batch, out_channels, height, width]
  * Errors: shapes that do not fit the model (sizes not such multiples, context
- * width not cross_attention_dim) are DF_ERR_INVALID_ARGUMENT naming the value. */
+ * width not cross_attention_dim) are DF_ERR_INVALID_ARGUMENT naming the value.
+ * DF_ERR_CANCELLED, with `out` left unwritten, once the pool's stop function
+ * fires (df_pool_set_stop): checked between blocks, and the kernels skip
+ * their remaining work meanwhile. */
 df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int height, int width,
                           const float *timesteps, const float *context, int context_tokens,
                           float *out, df_error *error);
@@ -61,8 +64,10 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
 df_status df_unet_check_inputs(const df_unet *unet, int batch, int height, int width,
                                int context_tokens, int context_dim, df_error *error);
 
-/* Bytes of scratch a forward of this shape plans (for memory reports). */
+/* Bytes of scratch a forward of this shape plans (for memory reports), and
+ * what the arena holds now. */
 size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int width,
                              int context_tokens);
+size_t df_unet_reserved_bytes(const df_unet *unet);
 
 #endif

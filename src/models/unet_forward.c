@@ -128,6 +128,11 @@ size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int wid
     return plan_bytes(&p);
 }
 
+size_t df_unet_reserved_bytes(const df_unet *unet)
+{
+    return unet->arena.capacity;
+}
+
 /* --- the pass's state ---------------------------------------------------- */
 
 typedef struct unet_pass {
@@ -358,6 +363,15 @@ static void print_profile(df_unet *unet, double total)
 
 /* --- forward ------------------------------------------------------------- */
 
+/* Between blocks: a block is at most a few kernels, and the kernels skip
+ * their remaining chunks once the pool's stop function fires, so a cancel
+ * takes effect within about one chunk whatever the image size. */
+#define STOP_POINT()                                                                  \
+    do {                                                                          \
+        if (df_pool_stopped(pool))                                                \
+            return df_error_set(error, DF_ERR_CANCELLED, "unet: cancelled");      \
+    } while (0)
+
 df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int height, int width,
                           const float *timesteps, const float *context, int context_tokens,
                           float *out, df_error *error)
@@ -412,6 +426,7 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
         return df_error_set(error, DF_ERR_INTERNAL, "unet: scratch plan too small");
 
     df_pool *pool = unet->pool;
+    STOP_POINT();
     const int n = config->block_count, c0 = config->block_out_channels[0];
     int h = height, w = width;
     nchw_to_nhwc(latents, batch, config->in_channels, (int64_t)h * w, input);
@@ -438,8 +453,10 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
         for (int j = 0; j < level->resnet_count; j++) {
             resnet(&pass, &level->resnets[j], current, skips[s], h, w);
             current = skips[s++];
+            STOP_POINT();
             if (level->attentions)
                 transformer(&pass, &level->attentions[j], current, (int64_t)h * w);
+            STOP_POINT();
         }
         if (level->sample_weight) {
             const int c = config->block_out_channels[i];
@@ -452,9 +469,13 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
         }
     }
 
+    STOP_POINT();
     resnet(&pass, &unet->mid.resnets[0], current, x, h, w);
+    STOP_POINT();
     transformer(&pass, &unet->mid.attentions[0], x, (int64_t)h * w);
+    STOP_POINT();
     resnet(&pass, &unet->mid.resnets[1], x, x, h, w);
+    STOP_POINT();
     int x_channels = config->block_out_channels[n - 1];
 
     for (int i = 0; i < n; i++) {
@@ -467,8 +488,10 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
                                      (int64_t)batch * h * w, pass.cat));
             resnet(&pass, r, pass.cat, x, h, w);
             x_channels = r->out;
+            STOP_POINT();
             if (level->attentions)
                 transformer(&pass, &level->attentions[j], x, (int64_t)h * w);
+            STOP_POINT();
         }
         if (level->sample_weight) {
             const int c = x_channels;
@@ -479,6 +502,7 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
             TIMED(&pass, UNET_PROF_CONV3, df_conv2d(pool, pass.tmp_a, batch, h, w, c,
                                                     level->sample_weight, level->sample_bias, 1,
                                                     1, x));
+            STOP_POINT();
         }
     }
 
@@ -487,6 +511,7 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
                         unet->norm_out_weight, unet->norm_out_bias, config->norm_eps, 1, x));
     TIMED(&pass, UNET_PROF_CONV3, df_conv2d(pool, x, batch, h, w, c0, unet->conv_out_weight,
                                             unet->conv_out_bias, 1, 1, output));
+    STOP_POINT(); /* a skipped kernel left garbage: never hand it out */
     nhwc_to_nchw(output, batch, config->out_channels, (int64_t)h * w, out);
     if (unet->profile)
         print_profile(unet, now_seconds() - start);

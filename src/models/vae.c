@@ -650,16 +650,24 @@ static size_t encoder_elements(const df_vae_config *cfg, int h, int w)
     return max_size(most, (size_t)h * w * 2 * (size_t)cfg->latent_channels);
 }
 
+/* The arena bytes plan_work reserves. */
+static size_t work_bytes(size_t elements, size_t attention_elements, int extra_count,
+                         const size_t *extra)
+{
+    size_t bytes = 3 * df_arena_footprint(elements * sizeof(float)) +
+                   4 * df_arena_footprint(attention_elements * sizeof(float));
+    for (int i = 0; i < extra_count; i++)
+        bytes += df_arena_footprint(extra[i] * sizeof(float));
+    return bytes;
+}
+
 /* Carves the work buffers (and `extra_count` more of the given sizes) out of
  * the arena, reserving it first. */
 static df_status plan_work(df_vae *vae, size_t elements, size_t attention_elements,
                            int extra_count, const size_t *extra, float **extra_out,
                            vae_work *work, df_error *error)
 {
-    size_t bytes = 3 * df_arena_footprint(elements * sizeof(float)) +
-                   4 * df_arena_footprint(attention_elements * sizeof(float));
-    for (int i = 0; i < extra_count; i++)
-        bytes += df_arena_footprint(extra[i] * sizeof(float));
+    size_t bytes = work_bytes(elements, attention_elements, extra_count, extra);
     df_status status = df_arena_reserve(&vae->arena, bytes, error);
     if (status)
         return status;
@@ -718,7 +726,9 @@ static void upsample_conv(const df_vae *vae, const vae_level *level, const float
 }
 
 /* One latent [h, w, latent_channels] NHWC in work->buffer[0] → the image
- * [h*ds, w*ds, in_channels] NHWC; returns the buffer holding it. */
+ * [h*ds, w*ds, in_channels] NHWC; returns the buffer holding it, or NULL
+ * when the pool's stop function fired (checked between blocks: kernels skip
+ * their work once it fires, so what they left must not be used). */
 static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
 {
     const df_vae_config *cfg = &vae->config;
@@ -735,13 +745,18 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
     }
     conv(vae, &d->conv_in, x, h, w, latent, 1, 1, a);
     x = mid_block(vae, &d->mid, work, a, h, w);
+    if (df_pool_stopped(vae->pool))
+        return NULL;
     for (int i = 0; i < levels; i++) {
         const vae_level *level = &d->levels[i];
         char label[16];
         snprintf(label, sizeof label, "up%d", i);
         profile_stage(vae, 1 + i, label, h, w, cfg->block_out_channels[levels - 1 - i]);
-        for (int r = 0; r < level->resnet_count; r++)
+        for (int r = 0; r < level->resnet_count; r++) {
             x = resnet(vae, &level->resnets[r], work, x, h, w);
+            if (df_pool_stopped(vae->pool))
+                return NULL;
+        }
         if (level->sampler.weight) {
             const int c = level->resnets[level->resnet_count - 1].c_out;
             free_pair(work, x, &a, &b);
@@ -758,7 +773,7 @@ static float *decode_one(const df_vae *vae, vae_work *work, int h, int w)
           df_group_norm(vae->pool, x, 1, (int64_t)h * w, c0, cfg->norm_groups, d->norm_out.gamma,
                         d->norm_out.beta, VAE_EPS, 1, x));
     conv(vae, &d->conv_out, x, h, w, c0, 1, 1, a);
-    return a;
+    return df_pool_stopped(vae->pool) ? NULL : a;
 }
 
 static df_status check_decode_args(const df_vae *vae, const float *latents, int batch, int height,
@@ -784,6 +799,19 @@ static df_status check_decode_args(const df_vae *vae, const float *latents, int 
  * then cropped to its first stride*ds rows and columns. Only what later
  * tiles blend with is kept: the bottom `blend` rows of the previous row of
  * tiles and the right `blend` columns of the previous tile. */
+/* The tile planar [oc][tile_px][tile_px], the seams above (one per column)
+ * and the one to the left, in floats. */
+static void tiled_extra(const df_vae *vae, int w, size_t extra[3])
+{
+    const int ds = vae->config.downscale, oc = vae->config.in_channels;
+    const int tile = vae->tile, stride = tile - vae->overlap;
+    const int tile_px = tile * ds, blend = vae->overlap * ds;
+    const int columns = (w + stride - 1) / stride;
+    extra[0] = (size_t)oc * tile_px * tile_px;
+    extra[1] = (size_t)columns * oc * (size_t)(blend ? blend : 1) * tile_px;
+    extra[2] = (size_t)oc * tile_px * (size_t)(blend ? blend : 1);
+}
+
 static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, float *image,
                               df_error *error)
 {
@@ -791,13 +819,10 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
     const int ds = cfg->downscale, oc = cfg->in_channels, lc = cfg->latent_channels;
     const int tile = vae->tile, stride = tile - vae->overlap;
     const int tile_px = tile * ds, blend = vae->overlap * ds, limit = stride * ds;
-    const int columns = (w + stride - 1) / stride;
     const int64_t out_h = (int64_t)h * ds, out_w = (int64_t)w * ds;
 
-    /* Tile planar [oc][tile_px][tile_px], seams above (one per column) and left. */
-    size_t extra[3] = {(size_t)oc * tile_px * tile_px,
-                       (size_t)columns * oc * (size_t)(blend ? blend : 1) * tile_px,
-                       (size_t)oc * tile_px * (size_t)(blend ? blend : 1)};
+    size_t extra[3];
+    tiled_extra(vae, w, extra);
     float *ptr[3];
     vae_work work;
     const int top = cfg->block_out_channels[cfg->block_count - 1];
@@ -822,6 +847,8 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
                         work.buffer[0][((int64_t)y * tw + x) * lc + ch] =
                             latent[((int64_t)ch * h + y0 + y) * w + x0 + x];
             const float *out = decode_one(vae, &work, th, tw);
+            if (!out)
+                return df_error_set(error, DF_ERR_CANCELLED, "VAE decode: cancelled");
             for (int64_t p = 0; p < (int64_t)TH * TW; p++)
                 for (int ch = 0; ch < oc; ch++)
                     planar[(int64_t)ch * TH * TW + p] = out[p * oc + ch];
@@ -876,6 +903,32 @@ static df_status decode_tiled(df_vae *vae, const float *latent, int h, int w, fl
     return DF_OK;
 }
 
+size_t df_vae_decode_scratch_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    const int top = cfg->block_out_channels[cfg->block_count - 1];
+    if (vae->tile > 0 && (height > vae->tile || width > vae->tile)) {
+        size_t extra[3];
+        tiled_extra(vae, width, extra);
+        return work_bytes(decoder_elements(cfg, vae->tile, vae->tile),
+                          (size_t)vae->tile * vae->tile * top, 3, extra);
+    }
+    return work_bytes(decoder_elements(cfg, height, width), (size_t)height * width * top, 0, NULL);
+}
+
+size_t df_vae_encode_scratch_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    const int top = cfg->block_out_channels[cfg->block_count - 1], ds = cfg->downscale;
+    return work_bytes(encoder_elements(cfg, height, width),
+                      (size_t)(height / ds) * (size_t)(width / ds) * top, 0, NULL);
+}
+
+size_t df_vae_reserved_bytes(const df_vae *vae)
+{
+    return vae->arena.capacity;
+}
+
 df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height, int width,
                         float *image, df_error *error)
 {
@@ -907,6 +960,8 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
         relayout_nchw_to_nhwc(latents + n * latent_size, lc, (int64_t)height * width,
                               work.buffer[0]);
         const float *out = decode_one(vae, &work, height, width);
+        if (!out)
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE decode: cancelled");
         float *target = image + n * image_hw * oc;
         for (int64_t p = 0; p < image_hw; p++)
             for (int ch = 0; ch < oc; ch++)
@@ -971,8 +1026,11 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
         x = a;
         for (int i = 0; i < cfg->block_count; i++) {
             const vae_level *level = &e->levels[i];
-            for (int r = 0; r < level->resnet_count; r++)
+            for (int r = 0; r < level->resnet_count; r++) {
                 x = resnet(vae, &level->resnets[r], &work, x, h, w);
+                if (df_pool_stopped(vae->pool))
+                    return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
+            }
             if (level->sampler.weight) {
                 free_pair(&work, x, &a, &b);
                 downsample(vae, &level->sampler, x, h, w, cfg->block_out_channels[i], a, b);
@@ -982,6 +1040,8 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
             }
         }
         x = mid_block(vae, &e->mid, &work, x, h, w);
+        if (df_pool_stopped(vae->pool))
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
         free_pair(&work, x, &a, &b);
         df_group_norm(vae->pool, x, 1, latent_hw, top, cfg->norm_groups, e->norm_out.gamma,
                       e->norm_out.beta, VAE_EPS, 1, x);
@@ -991,6 +1051,8 @@ df_status df_vae_encode(df_vae *vae, const float *image, int batch, int height, 
             df_linear(vae->pool, a, latent_hw, 2 * lc, e->quant.weight, e->quant.bias, b);
             x = b;
         }
+        if (df_pool_stopped(vae->pool))
+            return df_error_set(error, DF_ERR_CANCELLED, "VAE encode: cancelled");
         /* DiagonalGaussianDistribution: the first half of the channels is the
          * mean, the second the log-variance, clamped to [-30, 20] as diffusers
          * does before anyone takes exp(logvar). */

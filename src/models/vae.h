@@ -37,9 +37,19 @@ df_status df_vae_load(const df_checkpoint *checkpoint, df_pool *pool, df_vae **o
 void df_vae_free(df_vae *vae);
 const df_vae_config *df_vae_get_config(const df_vae *vae);
 
-/* latents [batch, latent_channels, h, w] -> image [batch, 3, h*downscale, w*downscale]. */
+/* latents [batch, latent_channels, h, w] -> image [batch, 3, h*downscale, w*downscale].
+ * Decode and encode stop with DF_ERR_CANCELLED between blocks (and tiles)
+ * once the pool's stop function fires (df_pool_set_stop); the output is
+ * then incomplete. */
 df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height, int width,
                         float *image, df_error *error);
+
+/* Scratch bytes df_vae_decode of one latent of h x w (tiling as set) and
+ * df_vae_encode of an H x W image reserve (one arena serves both), and what
+ * the arena holds now: for memory estimates. */
+size_t df_vae_decode_scratch_bytes(const df_vae *vae, int height, int width);
+size_t df_vae_encode_scratch_bytes(const df_vae *vae, int height, int width);
+size_t df_vae_reserved_bytes(const df_vae *vae);
 
 /* image [batch, 3, H, W] (H, W multiples of downscale, values in [-1, 1])
  * -> mean and logvar, each [batch, latent_channels, H/downscale, W/downscale]. */

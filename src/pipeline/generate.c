@@ -32,6 +32,8 @@
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
 #include "runtime/error.h"
+#include "runtime/runtime.h"
+#include "runtime/threads.h"
 #include "text/prompt_weights.h"
 
 #define MAX_BATCH 64
@@ -379,6 +381,34 @@ typedef struct run_buffers {
     uint8_t *preview_pixels;
 } run_buffers;
 
+/* The sizes of a run's buffers: what run_batch allocates and what
+ * df_model_estimate_memory counts. Floats, but preview_pixels in bytes. */
+typedef struct buffer_sizes {
+    size_t latents, noise, model_input, model_output, timesteps, context, image;
+    size_t preview_latents, preview_image, preview_pixels;
+} buffer_sizes;
+
+static buffer_sizes run_buffer_sizes(const plan *p, const df_generate_request *request, int batch,
+                                     size_t tokens, int dim)
+{
+    const size_t copies = p->cfg ? 2 : 1;
+    const size_t latent_count = (size_t)p->latent_channels * (size_t)p->latent_height *
+                                (size_t)p->latent_width * (size_t)batch;
+    buffer_sizes s = {
+        .latents = latent_count, .noise = latent_count,
+        .model_input = latent_count * copies, .model_output = latent_count * copies,
+        .timesteps = (size_t)batch * copies,
+        .context = (size_t)batch * copies * tokens * (size_t)dim,
+        .image = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height,
+    };
+    if (request->preview_every > 0) { /* TAESD decodes at 8x the latent */
+        s.preview_latents = latent_count;
+        s.preview_image = latent_count / (size_t)p->latent_channels * 3 * 64;
+        s.preview_pixels = latent_count / (size_t)p->latent_channels * 3 * 64;
+    }
+    return s;
+}
+
 static void free_buffers(run_buffers *b)
 {
     free(b->latents);
@@ -420,7 +450,7 @@ static double alpha_cumprod_at(const df_scheduler_config *config, double t)
 
 typedef struct progress_state {
     double start;
-    int offset, total; /* evaluations before this run, and in the whole generation */
+    int offset, total; /* sampling steps before this run, and in the whole generation */
 } progress_state;
 
 static df_status preview(df_model *model, const plan *p, run_buffers *b, int batch, float timestep,
@@ -469,24 +499,24 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     const size_t per_image = (size_t)p->latent_channels * (size_t)p->latent_height *
                              (size_t)p->latent_width;
     const size_t latent_count = per_image * (size_t)batch;
-    const size_t image_values = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height;
     run_buffers b = {0};
     df_sampler *sampler = NULL;
     df_status status = df_sampler_create(p->sampler, &p->scheduler, request->steps, &p->options,
                                          latent_count, &sampler, error);
     if (status)
         return status;
-    b.latents = malloc(latent_count * sizeof(float));
-    b.noise = malloc(latent_count * sizeof(float));
-    b.model_input = malloc(latent_count * (size_t)copies * sizeof(float));
-    b.model_output = malloc(latent_count * (size_t)copies * sizeof(float));
-    b.timesteps = malloc((size_t)(batch * copies) * sizeof(float));
-    b.context = malloc((size_t)(batch * copies) * tokens * (size_t)dim * sizeof(float));
-    b.image = malloc(image_values * sizeof(float));
+    const buffer_sizes sizes = run_buffer_sizes(p, request, batch, tokens, dim);
+    b.latents = malloc(sizes.latents * sizeof(float));
+    b.noise = malloc(sizes.noise * sizeof(float));
+    b.model_input = malloc(sizes.model_input * sizeof(float));
+    b.model_output = malloc(sizes.model_output * sizeof(float));
+    b.timesteps = malloc(sizes.timesteps * sizeof(float));
+    b.context = malloc(sizes.context * sizeof(float));
+    b.image = malloc(sizes.image * sizeof(float));
     if (request->preview_every > 0) {
-        b.preview_latents = malloc(latent_count * sizeof(float));
-        b.preview_image = malloc(latent_count / (size_t)p->latent_channels * 3 * 64 * sizeof(float));
-        b.preview_pixels = malloc(latent_count / (size_t)p->latent_channels * 3 * 64);
+        b.preview_latents = malloc(sizes.preview_latents * sizeof(float));
+        b.preview_image = malloc(sizes.preview_image * sizeof(float));
+        b.preview_pixels = malloc(sizes.preview_pixels);
     }
     if (!b.latents || !b.noise || !b.model_input || !b.model_output || !b.timesteps ||
         !b.context || !b.image ||
@@ -548,6 +578,15 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
 
     size_t evaluations = 0;
     const float *timesteps = df_sampler_timesteps(sampler, &evaluations);
+    if (progress_state->offset == 0 && request->progress) {
+        /* Step 0: the total is known before the first (possibly long) step. */
+        df_progress progress = {.total = progress_state->total,
+                                .elapsed_seconds = now_seconds() - progress_state->start};
+        if (request->progress(request->progress_user, &progress)) {
+            status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled before step 1");
+            goto done;
+        }
+    }
     for (size_t index = 0; index < evaluations; index++) {
         df_sampler_scale_model_input(sampler, index, b.latents, b.model_input);
         if (p->cfg)
@@ -566,7 +605,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
                 b.model_output[i] += scale * (text[i] - b.model_output[i]);
         }
         df_progress progress = {
-            .step = progress_state->offset + (int)index + 1,
+            .step = progress_state->offset + df_sampler_steps_done(sampler, index),
             .total = progress_state->total,
             .elapsed_seconds = now_seconds() - progress_state->start,
         };
@@ -575,6 +614,11 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
              index + 1 == evaluations) &&
             (status = preview(model, p, &b, batch, timesteps[index], &progress, error)))
             goto done;
+        if (df_pool_stopped(df_runtime_pool(model->runtime))) { /* the preview was cut short */
+            status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled at step %d of %d",
+                                  progress.step, progress.total);
+            goto done;
+        }
         status = df_sampler_step(sampler, index, b.model_output, b.latents, &rng, error);
         if (status)
             goto done;
@@ -584,7 +628,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
             goto done;
         }
     }
-    progress_state->offset += (int)evaluations;
+    progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
 
     for (size_t i = 0; i < latent_count; i++)
@@ -619,12 +663,9 @@ int64_t df_random_seed(void)
     return value;
 }
 
-df_status df_model_generate(df_model *model, const df_generate_request *request,
-                            df_generate_result *result, df_error *error)
+static df_status generate(df_model *model, const df_generate_request *request,
+                          df_generate_result *result, df_error *error)
 {
-    memset(result, 0, sizeof *result);
-    if (!model || !request)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
     const double start = now_seconds();
     plan p;
     df_status status = check_request(model, request, &p, error);
@@ -635,6 +676,11 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
     float *cond = NULL, *uncond = NULL;
     size_t tokens = 0;
     status = encode_prompts(model, request, p.cfg, &cond, &uncond, &tokens, error);
+    if (!status && df_pool_stopped(df_runtime_pool(model->runtime))) {
+        free(cond);
+        free(uncond);
+        status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled while encoding");
+    }
     if (status)
         return status;
     status = df_unet_check_inputs(model->unet, request->batch * (p.cfg ? 2 : 1), p.latent_height,
@@ -658,16 +704,16 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
         result->latent_channels = p.latent_channels;
         result->latent_height = p.latent_height;
         result->latent_width = p.latent_width;
-        /* Progress counts model evaluations over the whole generation. */
+        /* Progress counts sampling steps over the whole generation. */
         df_sampler *probe = NULL;
-        size_t evaluations = 0;
+        int run_steps = 0;
         status = df_sampler_create(p.sampler, &p.scheduler, request->steps, &p.options, 1, &probe,
                                    error);
         if (!status)
-            df_sampler_timesteps(probe, &evaluations);
+            run_steps = df_sampler_run_steps(probe);
         df_sampler_free(probe);
         int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
-        progress_state progress = {start, 0, (int)evaluations * runs};
+        progress_state progress = {start, 0, run_steps * runs};
         for (int run = 0; run < runs && !status; run++) {
             int run_batch_size = runs == 1 ? batch : 1;
             uint64_t run_seed = seed + (uint64_t)run;
@@ -692,5 +738,124 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
         return status;
     }
     result->seconds = now_seconds() - start;
+    return DF_OK;
+}
+
+df_status df_model_generate(df_model *model, const df_generate_request *request,
+                            df_generate_result *result, df_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (!model || !request)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
+    /* Every model part runs on this pool: its stop function reaches the
+     * kernels, the UNet's blocks and the VAE's tiles. */
+    df_pool *pool = df_runtime_pool(model->runtime);
+    df_pool_set_stop(pool, request->cancel, request->cancel_user);
+    df_status status = generate(model, request, result, error);
+    df_pool_set_stop(pool, NULL, NULL);
+    return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory estimate                                                          */
+
+/* Token windows df_model_encode_prompt makes of `text`. */
+static df_status count_windows(df_model *model, const char *text, unsigned flags, size_t *out,
+                               df_error *error)
+{
+    df_token_windows windows;
+    df_status status =
+        (flags & DF_PROMPT_WEIGHTING)
+            ? df_tokenize_weighted_windows(model->tokenizer, text, strlen(text),
+                                           df_model_pad_token(model), &windows, error)
+            : df_tokenize_windows(model->tokenizer, text, strlen(text), df_model_pad_token(model),
+                                  &windows, error);
+    if (status)
+        return status;
+    *out = windows.window_count;
+    df_token_windows_free(&windows);
+    return DF_OK;
+}
+
+/* a + b without wrapping: a request past SIZE_MAX is simply too large. */
+static size_t add_bytes(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static size_t mul_bytes(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+df_status df_model_estimate_memory(df_model *model, const df_generate_request *request,
+                                   size_t *out_bytes, df_error *error)
+{
+    *out_bytes = 0;
+    if (!model || !request)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "estimate: model and request are required");
+    plan p;
+    df_status status = check_request(model, request, &p, error);
+    if (status)
+        return status;
+    size_t cond_windows = 0, uncond_windows = 0;
+    status = count_windows(model, request->prompt, request->prompt_flags, &cond_windows, error);
+    if (!status && p.cfg)
+        status = count_windows(model,
+                               request->negative_prompt ? request->negative_prompt : "",
+                               request->prompt_flags, &uncond_windows, error);
+    if (status)
+        return status;
+    const size_t windows = cond_windows > uncond_windows ? cond_windows : uncond_windows;
+    const size_t tokens = windows * DF_CLIP_WINDOW;
+    const int dim = df_model_text_dim(model);
+    const int batch = request->batch;
+    const int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
+    const int run_size = runs == 1 ? batch : 1;
+    const int copies = p.cfg ? 2 : 1;
+    const size_t per_image = (size_t)p.latent_channels * (size_t)p.latent_height *
+                             (size_t)p.latent_width;
+    const size_t image_bytes = (size_t)p.width * (size_t)p.height * 3;
+    /* Every arena lives as long as the model, so at the VAE decode of the
+     * last run all of them are held at once, with one run's buffers, the
+     * sampler, the prompts' encodings and the result: the sum is the peak.
+     * Each arena is rounded up to its alignment once more when reserved. */
+    size_t total = 0;
+    /* Text: the encodings (and the empty prompt's, padding the shorter)
+     * and the encoder's scratch for the longest prompt. */
+    total = add_bytes(total, mul_bytes(3 * tokens * (size_t)dim, sizeof(float)));
+    total = add_bytes(total, df_clip_text_encoder_scratch_bytes(model->text_encoder,
+                                                                (int)windows) + 64);
+    /* One run's buffers and sampler. */
+    const buffer_sizes sizes = run_buffer_sizes(&p, request, run_size, tokens, dim);
+    const size_t floats[] = {sizes.latents, sizes.noise, sizes.model_input, sizes.model_output,
+                             sizes.timesteps, sizes.context, sizes.image, sizes.preview_latents,
+                             sizes.preview_image};
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
+        total = add_bytes(total, mul_bytes(floats[i], sizeof(float)));
+    total = add_bytes(total, sizes.preview_pixels);
+    total = add_bytes(total, df_sampler_memory_bytes(p.sampler, &p.scheduler, request->steps,
+                                                     per_image * (size_t)run_size));
+    /* The UNet's scratch, and the VAE's (one arena for encode and decode). */
+    total = add_bytes(total, df_unet_scratch_bytes(model->unet, run_size * copies,
+                                                   p.latent_height, p.latent_width,
+                                                   (int)tokens) + 64);
+    size_t vae = df_vae_decode_scratch_bytes(model->vae, p.latent_height, p.latent_width);
+    if (p.img2img) {
+        /* A larger decode reserves its arena while the encode's is held. */
+        vae = add_bytes(vae, df_vae_encode_scratch_bytes(model->vae, p.height, p.width));
+        /* The init image resized to the target size, while it is encoded. */
+        total = add_bytes(total, image_bytes);
+    }
+    total = add_bytes(total, vae + 64);
+    if (request->preview_every > 0 && model->taesd)
+        total = add_bytes(total, df_taesd_decode_scratch_bytes(model->taesd, p.latent_height,
+                                                               p.latent_width) + 64);
+    /* The result, and one image converted to 8 bits at a time. */
+    total = add_bytes(total, mul_bytes((size_t)batch, image_bytes + per_image * sizeof(float) +
+                                                          sizeof(int64_t) + 4096));
+    total = add_bytes(total, image_bytes);
+    *out_bytes = total;
     return DF_OK;
 }

@@ -559,6 +559,31 @@ size_t df_sampler_begin_index(const df_sampler *s)
     return s->begin;
 }
 
+/* Per-run latent buffers: Heun 2 (derivative, sample), LMS 4 derivatives,
+ * PNDM 4 ets + cur_sample, DPM++ 2 model outputs, plus one for step noise /
+ * scratch. */
+static int latent_buffers(df_sampler_kind kind)
+{
+    switch (kind) {
+    case DF_SAMPLER_HEUN: return 3;
+    case DF_SAMPLER_LMS: return 5;
+    case DF_SAMPLER_PNDM: return 6;
+    case DF_SAMPLER_DPMPP_2M:
+    case DF_SAMPLER_DPMPP_2M_SDE: return 3;
+    default: return 1;
+    }
+}
+
+size_t df_sampler_memory_bytes(df_sampler_kind kind, const df_scheduler_config *config, int steps,
+                               size_t latent_count)
+{
+    /* What df_sampler_create allocates, in the same terms. */
+    const size_t nt = (size_t)config->num_train_timesteps, ns = (size_t)(steps > 0 ? steps : 1);
+    return nt * 3 * sizeof(float) + (ns + 2) * (sizeof(double) + sizeof(float)) +
+           (2 * ns + 4) * sizeof(int64_t) + 2 * (2 * ns + 2) * sizeof(float) +
+           (size_t)latent_buffers(kind) * latent_count * sizeof(float) + sizeof(df_sampler);
+}
+
 df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *config, int steps,
                             const df_sampler_options *options, size_t latent_count,
                             df_sampler **out, df_error *error)
@@ -624,18 +649,7 @@ df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *con
     s->its = malloc((2 * ns + 4) * sizeof(int64_t));
     s->timesteps = malloc((2 * ns + 2) * sizeof(float));
     s->sigmas = malloc((2 * ns + 2) * sizeof(float));
-    /* Per-run latent buffers: Heun 2 (derivative, sample), LMS 4
-     * derivatives, PNDM 4 ets + cur_sample, DPM++ 2 model outputs, plus one
-     * for step noise / scratch. */
-    int nbuf = 1;
-    switch (kind) {
-    case DF_SAMPLER_HEUN: nbuf += 2; break;
-    case DF_SAMPLER_LMS: nbuf += 4; break;
-    case DF_SAMPLER_PNDM: nbuf += 5; break;
-    case DF_SAMPLER_DPMPP_2M:
-    case DF_SAMPLER_DPMPP_2M_SDE: nbuf += 2; break;
-    default: break;
-    }
+    const int nbuf = latent_buffers(kind);
     s->nbuf = nbuf;
     s->bufs = calloc((size_t)nbuf * latent_count, sizeof(float));
     if (!s->alphas_cumprod || !s->train_sigmas || !s->work || !s->dwork || !s->ts_tmp || !s->its ||
@@ -674,6 +688,34 @@ const float *df_sampler_timesteps(const df_sampler *s, size_t *count)
 {
     *count = s->timestep_count - s->begin;
     return s->timesteps + s->begin;
+}
+
+int df_sampler_run_steps(const df_sampler *s)
+{
+    /* get_timesteps: num_inference_steps - t_start. */
+    const size_t order = sampler_order(s);
+    const size_t skipped = s->begin / order;
+    return skipped >= (size_t)s->steps ? 0 : s->steps - (int)skipped;
+}
+
+int df_sampler_steps_done(const df_sampler *s, size_t index)
+{
+    /* The pipelines' rule: a step is done at the last evaluation, or at an
+     * evaluation past the warm-up whose (index + 1) is a multiple of order. */
+    size_t evaluations = 0;
+    df_sampler_timesteps(s, &evaluations);
+    const int total = df_sampler_run_steps(s);
+    if (!evaluations || index + 1 >= evaluations)
+        return total;
+    const int64_t order = (int64_t)sampler_order(s);
+    const int64_t warmup = (int64_t)evaluations - (int64_t)total * order;
+    const int64_t done_evaluations = (int64_t)index + 1;
+    if (done_evaluations <= warmup)
+        return 0;
+    /* Evaluations e in (warmup, index + 1] with e % order == 0. */
+    int64_t from = warmup < 0 ? 0 : warmup;
+    int64_t done = done_evaluations / order - from / order;
+    return done > total ? total : (int)done;
 }
 
 const float *df_sampler_sigmas(const df_sampler *s, size_t *count)

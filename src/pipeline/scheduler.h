@@ -245,6 +245,9 @@ df_status df_sampler_create(df_sampler_kind kind, const df_scheduler_config *con
                             const df_sampler_options *options, size_t latent_count,
                             df_sampler **out, df_error *error);
 void df_sampler_free(df_sampler *sampler);
+/* Bytes df_sampler_create allocates for such a run (memory estimates). */
+size_t df_sampler_memory_bytes(df_sampler_kind kind, const df_scheduler_config *config, int steps,
+                               size_t latent_count);
 
 /* Re-trims the run for img2img strength in [0, 1] (get_timesteps): the
  * first int(steps * strength) steps are kept from the end. Resets the state. */
@@ -257,6 +260,12 @@ size_t df_sampler_begin_index(const df_sampler *sampler);
  * UNet's t). Count = steps (Heun: 2*steps - 1, PNDM: steps + 1), fewer after
  * img2img trimming. */
 const float *df_sampler_timesteps(const df_sampler *sampler, size_t *count);
+/* Progress in sampling steps, as diffusers' progress bar counts them (a
+ * PNDM run of 30 steps is 31 evaluations, Heun's 2*steps - 1): the steps
+ * this run takes (the request's, fewer after img2img trimming), and how many
+ * are done once evaluation `index` has been stepped. */
+int df_sampler_run_steps(const df_sampler *sampler);
+int df_sampler_steps_done(const df_sampler *sampler, size_t index);
 /* The sigma array diffusers keeps (sigma samplers; DPM++), or NULL. */
 const float *df_sampler_sigmas(const df_sampler *sampler, size_t *count);
 /* txt2img: initial latents = randn * this. */

@@ -445,7 +445,9 @@ static void attn_t_task(void *context, int64_t begin, int64_t end, int thread)
     assert(scratch);
     if (!scratch)
         return;
-    for (int64_t task = begin; task < end; task++)
+    /* A block is a few ms even at 64k tokens; the whole kernel can be
+     * minutes, so a cancel is honoured between blocks. */
+    for (int64_t task = begin; task < end && !df_pool_stopped(job->pool); task++)
         attn_t_block(job, task, scratch);
 }
 #endif
@@ -457,7 +459,7 @@ static void attn_task(void *context, int64_t begin, int64_t end, int thread)
     assert(scratch);
     if (!scratch)
         return;
-    for (int64_t task = begin; task < end; task++)
+    for (int64_t task = begin; task < end && !df_pool_stopped(job->pool); task++)
         attn_block(job, task, scratch);
 }
 

@@ -51,6 +51,8 @@ struct df_pool {
     void *context;
     int64_t count, chunk, chunks;
     atomic_int_fast64_t next;
+    df_pool_stop_fn stop;
+    void *stop_user;
 };
 
 /* Which pool (if any) the current thread is running a task of, and as whom:
@@ -66,7 +68,7 @@ static void pool_run_chunks(df_pool *pool, int thread)
     tls_thread = thread;
     for (;;) {
         int64_t c = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed);
-        if (c >= pool->chunks)
+        if (c >= pool->chunks || df_pool_stopped(pool))
             break;
         int64_t begin = c * pool->chunk;
         int64_t end = begin + pool->chunk < pool->count ? begin + pool->chunk : pool->count;
@@ -166,6 +168,8 @@ void df_pool_for(df_pool *pool, int64_t count, int64_t grain, df_task_fn fn, voi
         return;
     if (grain < 1)
         grain = 1;
+    if (df_pool_stopped(pool))
+        return;
     if (!pool || pool->size == 1 || count <= grain) {
         int thread = (pool && tls_pool == pool) ? tls_thread : 0;
         fn(context, 0, count, thread);
@@ -201,6 +205,19 @@ void df_pool_for(df_pool *pool, int64_t count, int64_t grain, df_task_fn fn, voi
         pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&pool->submit);
+}
+
+void df_pool_set_stop(df_pool *pool, df_pool_stop_fn fn, void *user)
+{
+    if (!pool)
+        return;
+    pool->stop = fn;
+    pool->stop_user = user;
+}
+
+int df_pool_stopped(const df_pool *pool)
+{
+    return pool && pool->stop && pool->stop(pool->stop_user);
 }
 
 static void *scratch_grow(df_scratch *scratch, size_t bytes)

@@ -24,6 +24,18 @@ int df_pool_size(const df_pool *pool);
  * the pool. pool may be NULL (runs inline). */
 void df_pool_for(df_pool *pool, int64_t count, int64_t grain, df_task_fn fn, void *context);
 
+/* Cancellation: a stop function the pool polls (from any of its threads,
+ * concurrently) before every chunk of a df_pool_for and whenever a long
+ * kernel asks df_pool_stopped between its pieces of work. Once it returns
+ * non-zero it must keep doing so; the remaining chunks of every later
+ * df_pool_for are then skipped (their outputs are left unwritten), so a
+ * model stops within one chunk and reports DF_ERR_CANCELLED at its next
+ * check. fn NULL removes it. Set only while no df_pool_for runs. */
+typedef int (*df_pool_stop_fn)(void *user);
+void df_pool_set_stop(df_pool *pool, df_pool_stop_fn fn, void *user);
+/* 1 when the stop function asks to stop (0 without one or pool NULL). */
+int df_pool_stopped(const df_pool *pool);
+
 /* Per-thread scratch of at least `bytes`, 64-byte aligned, owned by the pool.
  * It grows (rarely) but is never freed between calls, so kernels can use it
  * for packing without allocating per op. NULL only when out of memory; with

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,13 @@ struct df_job {
     df_job_state state;
     df_request_params params;
     int cancel_requested;
+    /* The engine polls this from its compute threads (no lock there): set
+     * with cancel_requested, so a cancel stops the run inside a step. */
+    atomic_int stop;
     char *preview;  /* latest TAESD preview, base64 PNG */
     int step, total, first_step;
     double elapsed, first_elapsed;
+    double progress_at; /* monotonic time of the last progress report, 0: none yet */
     job_event events[MAX_EVENTS];
     int event_count;
     uint64_t last_seq;
@@ -56,6 +61,7 @@ struct df_jobs {
     int reserved;   /* submissions being written to the store */
     df_job *running;
     int stopping;
+    atomic_int stop_all; /* = stopping, for the engine's compute threads */
     int worker_started, worker_done;
     pthread_t worker;
     df_jobs_config config;
@@ -182,6 +188,14 @@ static double eta_of(const df_job *job)
     return per_step * (job->total - job->step);
 }
 
+/* The engine's cancel check: called from its compute threads, often. */
+static int should_stop(void *user)
+{
+    df_job *job = user;
+    return atomic_load_explicit(&job->stop, memory_order_relaxed) ||
+           atomic_load_explicit(&job->owner->stop_all, memory_order_relaxed);
+}
+
 /* The engine's progress callback, on the worker thread. The preview (when
  * one is due) is encoded before taking the lock. Non-zero stops the run. */
 static int on_progress(void *user, const df_progress *progress)
@@ -212,7 +226,8 @@ static int on_progress(void *user, const df_progress *progress)
     job->step = progress->step;
     job->total = progress->total;
     job->elapsed = progress->elapsed_seconds;
-    if (!job->first_step) {
+    job->progress_at = now;
+    if (!job->first_step && progress->step > 0) {
         job->first_step = progress->step;
         job->first_elapsed = progress->elapsed_seconds;
     }
@@ -327,6 +342,8 @@ static void run_job(df_jobs *jobs, df_job *job)
     df_request_to_generate(&job->params, &request);
     request.progress = on_progress;
     request.progress_user = job;
+    request.cancel = should_stop;
+    request.cancel_user = job;
     df_generate_result result = {0};
     if (!status)
         status = df_model_generate(model, &request, &result, &error);
@@ -364,7 +381,9 @@ static void run_job(df_jobs *jobs, df_job *job)
     } else {
         final = DF_JOB_FAILED;
         type = status == DF_ERR_INVALID_ARGUMENT ? "invalid_request_error" : "server_error";
-        code = status == DF_ERR_INVALID_ARGUMENT ? "invalid_parameter" : "generation_failed";
+        code = status == DF_ERR_INVALID_ARGUMENT ? "invalid_parameter"
+               : status == DF_ERR_NO_MEMORY      ? "out_of_memory"
+                                                 : "generation_failed";
     }
     double finished = df_server_now();
     if (df_store_finish(jobs->config.store, job->id, df_job_state_name(final), finished,
@@ -453,11 +472,29 @@ static df_job *job_new(df_jobs *jobs, const char *id)
     return job;
 }
 
+/* Runs of one job the process may die in before it is given up: a job that
+ * takes the server down (killed for memory, a crash) must not do it again
+ * at every start. */
+#define MAX_DIED_RUNS 3
+
 /* Start-up: one stored pending job back into the queue. */
 static void restore_pending(void *user, const char *id, const char *params_json,
-                            const char *key_id, double created)
+                            const char *key_id, double created, int attempts)
 {
     df_jobs *jobs = user;
+    if (attempts >= MAX_DIED_RUNS) {
+        df_error error = {0};
+        char message[256];
+        snprintf(message, sizeof message,
+                 "the server stopped %d times while running this job (killed, out of memory or "
+                 "crashed); it is not run again",
+                 attempts);
+        fprintf(stderr, "diffuse serve: job %s: %s\n", id, message);
+        if (df_store_finish(jobs->config.store, id, "failed", df_server_now(), NULL,
+                            "server_error", "interrupted", message, &error))
+            log_store_error(id, &error);
+        return;
+    }
     json_error_t json_error;
     json_t *body = json_loads(params_json, 0, &json_error);
     df_request_params params;
@@ -528,6 +565,7 @@ int df_jobs_stop(df_jobs *jobs, double timeout_seconds)
         return 1;
     pthread_mutex_lock(&jobs->lock);
     jobs->stopping = 1;
+    atomic_store(&jobs->stop_all, 1);
     pthread_cond_broadcast(&jobs->changed);
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -636,7 +674,13 @@ df_jobs_cancel_result df_jobs_cancel(df_jobs *jobs, const char *id)
     pthread_mutex_lock(&jobs->lock);
     if (jobs->running && !strcmp(jobs->running->id, id)) {
         jobs->running->cancel_requested = 1; /* the worker finishes it */
+        atomic_store(&jobs->running->stop, 1);
         pthread_mutex_unlock(&jobs->lock);
+        /* Stored at once: should the process die before the worker records
+         * the end, the next start must not run a cancelled job again. */
+        df_error error = {0};
+        if (df_store_cancel_pending(jobs->config.store, id, df_server_now(), &error))
+            log_store_error(id, &error);
         return DF_JOBS_CANCELLING;
     }
     int index = queue_index(jobs, id);
@@ -674,9 +718,14 @@ int df_jobs_info(df_jobs *jobs, const char *id, df_job_info *out)
         job = jobs->queue[index];
     else if (jobs->running && !strcmp(jobs->running->id, id))
         job = jobs->running;
-    if (job)
-        *out = (df_job_info){job->state, index, job->step, job->total, job->elapsed,
+    if (job) {
+        /* Elapsed time moves between progress reports too. */
+        double elapsed = job->elapsed;
+        if (job->state == DF_JOB_RUNNING && job->progress_at > 0)
+            elapsed += df_server_monotonic() - job->progress_at;
+        *out = (df_job_info){job->state, index, job->step, job->total, elapsed,
                              eta_of(job), job->cancel_requested};
+    }
     pthread_mutex_unlock(&jobs->lock);
     return job != NULL;
 }

@@ -7,9 +7,13 @@
  *
  * Life of a job: submitted (written to the store, then queued) -> running ->
  * completed | failed | cancelled. A queued job cancelled leaves the queue at
- * once; a running one stops within one step (the progress callback returns
- * non-zero). At shutdown the running job is interrupted the same way and put
- * back to "queued" in the store, so the next start runs it again.
+ * once; a running one is stored as cancelled at once (a restart never runs
+ * it again) and stops inside its step, within about a second at any size
+ * (the engine polls the job's stop flag between pieces of work). At shutdown
+ * the running job is interrupted the same way and put back to "queued" in
+ * the store, so the next start runs it again. A job during whose runs the
+ * process died three times (killed for memory, say) is failed at start-up
+ * ("interrupted") instead of being run again.
  *
  * Events: each job keeps a short log (queued, started, the LATEST step,
  * and the final event), each entry with a sequence number; a new step event
@@ -63,8 +67,8 @@ typedef struct df_jobs_config {
 /* Creates the queue, re-queues the store's pending jobs (oldest first; they
  * do not count against queue_size) and starts the worker. */
 df_status df_jobs_create(const df_jobs_config *config, df_jobs **out, df_error *error);
-/* Stops the worker (the running job stops after its current step and goes
- * back to "queued" in the store) and wakes every waiter. Waits at most
+/* Stops the worker (the running job stops inside its step and goes back to
+ * "queued" in the store) and wakes every waiter. Waits at most
  * timeout_seconds for the worker; returns 1 when it stopped, 0 when it is
  * still in a step (then df_jobs_free must not be called: the process should
  * exit, and the store, which still says "running", re-queues the job at the
@@ -94,7 +98,7 @@ const char *df_job_id(const df_job *job);
 typedef enum df_jobs_cancel_result {
     DF_JOBS_NOT_ACTIVE = 0, /* unknown here or already finished (ask the store) */
     DF_JOBS_CANCELLED,      /* was queued: now cancelled */
-    DF_JOBS_CANCELLING      /* running: stops within one step */
+    DF_JOBS_CANCELLING      /* running: stored as cancelled, stops within its step */
 } df_jobs_cancel_result;
 df_jobs_cancel_result df_jobs_cancel(df_jobs *jobs, const char *id);
 

@@ -30,6 +30,7 @@
 /* A catalogue entry and what tells a changed file from the probed one. */
 typedef struct catalogue_entry {
     df_model_entry public; /* first: a df_model_entry * converts back */
+    df_model *estimator;   /* kept open for df_models_estimate; never generates */
     dev_t device;
     ino_t inode;
     off_t size;
@@ -46,6 +47,7 @@ struct df_models {
     df_models_config config;
     pthread_mutex_t lock;        /* listed, default_entry, loaded[] */
     pthread_mutex_t rescan_lock; /* one rescan at a time */
+    pthread_mutex_t estimate_lock; /* every entry's estimator */
     catalogue_entry **all;       /* every entry ever made (owned) */
     int all_count;
     const catalogue_entry **listed; /* the catalogue now */
@@ -140,7 +142,15 @@ static df_status probe(df_models *models, const char *name, const char *path,
     e->layout = df_model_layout(model);
     e->size_multiple = df_model_size_multiple(model);
     e->default_size = df_model_default_size(model);
-    df_model_free(model);
+    /* Kept to estimate requests' memory: requests ask for previews only when
+     * the server has a TAESD, and the estimate counts its scratch. */
+    if (models->config.taesd_path &&
+        (status = df_model_load_taesd(model, models->config.taesd_path, error))) {
+        df_model_free(model);
+        free(entry);
+        return status;
+    }
+    entry->estimator = model;
     models->all[models->all_count++] = entry;
     *out = entry;
     return DF_OK;
@@ -422,6 +432,7 @@ df_status df_models_create(const df_models_config *config, df_models **out, df_e
         models->config.max_loaded = 1;
     pthread_mutex_init(&models->lock, NULL);
     pthread_mutex_init(&models->rescan_lock, NULL);
+    pthread_mutex_init(&models->estimate_lock, NULL);
     df_status status = DF_OK;
     if (config->model_path) {
         /* -m must work: its failure is the server's, not a message. */
@@ -455,11 +466,14 @@ void df_models_free(df_models *models)
         df_model_free(models->loaded[i].model);
     free(models->loaded);
     free(models->listed);
-    for (int i = 0; i < models->all_count; i++)
+    for (int i = 0; i < models->all_count; i++) {
+        df_model_free(models->all[i]->estimator);
         free(models->all[i]);
+    }
     free(models->all);
     pthread_mutex_destroy(&models->lock);
     pthread_mutex_destroy(&models->rescan_lock);
+    pthread_mutex_destroy(&models->estimate_lock);
     free(models);
 }
 
@@ -492,6 +506,22 @@ const df_model_entry *df_models_find(const df_models *models, const char *name)
     const catalogue_entry *entry = find_locked(models, name);
     pthread_mutex_unlock(lock_of(models));
     return entry ? &entry->public : NULL;
+}
+
+df_status df_models_estimate(df_models *models, const char *name,
+                             const df_generate_request *request, size_t *out_bytes,
+                             df_error *error)
+{
+    *out_bytes = 0;
+    pthread_mutex_lock(&models->lock);
+    const catalogue_entry *entry = find_locked(models, name);
+    pthread_mutex_unlock(&models->lock);
+    if (!entry) /* entries live until df_models_free: safe to use unlocked */
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "model: unknown model '%s'", name);
+    pthread_mutex_lock(&models->estimate_lock);
+    df_status status = df_model_estimate_memory(entry->estimator, request, out_bytes, error);
+    pthread_mutex_unlock(&models->estimate_lock);
+    return status;
 }
 
 void df_models_names(const df_models *models, char *buffer, size_t size)

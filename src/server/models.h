@@ -94,6 +94,16 @@ int df_models_loaded_count(df_models *models);
  * Without --models-dir it only confirms the -m model. */
 df_status df_models_rescan(df_models *models, df_error *error);
 
+/* The working memory a generation of `request` on the model `name` needs
+ * (df_model_estimate_memory), for any thread: each catalogue entry keeps a
+ * second, never-run handle of its checkpoint for this (memory-mapped, so
+ * it costs address space and the tokenizer), used under a lock. Errors are
+ * the engine's validation errors (DF_ERR_INVALID_ARGUMENT naming the
+ * field), or DF_ERR_INVALID_ARGUMENT for an unknown name. */
+df_status df_models_estimate(df_models *models, const char *name,
+                             const df_generate_request *request, size_t *out_bytes,
+                             df_error *error);
+
 /* Worker thread only: the model `name` opened (LRU, see above). When it is
  * not open yet, `on_load` (may be NULL) is called before loading it; the
  * load is timed into config.metrics. The model stays valid until the next

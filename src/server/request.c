@@ -302,6 +302,10 @@ df_status df_request_parse(const json_t *body, const df_request_limits *limits,
     if (!json_is_object(body))
         return fail(error, "", "the request body must be a JSON object");
     df_status status = parse_fields(body, limits, out, error);
+    if (!status && limits->check_request &&
+        limits->check_request(limits->check_user, out, error->param, sizeof error->param,
+                              error->message, sizeof error->message))
+        status = DF_ERR_INVALID_ARGUMENT;
     if (status)
         df_request_params_free(out);
     return status;

@@ -27,6 +27,8 @@ typedef int (*df_request_model_fn)(void *user, const char *name, char *resolved,
                                    size_t resolved_size, int *size_multiple, int *default_size,
                                    char *message, size_t message_size);
 
+typedef struct df_request_params df_request_params;
+
 /* Limits a request is checked against (issue 6 makes them configurable). */
 typedef struct df_request_limits {
     int size_multiple;     /* the model's (64 for SD) */
@@ -41,12 +43,19 @@ typedef struct df_request_limits {
      * (NULL: "model" must be absent, sizes are the fields above). */
     df_request_model_fn resolve_model;
     void *resolve_user;
+    /* Called last on a request that passed every other check (model
+     * resolved, sizes and init image final): 0 to accept it, or -1 with the
+     * field to blame in `param` and a message starting with it, e.g. when
+     * its working memory is over --max-memory. NULL: no such check. */
+    int (*check_request)(void *user, const df_request_params *params, char *param,
+                         size_t param_size, char *message, size_t message_size);
+    void *check_user;
 } df_request_limits;
 
 /* Defaults for a model of this multiple and default size. */
 void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size);
 
-typedef struct df_request_params {
+struct df_request_params {
     char *prompt;          /* never NULL once parsed ("" is the empty prompt) */
     char *negative_prompt; /* never NULL once parsed */
     char *sampler, *schedule, *spacing, *rng, *prediction; /* NULL: engine default */
@@ -63,7 +72,7 @@ typedef struct df_request_params {
     uint8_t *init_pixels;
     int init_width, init_height;
     double strength;
-} df_request_params;
+};
 
 /* A validation failure: the field at fault ("" for the body as a whole) and
  * a message that starts with it. */

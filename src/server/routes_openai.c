@@ -659,6 +659,10 @@ static char *partial_events(image_stream *stream, const char *native)
             char *b64 = df_server_base64(bytes, size);
             free(bytes);
             json_t *event = event_base(stream, "image_generation.partial_image");
+            char size_text[32]; /* the preview's own size: TAESD's scale, not the request's */
+            snprintf(size_text, sizeof size_text, "%dx%d", part.width, part.height);
+            if (event)
+                json_object_set_new(event, "size", json_string(size_text));
             if (event && b64) {
                 json_object_set_new(event, "b64_json", json_string(b64));
                 json_object_set_new(event, "partial_image_index",

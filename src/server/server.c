@@ -42,6 +42,74 @@ void df_server_config_default(df_server_config *config)
     config->max_loaded = 1;
 }
 
+size_t df_server_default_max_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double total = pages > 0 && page > 0 ? (double)pages * (double)page : 8.0 * (1 << 30);
+    /* cgroup v2: "max" or a byte count. */
+    FILE *file = fopen("/sys/fs/cgroup/memory.max", "r");
+    if (file) {
+        double limit = 0;
+        if (fscanf(file, "%lf", &limit) == 1 && limit > 0 && limit < total)
+            total = limit;
+        fclose(file);
+    }
+    return (size_t)(total * 0.75);
+}
+
+static void format_bytes(double bytes, char *out, size_t size)
+{
+    if (bytes >= (double)(1 << 30))
+        snprintf(out, size, "%.1f GiB", bytes / (double)(1 << 30));
+    else
+        snprintf(out, size, "%.0f MiB", bytes / (double)(1 << 20));
+}
+
+/* The request model's last check (request.h): a request whose working
+ * memory is over --max-memory is refused when it arrives, naming the
+ * fields that decide it, rather than accepted and failed (or killed by
+ * the kernel) when it runs. Stored jobs are checked again at start-up. */
+static int check_memory(void *user, const df_request_params *params, char *param,
+                        size_t param_size, char *message, size_t message_size)
+{
+    df_server *server = user;
+    const size_t limit = server->max_memory;
+    char model[256];
+    if (params->model)
+        snprintf(model, sizeof model, "%s", params->model);
+    else
+        df_models_default(server->models, model, sizeof model);
+    df_generate_request request;
+    df_request_to_generate(params, &request);
+    size_t bytes = 0;
+    df_error error = {0};
+    /* A request the engine refuses is left to fail as it always has (its
+     * message then says why); only an estimate can refuse here. */
+    if (df_models_estimate(server->models, model, &request, &bytes, &error) || bytes <= limit)
+        return 0;
+    int fits = 0;
+    for (int batch = params->batch - 1; batch >= 1 && !fits; batch--) {
+        size_t smaller = 0;
+        request.batch = batch;
+        if (!df_models_estimate(server->models, model, &request, &smaller, &error) &&
+            smaller <= limit)
+            fits = batch;
+    }
+    char need[32], have[32], advice[96];
+    format_bytes((double)bytes, need, sizeof need);
+    format_bytes((double)limit, have, sizeof have);
+    if (fits)
+        snprintf(advice, sizeof advice, "a batch of %d fits at this size", fits);
+    else
+        snprintf(advice, sizeof advice, "use a smaller width and height");
+    snprintf(param, param_size, "%s", fits ? "batch" : "width");
+    snprintf(message, message_size,
+             "%s: %d image(s) of %dx%d (width, height, batch) need about %s of working "
+             "memory, more than this server's --max-memory (%s); %s",
+             param, params->batch, params->width, params->height, need, have, advice);
+    return -1;
+}
+
 /* The request model's "model" resolver (request.h): a name of the catalogue,
  * or the current default. */
 static int resolve_model(void *user, const char *name, char *resolved, size_t resolved_size,
@@ -340,6 +408,13 @@ int df_server_run(const df_server_config *config)
     server.limits.previews = config->taesd_path != NULL;
     server.limits.resolve_model = resolve_model;
     server.limits.resolve_user = server.models;
+    server.limits.check_request = check_memory;
+    server.limits.check_user = &server;
+    server.max_memory = config->max_memory ? config->max_memory : df_server_default_max_memory();
+    char max_memory[32];
+    format_bytes((double)server.max_memory, max_memory, sizeof max_memory);
+    fprintf(stderr, "diffuse serve: a request may use up to %s of working memory (--max-memory)\n",
+            max_memory);
     df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size,
                                   server.metrics, server.keys};
     if (df_jobs_create(&jobs_config, &server.jobs, &error)) {

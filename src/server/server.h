@@ -55,11 +55,18 @@ typedef struct df_server_config {
     const char *cors_origins; /* NULL: no CORS; "*" or "https://a,https://b" */
     int no_auth;              /* --no-auth: allow a keyless non-loopback listen */
     unsigned shutdown_timeout_s; /* SIGTERM: the longest wait for the running step */
+    size_t max_memory;        /* a request's working memory at most, bytes; 0: the
+                                 default, df_server_default_max_memory() */
     const char *access_log;   /* NULL: stderr; "off": none; else a file (appended) */
 } df_server_config;
 
 /* Defaults for everything but model_path / models_dir. */
 void df_server_config_default(df_server_config *config);
+
+/* --max-memory's default: three quarters of the machine's memory (or of the
+ * cgroup's limit when that is lower), leaving room for the weights' pages,
+ * the HTTP side and the rest of the system. */
+size_t df_server_default_max_memory(void);
 
 /* What every route handler reaches through request->context. */
 typedef struct df_server {
@@ -69,6 +76,7 @@ typedef struct df_server {
     df_store *store;
     df_jobs *jobs;
     df_request_limits limits;
+    size_t max_memory;        /* --max-memory in effect (the default resolved) */
     df_keys *keys;            /* API keys and usage (same database) */
     df_ratelimit *ratelimit;
     df_metrics *metrics;

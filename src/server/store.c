@@ -43,12 +43,16 @@ static const char schema[] =
     "  created REAL NOT NULL,"
     "  started REAL, finished REAL,"
     "  error_type TEXT, error_code TEXT, error_message TEXT,"
-    "  result TEXT, key_id TEXT);"
+    "  result TEXT, key_id TEXT, attempts INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
     "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished);";
 
-/* Version 1 had no key_id: added in place (NULL: submitted without keys). */
+/* Version 1 had no key_id: added in place (NULL: submitted without keys).
+ * Version 2 had no attempts: added as 0 (no run of a pending job is known to
+ * have died). */
 static const char migrate_to_2[] = "ALTER TABLE jobs ADD COLUMN key_id TEXT;";
+static const char migrate_to_3[] =
+    "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;";
 
 static df_status db_error(df_store *store, df_error *error, const char *what)
 {
@@ -92,15 +96,18 @@ df_status df_store_open(const char *dir, df_store **out, df_error *error)
             sqlite3_step(stmt) == SQLITE_ROW)
             version = sqlite3_column_int(stmt, 0);
         sqlite3_finalize(stmt);
-        /* A fresh database (0) already has key_id from CREATE TABLE. */
+        /* A fresh database (0) already has every column from CREATE TABLE. */
         if (version == 1 && sqlite3_exec(store->db, migrate_to_2, NULL, NULL, &message) != SQLITE_OK)
             version = -1;
-        if (version > 2 && !message)
-            message = sqlite3_mprintf("schema version %d is newer than this diffuse (2)", version);
-        if (version >= 0 && version <= 2 &&
-            sqlite3_exec(store->db, "PRAGMA user_version=2;", NULL, NULL, &message) != SQLITE_OK)
+        if ((version == 1 || version == 2) &&
+            sqlite3_exec(store->db, migrate_to_3, NULL, NULL, &message) != SQLITE_OK)
             version = -1;
-        if (version < 0 || version > 2) {
+        if (version > 3 && !message)
+            message = sqlite3_mprintf("schema version %d is newer than this diffuse (3)", version);
+        if (version >= 0 && version <= 3 &&
+            sqlite3_exec(store->db, "PRAGMA user_version=3;", NULL, NULL, &message) != SQLITE_OK)
+            version = -1;
+        if (version < 0 || version > 3) {
             status = df_error_set(error, DF_ERR_IO, "job store %s: %s", db_path,
                                   message ? message : sqlite3_errmsg(store->db));
             sqlite3_free(message);
@@ -200,14 +207,20 @@ df_status df_store_insert(df_store *store, const char *id, const char *params_js
 
 df_status df_store_set_running(df_store *store, const char *id, double started, df_error *error)
 {
-    return exec_write(store, "UPDATE jobs SET state='running', started=? WHERE id=?", "update",
-                      error, "ds", started, id);
+    /* Not over a cancel stored meanwhile (df_store_cancel_pending). */
+    return exec_write(store,
+                      "UPDATE jobs SET state='running', started=?, attempts=attempts+1 "
+                      "WHERE id=? AND state IN ('queued', 'running')",
+                      "update", error, "ds", started, id);
 }
 
 df_status df_store_requeue(df_store *store, const char *id, df_error *error)
 {
-    return exec_write(store, "UPDATE jobs SET state='queued', started=NULL WHERE id=?", "requeue",
-                      error, "s", id);
+    /* A clean interruption: this run does not count as one that died. */
+    return exec_write(store,
+                      "UPDATE jobs SET state='queued', started=NULL, "
+                      "attempts=max(attempts-1, 0) WHERE id=?",
+                      "requeue", error, "s", id);
 }
 
 df_status df_store_finish(df_store *store, const char *id, const char *state, double finished,
@@ -221,28 +234,76 @@ df_status df_store_finish(df_store *store, const char *id, const char *state, do
                       error_code, error_message, id);
 }
 
+df_status df_store_cancel_pending(df_store *store, const char *id, double finished,
+                                  df_error *error)
+{
+    return exec_write(store,
+                      "UPDATE jobs SET state='cancelled', finished=? WHERE id=? AND state IN "
+                      "('queued', 'running')",
+                      "cancel", error, "ds", finished, id);
+}
+
+typedef struct pending_row {
+    char *id, *params, *key_id;
+    double created;
+    int attempts;
+} pending_row;
+
 df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *user,
                                 df_error *error)
 {
+    /* Rows are read first and handed out after the lock is released: `fn`
+     * may write to the store (a stored job that fails its checks again is
+     * finished at once), and the lock is not recursive. */
+    pending_row *rows = NULL;
+    size_t count = 0, capacity = 0;
     pthread_mutex_lock(&store->lock);
     sqlite3_stmt *stmt = NULL;
     df_status status = DF_OK;
     if (sqlite3_prepare_v2(store->db,
-                           "SELECT id, params, created, key_id FROM jobs WHERE state IN "
-                           "('queued', 'running') ORDER BY seq",
+                           "SELECT id, params, created, key_id, attempts FROM jobs WHERE state "
+                           "IN ('queued', 'running') ORDER BY seq",
                            -1, &stmt, NULL) != SQLITE_OK) {
         status = db_error(store, error, "load");
     } else {
         int rc;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-            fn(user, (const char *)sqlite3_column_text(stmt, 0),
-               (const char *)sqlite3_column_text(stmt, 1),
-               (const char *)sqlite3_column_text(stmt, 3), sqlite3_column_double(stmt, 2));
-        if (rc != SQLITE_DONE)
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            if (count == capacity) {
+                size_t grown = capacity ? capacity * 2 : 16;
+                pending_row *more = realloc(rows, grown * sizeof *rows);
+                if (!more) {
+                    status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+                    break;
+                }
+                rows = more;
+                capacity = grown;
+            }
+            const char *id = (const char *)sqlite3_column_text(stmt, 0);
+            const char *params = (const char *)sqlite3_column_text(stmt, 1);
+            const char *key_id = (const char *)sqlite3_column_text(stmt, 3);
+            pending_row row = {strdup(id ? id : ""), strdup(params ? params : ""),
+                               key_id ? strdup(key_id) : NULL, sqlite3_column_double(stmt, 2),
+                               sqlite3_column_int(stmt, 4)};
+            rows[count++] = row;
+            if (!row.id || !row.params || (key_id && !row.key_id)) {
+                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+        }
+        if (!status && rc != SQLITE_DONE)
             status = db_error(store, error, "load");
     }
     sqlite3_finalize(stmt);
     pthread_mutex_unlock(&store->lock);
+    for (size_t i = 0; i < count; i++) {
+        if (!status)
+            fn(user, rows[i].id, rows[i].params, rows[i].key_id, rows[i].created,
+               rows[i].attempts);
+        free(rows[i].id);
+        free(rows[i].params);
+        free(rows[i].key_id);
+    }
+    free(rows);
     return status;
 }
 

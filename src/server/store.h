@@ -7,7 +7,8 @@
  * to be run again. One connection, guarded by a mutex: every call may be
  * made from any thread.
  *
- * Schema (user_version 2; version 1 databases gain key_id when opened):
+ * Schema (user_version 3; older databases gain key_id and attempts when
+ * opened):
  *   jobs(seq INTEGER PRIMARY KEY,  -- acceptance order = queue order
  *        id TEXT UNIQUE, params TEXT (normalized JSON, see request.h),
  *        key_id TEXT (the API key that submitted it; NULL without keys),
@@ -15,7 +16,9 @@
  *        created REAL, started REAL, finished REAL (unix seconds),
  *        error_type TEXT, error_code TEXT, error_message TEXT,
  *        result TEXT (JSON: images (file names), seeds, width, height,
- *                     seconds, infotexts))
+ *                     seconds, infotexts),
+ *        attempts INTEGER (runs started and not ended cleanly: the process
+ *                          died during them, e.g. killed for memory))
  */
 #ifndef DF_SERVER_STORE_H
 #define DF_SERVER_STORE_H
@@ -56,9 +59,18 @@ df_status df_store_finish(df_store *store, const char *id, const char *state, do
                           const char *result_json, const char *error_type,
                           const char *error_code, const char *error_message, df_error *error);
 
-/* Calls `fn` for each queued or running job, oldest first (start-up). */
+/* A cancel of a queued or running job, stored before the worker has
+ * stopped it (so a restart never runs it again); a job already finished is
+ * left as it is. The worker's df_store_finish records the end later. */
+df_status df_store_cancel_pending(df_store *store, const char *id, double finished,
+                                  df_error *error);
+
+/* Calls `fn` for each queued or running job, oldest first (start-up), with
+ * the number of its runs that started and never ended (the process died:
+ * df_store_set_running counts a run, df_store_requeue, a clean stop,
+ * takes it back). */
 typedef void (*df_store_pending_fn)(void *user, const char *id, const char *params_json,
-                                    const char *key_id, double created);
+                                    const char *key_id, double created, int attempts);
 df_status df_store_load_pending(df_store *store, df_store_pending_fn fn, void *user,
                                 df_error *error);
 

@@ -288,3 +288,13 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
                   out);
     return DF_OK;
 }
+
+size_t df_clip_text_encoder_scratch_bytes(const df_clip_text_encoder *encoder, int sequences)
+{
+    return sequences > 0 ? scratch_bytes(&encoder->config, sequences) : 0;
+}
+
+size_t df_clip_text_encoder_reserved_bytes(const df_clip_text_encoder *encoder)
+{
+    return encoder->arena.capacity;
+}

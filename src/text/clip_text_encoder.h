@@ -33,6 +33,10 @@ typedef struct df_clip_text_encoder df_clip_text_encoder;
 df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_pool *pool,
                                     df_clip_text_encoder **out, df_error *error);
 void df_clip_text_encoder_free(df_clip_text_encoder *encoder);
+/* Scratch bytes an encode of `sequences` windows reserves, and what the
+ * arena holds now: for memory estimates. */
+size_t df_clip_text_encoder_scratch_bytes(const df_clip_text_encoder *encoder, int sequences);
+size_t df_clip_text_encoder_reserved_bytes(const df_clip_text_encoder *encoder);
 const df_clip_config *df_clip_text_encoder_config(const df_clip_text_encoder *encoder);
 
 /* Encodes `sequences` rows of DF_CLIP_WINDOW token ids into

@@ -183,4 +183,4 @@ def test_startup_check_repairs_the_data_directory(make_server, tmp_path):
     broken = s2.get("/v1/jobs/" + other["id"]).json()
     assert broken["state"] == "failed" and broken["error"]["code"] == "images_lost"
     with sqlite3.connect(tmp_path / "diffuse.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
