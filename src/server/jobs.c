@@ -489,7 +489,7 @@ static void restore_pending(void *user, const char *id, const char *params_json,
                  "the server stopped %d times while running this job (killed, out of memory or "
                  "crashed); it is not run again",
                  attempts);
-        fprintf(stderr, "diffuse serve: job %s: %s\n", id, message);
+        df_log_warning("job %s: %s", id, message);
         if (df_store_finish(jobs->config.store, id, "failed", df_server_now(), NULL,
                             "server_error", "interrupted", message, &error))
             log_store_error(id, &error);

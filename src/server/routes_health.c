@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "server/keys.h"
+#include "server/log.h"
 #include "server/routes.h"
 
 static enum MHD_Result healthz(df_http_request *request)
@@ -33,7 +34,7 @@ static enum MHD_Result readyz(df_http_request *request)
     df_error error = {0};
     if (df_store_ping(server->store, &error)) {
         /* The detail (paths) is for the operator's log, not an open route. */
-        fprintf(stderr, "diffuse serve: readyz: %s\n", error.message);
+        df_log_warning("readyz: %s", error.message);
         return df_http_send_error(request, 503, "server_error", "store_unavailable", NULL, NULL,
                                   "not ready: the job store is unavailable (see the server's "
                                   "log)");

@@ -413,7 +413,7 @@ int df_server_run(const df_server_config *config)
     server.max_memory = config->max_memory ? config->max_memory : df_server_default_max_memory();
     char max_memory[32];
     format_bytes((double)server.max_memory, max_memory, sizeof max_memory);
-    fprintf(stderr, "diffuse serve: a request may use up to %s of working memory (--max-memory)\n",
+    df_log_info("a request may use up to %s of working memory (--max-memory)",
             max_memory);
     df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size,
                                   server.metrics, server.keys};
