@@ -23,7 +23,7 @@
 #include "cli/commands.h"
 #include "server/keys.h"
 
-#define DEFAULT_USAGE_DAYS 30
+#define DEFAULT_USAGE_DAYS DF_KEYS_USAGE_DEFAULT_DAYS
 #define MAX_RATE_PER_MINUTE 1e9
 
 static void keys_usage(FILE *out)
@@ -141,11 +141,11 @@ static void usage_usage(FILE *out)
             "                          else ./%s)\n"
             "      --key ID|NAME       this key only (a name means the active key of that\n"
             "                          name, else the newest revoked one)\n"
-            "      --days N            days shown, 1..36500, counting today (default: %d);\n"
+            "      --days N            days shown, 1..%d, counting today (default: %d);\n"
             "                          the totals cover every day recorded\n"
             "      --json              the report as JSON\n"
             "  -h, --help              this help\n",
-            DF_KEY_ANONYMOUS, DF_CLI_DATA_DIR, DEFAULT_USAGE_DAYS);
+            DF_KEY_ANONYMOUS, DF_CLI_DATA_DIR, DF_KEYS_USAGE_MAX_DAYS, DEFAULT_USAGE_DAYS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -669,7 +669,7 @@ int df_cli_usage(int argc, char **argv)
         case OPT_DATA: data_dir = optarg; break;
         case OPT_KEY: wanted = optarg; break;
         case OPT_DAYS:
-            if (df_cli_parse_int("--days", optarg, 1, 36500, &days))
+            if (df_cli_parse_int("--days", optarg, 1, DF_KEYS_USAGE_MAX_DAYS, &days))
                 return 2;
             break;
         case OPT_JSON: json = 1; break;

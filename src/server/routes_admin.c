@@ -31,13 +31,14 @@ static enum MHD_Result usage(df_http_request *request)
     const df_http_caller *caller = request->caller;
     const char *key = df_http_query(request, "key");
     const char *days_text = df_http_query(request, "days");
-    long days = 30;
+    long days = DF_KEYS_USAGE_DEFAULT_DAYS;
     if (days_text) {
         char *end = NULL;
         days = strtol(days_text, &end, 10);
-        if (!*days_text || *end || days < 1 || days > 3660)
+        if (!*days_text || *end || days < 1 || days > DF_KEYS_USAGE_MAX_DAYS)
             return df_http_send_error(request, 400, "invalid_request_error", "invalid_parameter",
-                                      "days", NULL, "days: expected an integer in [1, 3660]");
+                                      "days", NULL, "days: expected an integer in [1, %d]",
+                                      DF_KEYS_USAGE_MAX_DAYS);
     }
     if (key && (!*key || strlen(key) >= DF_KEY_ID_SIZE + 16))
         return df_http_send_error(request, 400, "invalid_request_error", "invalid_parameter",
