@@ -119,9 +119,9 @@ df_status df_keys_flush(df_keys *keys, df_error *error);
  * "anonymous" is "anonymous". Counters of other processes show once they
  * have flushed. */
 /* The days of usage a report covers: the default, and the most that
- * `diffuse usage --days` and GET /v1/usage?days= accept (ten years). */
+ * `diffuse usage --days` and GET /v1/usage?days= accept (a hundred years). */
 #define DF_KEYS_USAGE_DEFAULT_DAYS 30
-#define DF_KEYS_USAGE_MAX_DAYS 3660
+#define DF_KEYS_USAGE_MAX_DAYS 36500
 df_status df_keys_usage(df_keys *keys, const char *key_id, int max_days, json_t **out,
                         df_error *error);
 

@@ -162,7 +162,7 @@ static const char document[] =
 "  '/v1/usage': {'get': {'tags': ['operations'], 'summary': 'Usage per API key: totals and per day (UTC), newest day first', 'operationId': 'usage',"
 "    'description': 'A key sees its own usage; an admin key (or anyone while the server has no keys) sees every key, or the one ?key= names.',"
 "    'parameters': [{'name': 'key', 'in': 'query', 'required': false, 'schema': {'type': 'string', 'minLength': 1, 'maxLength': 28}, 'description': 'A key id (admin only for another key than the caller one)'},"
-"                   {'name': 'days', 'in': 'query', 'required': false, 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 3660, 'default': 30}, 'description': 'At most the last N days'}],"
+"                   {'name': 'days', 'in': 'query', 'required': false, 'schema': {'type': 'integer', 'minimum': 1, 'maximum': 36500, 'default': 30}, 'description': 'At most the last N days'}],"
 "    'responses': {'200': " JSON_OK("Usage") ", '400': " ERR_WHY("A bad key or days", "Error") ", '403': " ERR_WHY("Another key usage, without an admin key", "Error") ","
 "                  '404': " ERR_WHY("No such key", "Error") ", " NATIVE_AUTH "}}},"
 "  '/predict': {'post': {'tags': ['predict'], 'summary': 'Generate one image synchronously', 'operationId': 'predict',"

@@ -162,9 +162,9 @@ if command -v sqlite3 >/dev/null 2>&1; then
   check "usage total row" grep -Eq "^$new_ci_id +ci +total +6 +3 +1310720 +3.5$" "$last_stdout"
   check "usage day row" grep -Eq "^ +$today +5 +2 +1310720 +3.5$" "$last_stdout"
   check "old day outside --days" bash -c "! grep -q 2001-01-01 '$last_stdout'"
-  expect "usage all days" 0 "" -- "$DIFFUSE" usage --data "$data" --key ci --days 3660
+  expect "usage all days" 0 "" -- "$DIFFUSE" usage --data "$data" --key ci --days 36500
   check "old day shown" grep -q 2001-01-01 "$last_stdout"
-  expect "usage days past what /v1/usage takes" 2 "--days expects an integer in \[1, 3660\]" -- "$DIFFUSE" usage --data "$data" --key ci --days 3661
+  expect "usage days past what /v1/usage takes" 2 "--days expects an integer in \[1, 36500\]" -- "$DIFFUSE" usage --data "$data" --key ci --days 36501
 fi
 
 # --- revoking the last active key (issue 10 item 2) ---------------------------

@@ -515,3 +515,12 @@ def test_no_auth_or_disable_auth_is_the_way_back(make_server, tmp_path):
     out = subprocess.run([BINARY, "keys", "disable-auth", "--data", str(tmp_path)],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "active" in out.stderr
+
+
+def test_usage_days_range_is_the_clis(keyed):
+    """GET /v1/usage?days= takes what `diffuse usage --days` takes (keys.h)."""
+    s, keys = keyed
+    root = bearer(keys["root"])
+    assert s.get("/v1/usage", headers=root, params={"days": 36500}).status_code == 200
+    r = s.get("/v1/usage", headers=root, params={"days": 36501})
+    assert r.status_code == 400 and "[1, 36500]" in r.json()["error"]["message"]
