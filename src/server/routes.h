@@ -42,6 +42,11 @@ int df_routes_parse_body(df_http_request *request, df_request_params *params,
 df_job *df_routes_submit(df_http_request *request, df_request_params *params,
                          enum MHD_Result *answered);
 
+/* 1 when the caller may see job `id`: always without keys or with an admin
+ * key, else only a job its own key submitted (a job of another key, or no
+ * such job, is 0: its existence is not the caller's business). */
+int df_routes_may_see_job(df_http_request *request, const char *id);
+
 /* The native JSON of a job (store record + live state), or NULL when no such
  * job exists (or out of memory). */
 json_t *df_routes_job_json(df_server *server, const char *id);

@@ -115,19 +115,6 @@ static void remember_task(const df_http_request *request, const char *task, cons
 
 /* May the caller see job `id` (submitted through any route)? The store
  * knows its key; admins and keyless servers see every job. */
-static int may_see_job(df_http_request *request, const char *id)
-{
-    if (!df_auth_owner_filter(request))
-        return 1;
-    df_server *server = request->context;
-    json_t *record = NULL;
-    df_error error = {0};
-    if (!df_server_valid_id(id) || df_store_get(server->store, id, &record, &error) || !record)
-        return 0;
-    int ok = df_auth_may_see(request, json_string_value(json_object_get(record, "key_id")));
-    json_decref(record);
-    return ok;
-}
 
 /* The job of a task id (a force_task_id the caller's key used, or a job id
  * the caller may see); 0 if none. The newest submission wins, so a task id
@@ -147,7 +134,7 @@ static int task_job(df_http_request *request, const char *task, char job[DF_SERV
     }
     pthread_mutex_unlock(&state_lock);
     if (!found && df_server_valid_id(task) && strlen(task) < DF_SERVER_ID_SIZE &&
-        may_see_job(request, task)) {
+        df_routes_may_see_job(request, task)) {
         snprintf(job, DF_SERVER_ID_SIZE, "%s", task);
         found = 1;
     }
@@ -161,7 +148,7 @@ static int task_job(df_http_request *request, const char *task, char job[DF_SERV
 static int current_job(df_http_request *request, char job[DF_SERVER_ID_SIZE])
 {
     df_server *server = request->context;
-    if (df_jobs_running_id(server->jobs, job) && may_see_job(request, job))
+    if (df_jobs_running_id(server->jobs, job) && df_routes_may_see_job(request, job))
         return 1;
     const char *filter = df_auth_owner_filter(request);
     if (!filter)

@@ -272,3 +272,17 @@ int df_routes_wait(df_http_request *request, df_job *job, df_job_state *state,
     df_job_release(server->jobs, job);
     return 1;
 }
+
+int df_routes_may_see_job(df_http_request *request, const char *id)
+{
+    if (!df_auth_owner_filter(request))
+        return 1;
+    df_server *server = request->context;
+    json_t *record = NULL;
+    df_error error = {0};
+    if (!df_server_valid_id(id) || df_store_get(server->store, id, &record, &error) || !record)
+        return 0;
+    int ok = df_auth_may_see(request, json_string_value(json_object_get(record, "key_id")));
+    json_decref(record);
+    return ok;
+}

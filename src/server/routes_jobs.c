@@ -29,21 +29,6 @@ static enum MHD_Result not_found(df_http_request *request, const char *id)
                               "no job %s (unknown, or expired)", id);
 }
 
-/* A job another key submitted is "not found" for this caller: its existence
- * is not the caller's business. */
-static int visible(df_http_request *request, const char *id)
-{
-    df_server *server = request->context;
-    if (!df_auth_owner_filter(request))
-        return 1;
-    json_t *record = NULL;
-    df_error error = {0};
-    if (!df_server_valid_id(id) || df_store_get(server->store, id, &record, &error) || !record)
-        return 0;
-    int ok = df_auth_may_see(request, json_string_value(json_object_get(record, "key_id")));
-    json_decref(record);
-    return ok;
-}
 
 static enum MHD_Result create_job(df_http_request *request)
 {
@@ -71,7 +56,7 @@ static enum MHD_Result create_job(df_http_request *request)
 static enum MHD_Result get_job(df_http_request *request)
 {
     const char *id = request->captures[0];
-    json_t *json = df_server_valid_id(id) && visible(request, id)
+    json_t *json = df_server_valid_id(id) && df_routes_may_see_job(request, id)
                        ? df_routes_job_json(request->context, id)
                        : NULL;
     return json ? df_http_send_json(request, 200, json, NULL) : not_found(request, id);
@@ -123,7 +108,7 @@ static enum MHD_Result cancel_job(df_http_request *request)
 {
     df_server *server = request->context;
     const char *id = request->captures[0];
-    if (!df_server_valid_id(id) || !visible(request, id))
+    if (!df_server_valid_id(id) || !df_routes_may_see_job(request, id))
         return not_found(request, id);
     df_jobs_cancel_result result = df_jobs_cancel(server->jobs, id);
     json_t *json = df_routes_job_json(server, id);
@@ -157,7 +142,7 @@ static enum MHD_Result get_image(df_http_request *request)
     long index = strtol(index_text, &end, 10);
     json_t *record = NULL;
     df_error error = {0};
-    if (!df_server_valid_id(id) || !visible(request, id) ||
+    if (!df_server_valid_id(id) || !df_routes_may_see_job(request, id) ||
         df_store_get(server->store, id, &record, &error) || !record)
         return not_found(request, id);
     if (*end || index < 0 || index > 1000) {
@@ -263,7 +248,7 @@ static enum MHD_Result job_events(df_http_request *request)
 {
     df_server *server = request->context;
     const char *id = request->captures[0];
-    if (!df_server_valid_id(id) || !visible(request, id))
+    if (!df_server_valid_id(id) || !df_routes_may_see_job(request, id))
         return not_found(request, id);
     event_stream *stream = calloc(1, sizeof *stream);
     if (!stream)
