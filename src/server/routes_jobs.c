@@ -122,6 +122,11 @@ static enum MHD_Result cancel_job(df_http_request *request)
         return df_http_send_error(request, 409, "invalid_request_error", "job_finished", "id",
                                   NULL, "%s", message);
     }
+    /* A running job now stops within a kernel chunk, so by the time it is
+     * rendered it may already read "cancelled": the 202 still says what was
+     * asked for, so a client never finds the field missing. */
+    if (result != DF_JOBS_CANCELLED)
+        json_object_set_new(json, "cancel_requested", json_true());
     return df_http_send_json(request, result == DF_JOBS_CANCELLED ? 200 : 202, json, NULL);
 }
 
