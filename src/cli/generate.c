@@ -93,12 +93,16 @@ static void usage(FILE *out)
             "                          (default: diffuse-SEED.png in the current directory)\n"
             "      --quality N         JPEG/WebP quality 1..100, 101 = lossless WebP\n"
             "                          (default: 80; PNG is always lossless)\n"
+            "      --estimate-memory   print the working memory this request needs (what\n"
+            "                          `diffuse serve --max-memory` compares; the weights,\n"
+            "                          memory-mapped, are not counted) and exit, generating\n"
+            "                          and writing nothing\n"
             "  -t, --threads N         compute threads (default: one per CPU)\n"
             "  -q, --quiet             no progress or summary on stderr\n"
             "  -h, --help              this help\n"
             "\n"
             "Progress goes to stderr: a bar on a terminal, a line every ~10%% otherwise.\n"
-            "Ctrl-C stops within one step and writes nothing (exit 130); a second Ctrl-C\n"
+            "Ctrl-C stops within about a second and writes nothing (exit 130); a second Ctrl-C\n"
             "exits at once.\n"
             "Exit status: 0 success, 1 failure (model, files, engine), 2 usage error,\n"
             "130 cancelled.\n",
@@ -234,15 +238,21 @@ static int check_output_format(const char *option, const char *path, int quality
 /* ------------------------------------------------------------------------ */
 /* Progress, previews and Ctrl-C                                            */
 
-/* Set by the SIGINT handler, read by the progress callback (on the
- * generating thread), which returns it: the engine then stops within one
- * step. sig_atomic_t is all a handler may portably write. */
+/* Set by the SIGINT handler, read by the engine's cancel check (polled
+ * between blocks and kernel chunks), so a Ctrl-C stops within about a
+ * second at any size. sig_atomic_t is all a handler may portably write. */
 static volatile sig_atomic_t interrupted;
 
 static void on_interrupt(int signal_number)
 {
     (void)signal_number;
     interrupted = 1;
+}
+
+static int cancel_requested(void *user)
+{
+    (void)user;
+    return interrupted;
 }
 
 typedef struct run_state {
@@ -315,7 +325,8 @@ static int on_progress(void *user, const df_progress *progress)
 enum {
     OPT_NEGATIVE = 256, OPT_STEPS, OPT_CFG, OPT_SAMPLER, OPT_SCHEDULE, OPT_SPACING, OPT_SEED,
     OPT_RNG, OPT_SEED_MODE, OPT_CLIP_SKIP, OPT_WEIGHTING, OPT_INIT_IMAGE, OPT_STRENGTH,
-    OPT_VAE, OPT_TAESD, OPT_PREVIEW, OPT_PREVIEW_EVERY, OPT_PREDICTION, OPT_QUALITY
+    OPT_VAE, OPT_TAESD, OPT_PREVIEW, OPT_PREVIEW_EVERY, OPT_PREDICTION, OPT_QUALITY,
+    OPT_ESTIMATE_MEMORY
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -345,6 +356,7 @@ int df_cli_generate(int argc, char **argv)
         {"preview-every", required_argument, 0, OPT_PREVIEW_EVERY},
         {"prediction", required_argument, 0, OPT_PREDICTION},
         {"quality", required_argument, 0, OPT_QUALITY},
+        {"estimate-memory", no_argument, 0, OPT_ESTIMATE_MEMORY},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -360,7 +372,7 @@ int df_cli_generate(int argc, char **argv)
                *vae_path = NULL, *taesd_path = NULL, *preview_path = NULL;
     long threads = 0, width = 0, height = 0, batch = 1, steps = 20, clip_skip = 1,
          quality = DF_IMAGE_QUALITY_DEFAULT, preview_every = 5;
-    int quiet = 0, strength_given = 0, choice = 0;
+    int quiet = 0, strength_given = 0, choice = 0, estimate_only = 0;
     int64_t seed = -1;
 
     optind = 1;
@@ -378,6 +390,7 @@ int df_cli_generate(int argc, char **argv)
         case OPT_VAE: vae_path = optarg; break;
         case OPT_TAESD: taesd_path = optarg; break;
         case OPT_PREVIEW: preview_path = optarg; break;
+        case OPT_ESTIMATE_MEMORY: estimate_only = 1; break;
         case 'o': output = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -495,7 +508,7 @@ int df_cli_generate(int argc, char **argv)
     run_state state = {.show_progress = !quiet, .preview_path = preview_path};
     df_cli_progress_init(&state.bar, stderr, isatty(fileno(stderr)), NULL);
 
-    for (long i = 0; i < batch; i++) {
+    for (long i = 0; i < batch && !estimate_only; i++) {
         paths[i] = output_path(base, (int)i, (int)batch);
         if (!paths[i]) {
             fprintf(stderr, "diffuse generate: out of memory\n");
@@ -504,7 +517,7 @@ int df_cli_generate(int argc, char **argv)
         if (check_writable(paths[i]))
             goto done;
     }
-    if (preview_path && check_writable(preview_path))
+    if (preview_path && !estimate_only && check_writable(preview_path))
         goto done;
 
     if (init_path) {
@@ -588,6 +601,20 @@ int df_cli_generate(int argc, char **argv)
     request.preview_every = preview_path ? (int)preview_every : 0;
     request.progress = on_progress;
     request.progress_user = &state;
+    request.cancel = cancel_requested;
+
+    if (estimate_only) {
+        size_t bytes = 0;
+        if (df_model_estimate_memory(model, &request, &bytes, &error)) {
+            fprintf(stderr, "diffuse generate: %s\n", error.message);
+            goto done;
+        }
+        printf("%zu bytes (%.2f GiB) for %dx%d, batch %d, %s seeds\n", bytes,
+               (double)bytes / (1 << 30), request.width, request.height, request.batch,
+               request.seed_mode == DF_SEED_PER_IMAGE ? "per-image" : "batch");
+        exit_code = 0;
+        goto done;
+    }
 
     df_status generated = interrupted ? DF_ERR_CANCELLED
                                       : df_model_generate(model, &request, &result, &error);

@@ -115,6 +115,16 @@ expect "unwritable preview" 1 "/proc/nope/p\.png" -- gen -p x --taesd tests/fixt
 expect "missing model" 1 "does-not-exist" -- gen -m "$tmp/does-not-exist" -p x -o "$tmp/f.png"
 expect "missing taesd" 1 "--taesd" -- gen -p x --taesd "$tmp/none" --preview "$tmp/pv.png" -o "$tmp/f.png"
 expect "missing vae" 1 "--vae" -- gen -p x --vae "$tmp/none" -o "$tmp/f.png"
+# --estimate-memory: the engine's estimate, nothing generated or written; it
+# grows with the request, and bad sizes are refused as a real run refuses them.
+expect "estimate memory" 0 "" -- gen -p x --width 64 --height 64 -o "$tmp/est.png" --estimate-memory
+expect_stdout "estimate printed" "^[0-9]+ bytes \([0-9.]+ GiB\) for 64x64, batch 1, batch seeds$"
+small=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$last_stdout")
+expect "estimate memory batch 4" 0 "" -- gen -p x --width 64 --height 64 -n 4 --estimate-memory
+big=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$last_stdout")
+expect "estimate grows with the batch" 0 "" -- test "$big" -gt "$small"
+expect "estimate wrote nothing" 1 "" -- test -e "$tmp/est.png"
+expect "estimate bad width" 2 "--width 17" -- gen -p x --width 17 --estimate-memory
 printf 'a \xff\xfe cat' > "$tmp/bad.txt"
 expect "non-UTF-8 prompt" 1 "UTF-8" -- gen -p "$(cat "$tmp/bad.txt")" -o "$tmp/f.png"
 expect "failures wrote nothing" 1 "" -- test -e "$tmp/f.png"
