@@ -447,25 +447,37 @@ static int keys_list(int argc, char **argv)
     return result;
 }
 
-/* ------------------------------------------------------------------------ */
-/* keys revoke                                                              */
-
-static int keys_revoke(int argc, char **argv)
+/* The options of a subcommand that takes only --data (and --help): sets
+ * *data_dir (default: df_cli_default_data_dir) and returns -1 to go on, or
+ * the exit status (0 after --help, 2 after a usage error). */
+static int parse_data_option(int argc, char **argv, void (*usage)(FILE *), const char **data_dir)
 {
     enum { OPT_DATA = 256 };
     static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *data_dir = df_cli_default_data_dir();
+    *data_dir = df_cli_default_data_dir();
     int option;
     optind = 1;
     while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (option) {
-        case OPT_DATA: data_dir = optarg; break;
-        case 'h': revoke_usage(stdout); return 0;
-        default: revoke_usage(stderr); return 2;
+        case OPT_DATA: *data_dir = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* keys revoke                                                              */
+
+static int keys_revoke(int argc, char **argv)
+{
+    const char *data_dir = NULL;
+    int parsed = parse_data_option(argc, argv, revoke_usage, &data_dir);
+    if (parsed >= 0)
+        return parsed;
     if (optind >= argc) {
         fprintf(stderr, "diffuse keys revoke: which key? give its ID or NAME\n");
         return 2;
@@ -505,20 +517,10 @@ static int keys_revoke(int argc, char **argv)
 
 static int keys_disable_auth(int argc, char **argv)
 {
-    enum { OPT_DATA = 256 };
-    static const struct option options[] = {{"data", required_argument, 0, OPT_DATA},
-                                            {"help", no_argument, 0, 'h'},
-                                            {0, 0, 0, 0}};
-    const char *data_dir = df_cli_default_data_dir();
-    int option;
-    optind = 1;
-    while ((option = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (option) {
-        case OPT_DATA: data_dir = optarg; break;
-        case 'h': disable_auth_usage(stdout); return 0;
-        default: disable_auth_usage(stderr); return 2;
-        }
-    }
+    const char *data_dir = NULL;
+    int parsed = parse_data_option(argc, argv, disable_auth_usage, &data_dir);
+    if (parsed >= 0)
+        return parsed;
     if (optind < argc) {
         fprintf(stderr, "diffuse keys disable-auth: unexpected argument '%s'\n", argv[optind]);
         return 2;
