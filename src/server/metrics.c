@@ -332,26 +332,26 @@ void df_metrics_model_load(df_metrics *metrics, int ok, double seconds)
     pthread_mutex_unlock(&metrics->lock);
 }
 
-void df_metrics_rate_limited(df_metrics *metrics, const char *kind)
+/* One more in counter family `which`, in the series of one label. */
+static void count_labelled(df_metrics *metrics, int which, const char *label, const char *value)
 {
     if (!metrics)
         return;
     char labels[LABEL_TEXT_MAX] = "";
-    append_label(labels, sizeof labels, "kind", kind ? kind : "unknown", ROUTE_MAX);
+    append_label(labels, sizeof labels, label, value ? value : "unknown", ROUTE_MAX);
     pthread_mutex_lock(&metrics->lock);
-    add(metrics, RATE_LIMITED, labels, 1);
+    add(metrics, which, labels, 1);
     pthread_mutex_unlock(&metrics->lock);
+}
+
+void df_metrics_rate_limited(df_metrics *metrics, const char *kind)
+{
+    count_labelled(metrics, RATE_LIMITED, "kind", kind);
 }
 
 void df_metrics_connection_refused(df_metrics *metrics, const char *reason)
 {
-    if (!metrics)
-        return;
-    char labels[LABEL_TEXT_MAX] = "";
-    append_label(labels, sizeof labels, "reason", reason ? reason : "unknown", ROUTE_MAX);
-    pthread_mutex_lock(&metrics->lock);
-    add(metrics, CONNECTIONS_REFUSED, labels, 1);
-    pthread_mutex_unlock(&metrics->lock);
+    count_labelled(metrics, CONNECTIONS_REFUSED, "reason", reason);
 }
 
 void df_metrics_auth_failure(df_metrics *metrics)
