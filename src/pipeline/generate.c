@@ -764,12 +764,7 @@ static df_status count_windows(df_model *model, const char *text, unsigned flags
                                df_error *error)
 {
     df_token_windows windows;
-    df_status status =
-        (flags & DF_PROMPT_WEIGHTING)
-            ? df_tokenize_weighted_windows(model->tokenizer, text, strlen(text),
-                                           df_model_pad_token(model), &windows, error)
-            : df_tokenize_windows(model->tokenizer, text, strlen(text), df_model_pad_token(model),
-                                  &windows, error);
+    df_status status = df_model_tokenize(model, text, flags, &windows, error);
     if (status)
         return status;
     *out = windows.window_count;

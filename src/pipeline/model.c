@@ -181,6 +181,16 @@ df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t win
                                         error);
 }
 
+df_status df_model_tokenize(df_model *model, const char *text, unsigned flags,
+                            df_token_windows *windows, df_error *error)
+{
+    return (flags & DF_PROMPT_WEIGHTING)
+               ? df_tokenize_weighted_windows(model->tokenizer, text, strlen(text),
+                                              df_model_pad_token(model), windows, error)
+               : df_tokenize_windows(model->tokenizer, text, strlen(text),
+                                     df_model_pad_token(model), windows, error);
+}
+
 df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip,
                                  unsigned flags, float **out, size_t *out_tokens,
                                  df_error *error)
@@ -188,12 +198,7 @@ df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_s
     *out = NULL;
     *out_tokens = 0;
     df_token_windows windows;
-    df_status status =
-        (flags & DF_PROMPT_WEIGHTING)
-            ? df_tokenize_weighted_windows(model->tokenizer, prompt, strlen(prompt),
-                                           df_model_pad_token(model), &windows, error)
-            : df_tokenize_windows(model->tokenizer, prompt, strlen(prompt),
-                                  df_model_pad_token(model), &windows, error);
+    df_status status = df_model_tokenize(model, prompt, flags, &windows, error);
     if (status)
         return status;
     const int dim = df_model_text_dim(model);

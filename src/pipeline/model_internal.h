@@ -12,6 +12,8 @@
 #include "models/unet.h"
 #include "models/vae.h"
 #include "text/clip_text_encoder.h"
+#include "text/prompt_weights.h"
+#include "text/tokenizer.h"
 
 struct df_model {
     df_runtime *runtime;
@@ -27,5 +29,11 @@ struct df_model {
 
 /* Builds the UNet and VAE if not built yet. */
 df_status df_model_load_denoiser(df_model *model, df_error *error);
+
+/* The token windows df_model_encode_prompt encodes `text` as (A1111's
+ * weighted windows with DF_PROMPT_WEIGHTING): the one tokenizing step that
+ * encoding and the memory estimate share. Caller frees *windows. */
+df_status df_model_tokenize(df_model *model, const char *text, unsigned flags,
+                            df_token_windows *windows, df_error *error);
 
 #endif
