@@ -98,6 +98,10 @@ static enum MHD_Result queue(df_http_request *request, unsigned status,
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     for (const df_http_header_pair *h = headers; h && h->name; h++)
         MHD_add_response_header(response, h->name, h->value);
+    /* One request per connection: the next request then comes on a new
+     * connection and passes the gate's checks, so no request ever reaches
+     * MHD's own parser errors (HTML pages) -- see http_gate.c. */
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     http_call *call = request->call;
     if (call) {
         MHD_add_response_header(response, "x-request-id", call->request_id);
@@ -562,7 +566,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
                                    agent ? agent : "", &call->caller, outcome};
         http->config.observer(http->config.context, &entry);
     }
-    /* Keep-alive: the next request line is due within the idle timeout. */
+    /* Every response closes its connection (queue()); this deadline only
+     * bounds a client that stops reading the end of one. */
     set_deadline(http, call->connection, df_server_monotonic() + http->config.idle_timeout_s,
                  "idle", 0);
     for (int i = 0; i < call->extra_count; i++) {

@@ -21,9 +21,10 @@
  * request that finds MHD full waits here (until --header-timeout, then 503)
  * while the kept-alive connection idle the longest is closed to make room.
  *
- * Not covered: later requests on a kept-alive connection go straight to
- * MHD's parser (MHD's own error pages for those), and so do chunked request
- * bodies.
+ * Every request passes here: each response says "Connection: close"
+ * (http.c), so a second request comes on a new connection, and chunked
+ * request bodies, whose framing only MHD would see, are refused with a 411.
+ * Nothing a client sends reaches MHD's own (HTML) error pages.
  *
  * Peeking: after a peek that found the head incomplete, SO_RCVLOWAT is set
  * past what is already queued, so poll() wakes on new bytes rather than
@@ -277,6 +278,11 @@ static int check_head(const char *data, size_t size, int more, int *line_seen, h
     if (chunked && content_length)
         return problem(p, 400, "malformed_request", "Content-Length and Transfer-Encoding "
                        "together");
+    /* The gate sees only heads, and MHD answers bad chunk framing with its
+     * own HTML page: bodies must come with their length (RFC 9110, 15.5.12). */
+    if (chunked)
+        return problem(p, 411, "length_required", "chunked request bodies are not accepted: "
+                       "send the body with a Content-Length header");
     return 1;
 }
 

@@ -264,10 +264,10 @@ def test_per_address_limit_flag(make_server):
     assert "unrecognized" not in r.stderr, r.stderr
 
 
-def test_idle_keep_alive_connections_make_room(make_server):
-    # Every slot held by a kept-alive connection that sent one request and
-    # then went quiet: a new request still gets in (the oldest idle one is
-    # closed for it) instead of waiting out the header timeout for a 503.
+def test_finished_connections_make_room(make_server):
+    # Clients that got their answer and keep their sockets open do not hold
+    # the slots: every response closes its connection, so with every slot
+    # once taken a new request still gets in at once.
     s = make_server(["--max-connections", "2", "--max-connections-per-address", "10",
                      "--header-timeout", "30", "--idle-timeout", "300"])
     held = []
@@ -326,6 +326,11 @@ MALFORMED = [
     (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
      413),
     (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    # Chunked bodies, well or badly framed, are refused before MHD parses them.
+    (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"2\r\n{}\r\n0\r\n\r\n", 411),
+    (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"zz\r\n{}\r\n", 411),
 ]
 
 
@@ -357,28 +362,37 @@ def test_malformed_request_errors_use_the_family_shape(server):
     assert body["error"] == "HTTPException" and body["detail"], body  # A1111's shape
 
 
-def test_pipelined_and_keep_alive_requests_still_work(server):
-    # Two requests in one packet, then a third on the same connection.
+def test_every_request_passes_the_gate(server):
+    # One request per connection: a response says "Connection: close" and the
+    # server closes the socket after it, so a second request (pipelined in the
+    # same packet, or sent after the answer) never reaches libmicrohttpd's own
+    # parser, which would answer a malformed one with an HTML page.
     sock = socket.create_connection(host_port(server), timeout=TIMEOUT)
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        reply = b""
-        while reply.count(b'{"status":"ok"}') < 2:
-            chunk = sock.recv(65536)
-            assert chunk, reply
-            reply += chunk
-        sock.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 6\r\nConnection: close\r\n\r\n{oops}")
+                     b"GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n")
         reply = b""
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             reply += chunk
-        assert reply.startswith(b"HTTP/1.1 400 ") and b"application/json" in reply, reply
+    except ConnectionResetError:
+        pass
     finally:
         sock.close()
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head.lower(), reply
+    assert body == b'{"status":"ok"}' or body.startswith(b'{"status":"ok"'), reply
+    assert b"<html" not in reply.lower() and reply.count(b"HTTP/1.1 ") == 1, reply
+    # The same malformed request on a connection of its own: the gate's JSON.
+    reply = raw_exchange(host_port(server), b"GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400 ") and b"application/json" in reply, reply
+    # And a client library that keeps sessions (requests) just reconnects.
+    with requests.Session() as session:
+        for _ in range(3):
+            r = session.get(server.url + "/healthz", timeout=TIMEOUT)
+            assert r.status_code == 200 and r.headers["Connection"] == "close"
 
 
 # -- item 18: stderr is one JSON object per line ------------------------------
