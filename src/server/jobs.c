@@ -818,6 +818,14 @@ int df_jobs_queue_length(df_jobs *jobs)
     return length;
 }
 
+df_jobs_cancel_result df_jobs_abandon(df_jobs *jobs, const char *id)
+{
+    pthread_mutex_lock(&jobs->lock);
+    int stopping = jobs->stopping;
+    pthread_mutex_unlock(&jobs->lock);
+    return stopping ? DF_JOBS_NOT_ACTIVE : df_jobs_cancel(jobs, id);
+}
+
 int df_jobs_ready(df_jobs *jobs)
 {
     pthread_mutex_lock(&jobs->lock);

@@ -101,6 +101,10 @@ typedef enum df_jobs_cancel_result {
     DF_JOBS_CANCELLING      /* running: stored as cancelled, stops within its step */
 } df_jobs_cancel_result;
 df_jobs_cancel_result df_jobs_cancel(df_jobs *jobs, const char *id);
+/* A job whose waiting client left: cancelled as df_jobs_cancel does, unless
+ * the server is stopping -- then the connection was closed by the shutdown,
+ * not by the client, and the job stays queued for the next start. */
+df_jobs_cancel_result df_jobs_abandon(df_jobs *jobs, const char *id);
 
 /* What the store does not know: live state of a queued or running job. */
 typedef struct df_job_info {

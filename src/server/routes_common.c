@@ -246,7 +246,7 @@ int df_routes_wait(df_http_request *request, df_job *job, df_job_state *state,
         if (df_job_state_final(*state))
             break;
         if (df_http_client_gone(request)) {
-            df_jobs_cancel(server->jobs, id);
+            df_jobs_abandon(server->jobs, id);
             df_job_release(server->jobs, job);
             df_log_info("%s client left; job %s cancelled", request->path,
                         id);

@@ -594,7 +594,7 @@ static void image_stream_free(void *user)
 {
     image_stream *stream = user;
     if (stream->job) { /* the client left before the end: stop its job */
-        df_jobs_cancel(stream->server->jobs, stream->id);
+        df_jobs_abandon(stream->server->jobs, stream->id);
         df_job_release(stream->server->jobs, stream->job);
         df_log_info("image stream closed early; job %s cancelled",
                     stream->id);

@@ -270,7 +270,7 @@ static enum MHD_Result predict_with(df_http_request *request, const char *model)
             /* The client left (cancel the rest) or 503/504 (they go on). */
             for (size_t j = i + 1; j < count; j++) {
                 if (answered == MHD_NO)
-                    df_jobs_cancel(server->jobs, df_job_id(jobs[j]));
+                    df_jobs_abandon(server->jobs, df_job_id(jobs[j]));
                 df_job_release(server->jobs, jobs[j]);
                 jobs[j] = NULL;
             }
