@@ -7,13 +7,12 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
-DEFAULT_MODEL ?= tests/fixtures/tiny-sd1
-DEFAULT_TAESD ?= tests/fixtures/tiny-taesd
+DEFAULT_MODEL ?= models/shapes-128
 FUZZ_SECONDS ?= 60
 
 FULLSIZE_DIR ?= /tmp/diffuse-fullsize
 
-.PHONY: all deps deps-test deps-bench configure build build-diffuse build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean
+.PHONY: all deps deps-test deps-bench configure build build-diffuse build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean train-shapes quality
 
 all: build
 
@@ -43,8 +42,7 @@ build-asan: deps
 # directory of every diffuse command ($DIFFUSE_DATA, else ./diffuse-data), so
 # `diffuse keys create` as the README shows it reaches this server.
 run: build-diffuse
-	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080 \
-	  --taesd $(DEFAULT_TAESD)
+	./$(BUILD)/diffuse serve -m $(DEFAULT_MODEL) --listen 127.0.0.1:8080
 
 test: test-release test-asan
 
@@ -74,6 +72,18 @@ deps-bench:
 	@bash scripts/install-deps.sh bench
 bench: deps-bench build
 	bash bench/run.sh
+
+# Retrains the bundled model from scratch (about 1.5-2 h on 2 cores; the
+# work folder keeps each phase, so an interrupted run resumes), then checks it.
+SHAPES_WORK ?= /tmp/diffuse-shapes-train
+train-shapes:
+	bash tools/venv.sh
+	.venv-tools/bin/python tools/train_shapes_model.py --work $(SHAPES_WORK) \
+	  --out $(DEFAULT_MODEL)
+
+# The bundled model's accuracy per sampler (also part of make test).
+quality: deps-test build-diffuse
+	bash tests/quality/run.sh $(BUILD)/diffuse
 
 # Regenerates the committed tiny models and every reference output (needs
 # tools/venv.sh; the tiny models first, since the other tools read them).

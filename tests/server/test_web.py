@@ -149,6 +149,7 @@ def test_page_loads(make_server, browser):
     assert "" in samplers and "Euler a" in samplers and "DPM++ 2M Karras" in samplers
     assert not browser.find_element(By.ID, "key-dialog").is_displayed()
     assert not browser.find_element(By.ID, "notice").is_displayed()
+    assert not browser.find_element(By.ID, "bundled-note").is_displayed()  # not shapes-128
     assert severe_logs(browser) == []
 
     # A narrow screen: one column, nothing wider than the window.
@@ -159,6 +160,24 @@ def test_page_loads(make_server, browser):
         assert result["y"] >= form["y"] + form["height"]
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_bundled_model_says_what_it_draws(make_server, browser):
+    # On the bundled trained model the page says what it can draw, how to
+    # serve a real checkpoint, and offers example prompts that fill the form.
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
+                           "shapes-128")
+    server = make_server(["-m", bundled])
+    open_page(browser, server.url)
+    assert wait(browser, models_loaded) == ["shapes-128"]
+    note = browser.find_element(By.ID, "bundled-note")
+    wait(browser, lambda d: note.is_displayed(), message="no note on the bundled model")
+    assert "circles" in note.text and "diffuse serve -m" in note.text
+    examples = note.find_elements(By.CSS_SELECTOR, "button.example")
+    assert len(examples) >= 2
+    examples[1].click()
+    assert browser.find_element(By.ID, "prompt").get_attribute("value") == examples[1].text
+    assert severe_logs(browser) == []
 
 
 def test_generate_shows_result_and_gallery(make_server, browser, tmp_path):
