@@ -90,6 +90,27 @@ def to_float(images):
 
 # --- 2. vae -----------------------------------------------------------------
 
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def vae_step(vae, optimizer, x, generator):
+    """One optimiser step on images x: L1 + L2 reconstruction of a posterior
+    sample and a small KL term (per pixel). Returns (reconstruction, kl)."""
+    posterior = vae.encode(x).latent_dist
+    z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+    y = vae.decode(z).sample
+    reconstruction = (y - x).abs().mean() + F.mse_loss(y, x)
+    kl = posterior.kl().mean() / (x.shape[2] * x.shape[3])
+    loss = reconstruction + 1e-4 * kl
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+    optimizer.step()
+    return reconstruction, kl
+
+
 def phase_vae(work, data, steps):
     from diffusers import AutoencoderKL
     path = work / "vae"
@@ -106,23 +127,12 @@ def phase_vae(work, data, steps):
         # steps of a plain cosine left colours washed out.
         tail = max(0.0, (step - 0.7 * steps) / (0.3 * steps))
         lr = 1e-3 * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * tail))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         index = torch.randint(0, len(images), (batch,), generator=generator)
         offsets = torch.randint(0, shapes_world.SIZE - crop + 1, (batch, 2), generator=generator)
         x = torch.stack([images[i, :, oy:oy + crop, ox:ox + crop]
                          for i, (oy, ox) in zip(index.tolist(), offsets.tolist())])
-        x = to_float(x)
-        posterior = vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
-        y = vae.decode(z).sample
-        reconstruction = (y - x).abs().mean() + F.mse_loss(y, x)
-        kl = posterior.kl().mean() / (crop * crop)
-        loss = reconstruction + 1e-4 * kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
+        reconstruction, kl = vae_step(vae, optimizer, to_float(x), generator)
         if step % 100 == 0 or step == steps - 1:
             log(f"vae {step}/{steps} rec {reconstruction.item():.4f} kl {kl.item():.3f}")
     vae.save_pretrained(path)
@@ -132,7 +142,8 @@ def phase_vae(work, data, steps):
 def phase_vae_full(work, data, vae, steps):
     """Fine-tunes the crop-trained VAE on whole 128x128 images: its mid-block
     attention saw only 8x8 latents on crops and washed colours out at 16x16
-    (mean error 23/255 on whole images, 5/255 on crops, before this phase)."""
+    (mean error 27/255 on whole images, 5/255 on crops, before this phase;
+    4.6/255 after: tools/shapes_vae_error.py)."""
     from diffusers import AutoencoderKL
     path = work / "vae-full"
     if path.exists():
@@ -145,20 +156,9 @@ def phase_vae_full(work, data, vae, steps):
     for step in range(steps):
         tail = max(0.0, (step - 0.5 * steps) / (0.5 * steps))
         lr = 5e-4 * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * tail))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         index = torch.randint(0, len(images), (batch,), generator=generator)
-        x = to_float(images[index])
-        posterior = vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
-        y = vae.decode(z).sample
-        reconstruction = (y - x).abs().mean() + F.mse_loss(y, x)
-        kl = posterior.kl().mean() / (x.shape[2] * x.shape[3])
-        loss = reconstruction + 1e-4 * kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
+        reconstruction, kl = vae_step(vae, optimizer, to_float(images[index]), generator)
         if step % 100 == 0 or step == steps - 1:
             log(f"vae (whole images) {step}/{steps} rec {reconstruction.item():.4f} kl {kl.item():.3f}")
     vae.save_pretrained(path)
@@ -193,7 +193,7 @@ def tokenize(tokenizer, captions):
                      return_tensors="pt").input_ids
 
 
-def phase_unet(work, data, latents, steps, batch, export_every, out, vae):
+def phase_unet(work, data, latents, steps, batch, export_every, vae):
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     path = work / "unet-final.pt"
@@ -223,8 +223,7 @@ def phase_unet(work, data, latents, steps, batch, export_every, out, vae):
     peak_lr, warmup = 5e-4, 200
     for step in range(steps):
         lr = peak_lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         index = torch.randint(0, len(moments), (batch,), generator=generator)
         mean, logvar = moments[index, :4], moments[index, 4:]
         z0 = (mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)) * scaling
@@ -326,7 +325,7 @@ def main():
     vae = timed("vae_full_s", phase_vae_full, args.work, data, vae, args.vae_full_steps)
     latents = timed("latents_s", phase_latents, args.work, data, vae)
     text_encoder, unet = timed("unet_s", phase_unet, args.work, data, latents, args.unet_steps,
-                               args.batch, args.export_every, args.out, vae)
+                               args.batch, args.export_every, vae)
     training_log = {
         "seconds": times, "total_s": round(sum(times.values()), 1),
         "threads": args.threads, "cpu": cpu_model(), "torch": torch.__version__,

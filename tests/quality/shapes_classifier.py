@@ -10,7 +10,6 @@ Invariant: classify() never raises on an image of any content; a blank or
 noisy image simply reads as wrong attributes (count 0, position None, ...).
 """
 
-import math
 import os
 import sys
 

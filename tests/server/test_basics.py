@@ -158,33 +158,34 @@ def test_wrong_method_is_json_405(server):
     assert "POST" in r.headers["Allow"]
 
 
-def test_oversized_body_is_413(server):
-    # Announced by Content-Length: refused before the body is read.
+def json_reply_to(server, head):
+    """Sends a raw request head (and what follows it) and reads the answer
+    up to the end of its JSON body, or until the server closes."""
     host, port = server.url[len("http://"):].split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 100000000\r\n\r\n")
+        s.sendall(head)
         reply = b""
         while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
             chunk = s.recv(65536)
             if not chunk:
                 break
             reply += chunk
+    return reply
+
+
+def test_oversized_body_is_413(server):
+    # Announced by Content-Length: refused before the body is read.
+    reply = json_reply_to(server, b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert b'"code":"body_too_large"' in reply
 
     # Chunked (no length known up front): refused before any of it is read,
     # 411 (http_gate.c: the gate checks every request, and MHD would answer
     # a badly framed chunk with an HTML page).
-    with socket.create_connection((host, int(port)), timeout=30) as s:
-        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b" " * 65536)
-        reply = b""
-        while not reply.rstrip().endswith(b"}"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
+    reply = json_reply_to(server, b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"100000\r\n" + b" " * 65536)
     assert reply.startswith(b"HTTP/1.1 411 "), reply[:200]
     assert b'"code":"length_required"' in reply
     # The server is fine afterwards.
