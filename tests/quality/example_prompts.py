@@ -6,15 +6,11 @@ README and the model card quote). A square prompt is included for contrast.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
-from PIL import Image
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_quality  # noqa: E402
-import shapes_classifier as classifier  # noqa: E402
 
 EXAMPLES = [("a red circle on a blue background", "red", "blue", "circle"),
             ("a white circle over a green field", "white", "field", "circle"),
@@ -33,9 +29,8 @@ def main():
         for prompt, colour, background, shape in EXAMPLES:
             right = [0, 0, 0]
             for seed in range(1, args.seeds + 1):
-                subprocess.run([args.binary, "generate", "-m", args.model, "-p", prompt,
-                                "--seed", str(seed), "-o", path], check=True, capture_output=True)
-                found = classifier.classify(Image.open(path))
+                found = check_quality.generate(args.binary, args.model, prompt, "Euler", 20,
+                                               7.5, seed, path)
                 right[0] += found["colour"] == colour
                 right[1] += found["background"] == background
                 right[2] += found["shape"] == shape
