@@ -6,7 +6,7 @@
  * measured back to back so they see the same conditions.
  *
  *   cmake --build build-kernels --target bench_kernels
- *   ./build-kernels/bench_kernels [--quick]
+ *   ./build-kernels/bench_kernels [--quick | --winograd]
  *
  * OpenBLAS is given f32 weights (converted beforehand, not timed), i.e. its
  * best case; for conv it gets an explicit im2col (timed) + sgemm. Our path
@@ -157,6 +157,67 @@ static void bench_conv(df_pool *pools[2], const char *name, int h, int w, int c_
     free(x), free(wt), free(y), free(col), free(wr), free(wh);
 }
 
+/* CPU time of all threads per call: robust to a loaded machine, where
+ * wall time mostly measures the other processes. */
+static double cpu_seconds_per_call(df_pool *pool, const float *x, int n, int h, int w, int c_in,
+                                   const df_weight *weight, float *y)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    for (int i = 0; i < 3; i++)
+        df_conv2d(pool, x, n, h, w, c_in, weight, NULL, 1, 1, y);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    return ((double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9) / 3;
+}
+
+/* Winograd F(4x4, 3x3) against the direct (implicit GEMM) conv, f16
+ * weights, the batch of a CFG step: wall and CPU ms per call and the
+ * speed-ups, plus the largest difference relative to the output's scale. */
+static void bench_winograd(df_pool *pool, const char *name, int n, int h, int w, int c_in,
+                           int c_out)
+{
+    int64_t in = (int64_t)n * h * w * c_in, out = (int64_t)n * h * w * c_out;
+    float *x = rand_floats(in), *wt = rand_floats((int64_t)c_out * c_in * 9);
+    float *y_direct = malloc((size_t)out * sizeof(float)), *y = malloc((size_t)out * sizeof(float));
+    uint16_t *wh = malloc((size_t)c_out * c_in * 9 * sizeof *wh);
+    for (int64_t i = 0; i < (int64_t)c_out * c_in * 9; i++)
+        wh[i] = df_f32_to_f16(wt[i]);
+    df_weight w16 = {DF_DTYPE_F16, 4, {c_out, c_in, 3, 3}, wh};
+    double t_direct, t_winograd, cpu_direct, cpu_winograd, err = 0, scale = 0;
+    df_conv_set_winograd(0);
+    TIME_BEST(t_direct, df_conv2d(pool, x, n, h, w, c_in, &w16, NULL, 1, 1, y_direct));
+    cpu_direct = cpu_seconds_per_call(pool, x, n, h, w, c_in, &w16, y_direct);
+    df_conv_set_winograd(1);
+    TIME_BEST(t_winograd, df_conv2d(pool, x, n, h, w, c_in, &w16, NULL, 1, 1, y));
+    cpu_winograd = cpu_seconds_per_call(pool, x, n, h, w, c_in, &w16, y);
+    for (int64_t i = 0; i < out; i++) {
+        double d = fabs((double)y[i] - y_direct[i]);
+        err = d > err ? d : err;
+        scale = fabs(y_direct[i]) > scale ? fabs(y_direct[i]) : scale;
+    }
+    printf("%-32s %8.1f %8.1f %5.2fx | %8.1f %8.1f %5.2fx | %.2g\n", name, t_direct * 1e3,
+           t_winograd * 1e3, t_direct / t_winograd, cpu_direct * 1e3, cpu_winograd * 1e3,
+           cpu_direct / cpu_winograd, err / scale);
+    fflush(stdout);
+    free(x), free(wt), free(y_direct), free(y), free(wh);
+}
+
+static void bench_winograd_all(df_pool *pool)
+{
+    printf("\nconv3x3 direct vs Winograd F(4x4,3x3), f16 weights, %d threads\n"
+           "%-32s %8s %8s %6s | %8s %8s %6s | %s\n",
+           df_pool_size(pool), "shape", "wall ms", "wino ms", "gain", "cpu ms", "wino ms", "gain",
+           "max diff / max|y|");
+    bench_winograd(pool, "UNet 64x64 320 (batch 2)", 2, 64, 64, 320, 320);
+    bench_winograd(pool, "UNet 64x64 640->320 (batch 2)", 2, 64, 64, 640, 320);
+    bench_winograd(pool, "UNet 32x32 640 (batch 2)", 2, 32, 32, 640, 640);
+    bench_winograd(pool, "UNet 16x16 1280 (batch 2)", 2, 16, 16, 1280, 1280);
+    bench_winograd(pool, "UNet 8x8 2560->1280 (batch 2)", 2, 8, 8, 2560, 1280);
+    bench_winograd(pool, "VAE 512x512 128", 1, 512, 512, 128, 128);
+    bench_winograd(pool, "VAE 256x256 256", 1, 256, 256, 256, 256);
+    bench_winograd(pool, "VAE 64x64 512", 1, 64, 64, 512, 512);
+}
+
 static void bench_others(df_pool *pools[2])
 {
     printf("\nother kernels (ms per call; 1 thread | 2 threads)\n");
@@ -208,6 +269,13 @@ static void bench_others(df_pool *pools[2])
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    if (argc > 1 && strcmp(argv[1], "--winograd") == 0) { /* only the conv comparison */
+        df_pool *pool = df_pool_create(2);
+        repeats = 2;
+        bench_winograd_all(pool);
+        df_pool_free(pool);
+        return 0;
+    }
     if (quick) {
         repeats = 2;
         min_seconds = 0.1;
@@ -234,6 +302,7 @@ int main(int argc, char **argv)
     bench_conv(pools, "conv3x3 UNet 8x8 2560->1280", 8, 8, 2560, 1280);
     bench_conv(pools, "conv3x3 VAE 128x128 128", 128, 128, 128, 128);
     bench_conv(pools, "conv3x3 VAE 64x64 512", 64, 64, 512, 512);
+    bench_winograd_all(pools[1]);
     bench_others(pools);
     df_pool_free(pools[0]);
     df_pool_free(pools[1]);

@@ -9,7 +9,8 @@
  * Error bounds (stated once, used throughout):
  *  - linear / conv: max|y - ref| <= 1e-5 * max|ref| + 1e-5 (f32 accumulation
  *    over K up to 3000); a wrong K block, tap, pad or bias breaks it by
- *    orders of magnitude.
+ *    orders of magnitude. Winograd 3x3 convs: 1e-4 * max|ref| + 1e-5 (its
+ *    transforms multiply by up to 8 and divide by 24).
  *  - attention: 1e-5 * max|v| + 1e-6 absolute (outputs are convex mixes of v).
  *  - norms: 2e-5 relative to max|ref| + 1e-5 (after normalisation |y| ~ 1..4).
  *  - GELU: 1e-6 * (1 + |x|) (erf approximation ~1.5e-7 absolute).
@@ -99,7 +100,7 @@ static double max_err(const float *y, const double *ref, int64_t n)
     return m;
 }
 
-static double worst_gemm, worst_attention, worst_norm, worst_act;
+static double worst_winograd, worst_gemm, worst_attention, worst_norm, worst_act;
 
 static const df_dtype dtypes[3] = {DF_DTYPE_F32, DF_DTYPE_F16, DF_DTYPE_BF16};
 static const char *gemm_kernels[3] = {"avx512", "avx2", "generic"};
@@ -352,22 +353,28 @@ static void check_conv(int n, int h, int w, int c_in, int c_out, int k, int stri
                     ref[(((int64_t)b * oh + oy) * ow + ox) * c_out + co] = s;
                 }
     float *y1 = malloc((size_t)out_count * sizeof *y1), *y2 = malloc((size_t)out_count * sizeof *y2);
-    double bound = 1e-5 * max_abs(ref, out_count) + 1e-5;
-    for (int kern = 0; kern < 3; kern++) {
-        if (!df_gemm_force(gemm_kernels[kern]))
-            continue;
-        df_conv2d(NULL, x, n, h, w, c_in, &wt.w, with_bias ? &bt.w : NULL, stride, padding, y1);
-        df_conv2d(pool2, x, n, h, w, c_in, &wt.w, with_bias ? &bt.w : NULL, stride, padding, y2);
-        double e = max_err(y1, ref, out_count);
-        double rel = e / (max_abs(ref, out_count) + 1e-30);
-        worst_gemm = rel > worst_gemm ? rel : worst_gemm;
-        CHECKF(e <= bound, "conv %s n%d %dx%d %d->%d k%d s%d p%d %s: err %g > %g",
-               gemm_kernels[kern], n, h, w, c_in, c_out, k, stride, padding,
-               df_dtype_name(dtype), e, bound);
-        CHECKF(memcmp(y1, y2, (size_t)out_count * sizeof *y1) == 0,
-               "conv %s: inline and 2-thread results differ", gemm_kernels[kern]);
+    /* Winograd's transforms scale by up to 8 and 1/24: a looser bound there */
+    for (int winograd = 0; winograd <= 1; winograd++) {
+        df_conv_set_winograd(winograd);
+        double bound = (winograd ? 1e-4 : 1e-5) * max_abs(ref, out_count) + 1e-5;
+        for (int kern = 0; kern < 3; kern++) {
+            if (!df_gemm_force(gemm_kernels[kern]))
+                continue;
+            df_conv2d(NULL, x, n, h, w, c_in, &wt.w, with_bias ? &bt.w : NULL, stride, padding, y1);
+            df_conv2d(pool2, x, n, h, w, c_in, &wt.w, with_bias ? &bt.w : NULL, stride, padding, y2);
+            double e = max_err(y1, ref, out_count);
+            double rel = e / (max_abs(ref, out_count) + 1e-30);
+            double *worst = winograd ? &worst_winograd : &worst_gemm;
+            *worst = rel > *worst ? rel : *worst;
+            CHECKF(e <= bound, "conv %s%s n%d %dx%d %d->%d k%d s%d p%d %s: err %g > %g",
+                   gemm_kernels[kern], winograd ? " winograd" : "", n, h, w, c_in, c_out, k,
+                   stride, padding, df_dtype_name(dtype), e, bound);
+            CHECKF(memcmp(y1, y2, (size_t)out_count * sizeof *y1) == 0,
+                   "conv %s%s: inline and 2-thread results differ", gemm_kernels[kern],
+                   winograd ? " winograd" : "");
+        }
+        df_gemm_force(NULL);
     }
-    df_gemm_force(NULL);
     free(x), free(wv), free(bv), free(wt.storage), free(bt.storage), free(ref), free(y1), free(y2);
 }
 
@@ -391,6 +398,16 @@ static void test_conv(void)
      * K blocks of 64 channels, the last one partial (160 = 64 + 64 + 32) */
     check_conv(1, 7, 6, 160, 48, 2, 1, 1, DF_DTYPE_F32, 1);
     check_conv(1, 5, 5, 72, 40, 2, 1, 1, DF_DTYPE_F16, 1);     /* 72 = 64 + 8 */
+    /* Winograd (3x3 stride 1, enough 4x4 output tiles): partial edge tiles,
+     * channel counts off the vector width, both paddings, several images */
+    check_conv(2, 22, 19, 37, 40, 3, 1, 1, DF_DTYPE_F16, 1);
+    check_conv(1, 27, 26, 13, 21, 3, 1, 0, DF_DTYPE_F32, 0);
+    check_conv(1, 24, 24, 320, 24, 3, 1, 1, DF_DTYPE_BF16, 1); /* K blocks of 256 */
+    check_conv(1, 25, 23, 4, 3, 3, 1, 1, DF_DTYPE_F32, 1);     /* conv_in / conv_out shapes */
+    /* a small workspace: several tile chunks and output-channel blocks */
+    df_conv_winograd_set_budget(36 * 60 * 32);
+    check_conv(2, 20, 21, 60, 70, 3, 1, 1, DF_DTYPE_F16, 1);
+    df_conv_winograd_set_budget(0);
 }
 
 /* --- attention ---------------------------------------------------------- */
@@ -829,9 +846,9 @@ int main(void)
     DF_RUN(test_softmax);
     DF_RUN(test_upsample_concat);
     DF_RUN(test_baseline_vector_path);
-    printf("worst errors: gemm %.3g (relative to max|ref|), attention %.3g (abs), "
-           "norm %.3g (relative), activations %.3g\n",
-           worst_gemm, worst_attention, worst_norm, worst_act);
+    printf("worst errors: gemm %.3g, winograd conv %.3g (relative to max|ref|), attention "
+           "%.3g (abs), norm %.3g (relative), activations %.3g\n",
+           worst_gemm, worst_winograd, worst_attention, worst_norm, worst_act);
     df_pool_free(pool2);
     return df_test_finish();
 }

@@ -9,7 +9,8 @@
  * contiguous run per output channel (c_in-major as torch stores it), which
  * is converted to f32 and reordered to (tap, channel) in per-thread scratch.
  * Neither the patch matrix nor an f32 copy of the weight ever exists whole.
- * A 1x1, stride-1, unpadded convolution is a linear layer and goes there.
+ * A 1x1, stride-1, unpadded convolution is a linear layer and goes there;
+ * a 3x3 stride-1 one goes to Winograd (winograd.c) where that pays.
  */
 #include <assert.h>
 #include <string.h>
@@ -150,6 +151,8 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
         df_linear(pool, x, (int64_t)n * h * w, c_in, weight, bias, y);
         return;
     }
+    if (k == 3 && stride == 1 && df_conv2d_winograd(pool, x, n, h, w, c_in, weight, bias, padding, y))
+        return;
     conv_source src = {
         .x = x, .h = h, .w = w, .c_in = c_in, .k = k, .stride = stride, .padding = padding,
         .oh = (h + 2 * padding - k) / stride + 1,

@@ -139,6 +139,13 @@ const char *df_gemm_kernel_name(void)
     return kernel_current->name;
 }
 
+void df_gemm_micro_kernel(df_gemm_micro *micro)
+{
+    micro->mr = kernel_current->mr;
+    micro->nr = kernel_current->nr;
+    micro->fn = kernel_current->fn;
+}
+
 void df_gemm_micro_tile(int *mr, int *nr)
 {
     *mr = kernel_current->mr;

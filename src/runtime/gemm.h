@@ -70,6 +70,17 @@ int df_gemm_pack_ptrs(const float *const *src, int live, int64_t kc, int width, 
  * NULL restores the automatic choice. Not thread-safe: call it between runs. */
 const char *df_gemm_kernel_name(void);
 int df_gemm_force(const char *name);
+/* The current micro-kernel, for drivers with their own loop nest (Winograd
+ * runs 36 small GEMMs per task). fn computes C[rows, cols] (+)= A · B over
+ * an MR-wide A panel and an NR-wide B panel, both kc deep and 64-byte
+ * aligned, adding C's old value when `accumulate` and bias (may be NULL). */
+typedef struct df_gemm_micro {
+    int mr, nr;
+    void (*fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int rows,
+               int cols, int accumulate, const float *bias);
+} df_gemm_micro;
+void df_gemm_micro_kernel(df_gemm_micro *micro);
+
 /* Micro-tile of the current kernel (rows x columns), for planners. */
 void df_gemm_micro_tile(int *mr, int *nr);
 

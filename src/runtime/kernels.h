@@ -31,6 +31,20 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
                const df_weight *weight, const df_weight *bias, int stride, int padding,
                float *y);
 
+/* The Winograd F(4x4, 3x3) path of df_conv2d for 3x3 stride-1 convolutions
+ * (winograd.c). Returns 0, doing nothing, when it does not apply (disabled,
+ * too few output tiles for it to pay, or the pool's workspace is taken), so
+ * the caller runs the direct convolution. */
+int df_conv2d_winograd(df_pool *pool, const float *x, int n, int h, int w, int c_in,
+                       const df_weight *weight, const df_weight *bias, int padding, float *y);
+/* Process-wide switch for that path (on by default; `--no-winograd`).
+ * Not thread-safe: set it before generating. */
+void df_conv_set_winograd(int enabled);
+int df_conv_winograd_enabled(void);
+/* Tests: the per-buffer workspace budget in floats (0: the default), small
+ * enough to exercise several tile chunks and output-channel blocks. */
+void df_conv_winograd_set_budget(int64_t floats);
+
 /* Per-row layer norm over the last dimension. x == y allowed. */
 void df_layer_norm(df_pool *pool, const float *x, int64_t rows, int64_t dim,
                    const df_weight *gamma, const df_weight *beta, float eps, float *y);

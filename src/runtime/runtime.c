@@ -5,6 +5,8 @@
  */
 #include "runtime/runtime.h"
 
+#include "runtime/kernels.h"
+
 #include <stdlib.h>
 
 #include "runtime/error.h"
@@ -30,6 +32,11 @@ df_status df_runtime_create(int threads, df_runtime **out, df_error *error)
     }
     *out = runtime;
     return DF_OK;
+}
+
+void df_set_winograd(int enabled)
+{
+    df_conv_set_winograd(enabled);
 }
 
 int df_runtime_threads(const df_runtime *runtime)

@@ -53,6 +53,8 @@ struct df_pool {
     atomic_int_fast64_t next;
     df_pool_stop_fn stop;
     void *stop_user;
+    df_scratch workspace;
+    atomic_int workspace_taken;
 };
 
 /* Which pool (if any) the current thread is running a task of, and as whom:
@@ -148,6 +150,7 @@ void df_pool_free(df_pool *pool)
         pthread_join(pool->workers[i].thread, NULL);
     for (int i = 0; i < pool->size; i++)
         free(pool->scratch[i].data);
+    free(pool->workspace.data);
     pthread_cond_destroy(&pool->done);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);
@@ -257,4 +260,33 @@ void *df_pool_scratch(df_pool *pool, int thread, size_t bytes)
 int df_pool_current_thread(const df_pool *pool)
 {
     return pool && tls_pool == pool ? tls_thread : 0;
+}
+
+static _Thread_local df_scratch tls_inline_workspace;
+static _Thread_local int tls_inline_workspace_taken;
+
+void *df_pool_workspace_acquire(df_pool *pool, size_t bytes)
+{
+    if (!pool) {
+        if (tls_inline_workspace_taken)
+            return NULL;
+        void *data = scratch_grow(&tls_inline_workspace, bytes ? bytes : 64);
+        tls_inline_workspace_taken = data != NULL;
+        return data;
+    }
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
+        return NULL;
+    void *data = scratch_grow(&pool->workspace, bytes ? bytes : 64);
+    if (!data)
+        atomic_store(&pool->workspace_taken, 0);
+    return data;
+}
+
+void df_pool_workspace_release(df_pool *pool)
+{
+    if (!pool)
+        tls_inline_workspace_taken = 0;
+    else
+        atomic_store(&pool->workspace_taken, 0);
 }

@@ -49,4 +49,13 @@ void *df_pool_scratch(df_pool *pool, int thread, size_t bytes);
  * its tasks take its caller's buffer even when it is called nested. */
 int df_pool_current_thread(const df_pool *pool);
 
+/* One pool-owned buffer shared by all threads, for a kernel that keeps data
+ * across several df_pool_for calls (Winograd's transformed tiles). At most
+ * one holder at a time: NULL when it is taken (a nested or concurrent
+ * kernel; the caller then takes a path without it) or out of memory. It
+ * grows to the largest request and is kept until the pool is freed, so its
+ * peak is part of the pool's memory. pool NULL: a buffer per OS thread. */
+void *df_pool_workspace_acquire(df_pool *pool, size_t bytes);
+void df_pool_workspace_release(df_pool *pool);
+
 #endif
