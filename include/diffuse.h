@@ -207,6 +207,13 @@ typedef struct df_generate_request {
     float strength;              /* default 0.75 */
     int preview_every;           /* TAESD previews every N steps (0: none; needs
                                     df_model_load_taesd) */
+    /* The decoder of the final latents: NULL or "vae" (the checkpoint's or
+     * df_model_load_vae's VAE), or "taesd" (the TAESD decoder loaded with
+     * df_model_load_taesd: much cheaper, slightly softer; as diffusers'
+     * pipeline with vae=AutoencoderTiny). With "taesd" the image is 8x the
+     * latents (TAESD's scale; SD's VAEs are 8x too) and img2img still
+     * encodes with the VAE (AUTOMATIC1111's "Full" encode, "TAESD" decode). */
+    const char *decoder;
     df_progress_fn progress;
     void *progress_user;
     /* Cancellation within about a second at any size: polled between pieces
