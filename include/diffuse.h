@@ -228,6 +228,41 @@ typedef struct df_generate_request {
     void *cancel_user;
 } df_generate_request;
 
+/* Presets: the settings few-step (distilled) checkpoints are meant to run
+ * with, for the fields a caller leaves unset. Explicit values always win:
+ * df_preset_apply fills steps and guidance_scale unless `keep` names them
+ * (the caller knows whether its user set them; the request's defaults
+ * cannot say), and sampler and spacing only where they are NULL or "".
+ *   turbo  SD-Turbo / SDXL-Turbo (adversarial diffusion distillation):
+ *          1 step, guidance 0 (classifier-free guidance off), trailing
+ *          timestep spacing, the checkpoint's own sampler (their shipped
+ *          configs: Euler / Euler a with trailing spacing), as their model
+ *          cards run them with AutoPipelineForText2Image
+ *   lcm    latent consistency models (LCM-LoRA merged into a checkpoint,
+ *          LCM-distilled UNets without a guidance embedding): the LCM
+ *          sampler (LCMScheduler), 4 steps, guidance 1 (off), as diffusers'
+ *          LCM-LoRA guide. LCM_Dreamshaper_v7-style UNets take the guidance
+ *          as an embedding (time_cond_proj_dim), which diffuse refuses. */
+typedef struct df_preset {
+    const char *name;
+    int steps;
+    float guidance_scale;
+    const char *sampler; /* NULL: the checkpoint's */
+    const char *spacing; /* NULL: the checkpoint's */
+} df_preset;
+
+enum {
+    DF_PRESET_KEEP_STEPS = 1,   /* the caller set steps */
+    DF_PRESET_KEEP_GUIDANCE = 2 /* the caller set guidance_scale */
+};
+
+/* The preset called `name`; an unknown name is DF_ERR_INVALID_ARGUMENT
+ * naming "preset" and listing the names. */
+df_status df_preset_find(const char *name, const df_preset **out, df_error *error);
+/* "turbo, lcm": the names, for help texts and error messages. */
+const char *df_preset_names(void);
+void df_preset_apply(const df_preset *preset, unsigned keep, df_generate_request *request);
+
 /* A random seed in [0, 2^32): torch's CPU generator uses 32 bits of a seed,
  * and users type these back. From the kernel's generator. */
 int64_t df_random_seed(void);
