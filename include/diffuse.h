@@ -308,8 +308,9 @@ int df_model_default_size(const df_model *model);
 
 /* Replaces the checkpoint's VAE with a standalone VAE file or folder. */
 df_status df_model_load_vae(df_model *model, const char *path, df_error *error);
-/* Loads a TAESD decoder for previews (diffusers AutoencoderTiny folder or
- * taesd_decoder.safetensors). */
+/* Loads a TAESD decoder for previews and for decoder "taesd" (a diffusers
+ * AutoencoderTiny folder or madebyollin/taesd's taesd_decoder.safetensors;
+ * taesd for SD 1.x/2.x latents, taesdxl for SDXL's). */
 df_status df_model_load_taesd(df_model *model, const char *path, df_error *error);
 
 #ifdef __cplusplus
