@@ -214,6 +214,13 @@ typedef struct df_generate_request {
     float strength;              /* default 0.75 */
     int preview_every;           /* TAESD previews every N steps (0: none; needs
                                     df_model_load_taesd) */
+    /* The decoder of the final latents: NULL or "vae" (the checkpoint's or
+     * df_model_load_vae's VAE), or "taesd" (the TAESD decoder loaded with
+     * df_model_load_taesd: much cheaper, slightly softer; as diffusers'
+     * pipeline with vae=AutoencoderTiny). With "taesd" the image is 8x the
+     * latents (TAESD's scale; SD's VAEs are 8x too) and img2img still
+     * encodes with the VAE (AUTOMATIC1111's "Full" encode, "TAESD" decode). */
+    const char *decoder;
     df_progress_fn progress;
     void *progress_user;
     /* Cancellation within about a second at any size: polled between pieces
@@ -227,6 +234,41 @@ typedef struct df_generate_request {
     int (*cancel)(void *user);
     void *cancel_user;
 } df_generate_request;
+
+/* Presets: the settings few-step (distilled) checkpoints are meant to run
+ * with, for the fields a caller leaves unset. Explicit values always win:
+ * df_preset_apply fills steps and guidance_scale unless `keep` names them
+ * (the caller knows whether its user set them; the request's defaults
+ * cannot say), and sampler and spacing only where they are NULL or "".
+ *   turbo  SD-Turbo / SDXL-Turbo (adversarial diffusion distillation):
+ *          1 step, guidance 0 (classifier-free guidance off), trailing
+ *          timestep spacing, the checkpoint's own sampler (their shipped
+ *          configs: Euler / Euler a with trailing spacing), as their model
+ *          cards run them with AutoPipelineForText2Image
+ *   lcm    latent consistency models (LCM-LoRA merged into a checkpoint,
+ *          LCM-distilled UNets without a guidance embedding): the LCM
+ *          sampler (LCMScheduler), 4 steps, guidance 1 (off), as diffusers'
+ *          LCM-LoRA guide. LCM_Dreamshaper_v7-style UNets take the guidance
+ *          as an embedding (time_cond_proj_dim), which diffuse refuses. */
+typedef struct df_preset {
+    const char *name;
+    int steps;
+    float guidance_scale;
+    const char *sampler; /* NULL: the checkpoint's */
+    const char *spacing; /* NULL: the checkpoint's */
+} df_preset;
+
+enum {
+    DF_PRESET_KEEP_STEPS = 1,   /* the caller set steps */
+    DF_PRESET_KEEP_GUIDANCE = 2 /* the caller set guidance_scale */
+};
+
+/* The preset called `name`; an unknown name is DF_ERR_INVALID_ARGUMENT
+ * naming "preset" and listing the names. */
+df_status df_preset_find(const char *name, const df_preset **out, df_error *error);
+/* "turbo, lcm": the names, for help texts and error messages. */
+const char *df_preset_names(void);
+void df_preset_apply(const df_preset *preset, unsigned keep, df_generate_request *request);
 
 /* A random seed in [0, 2^32): torch's CPU generator uses 32 bits of a seed,
  * and users type these back. From the kernel's generator. */
@@ -273,8 +315,9 @@ int df_model_default_size(const df_model *model);
 
 /* Replaces the checkpoint's VAE with a standalone VAE file or folder. */
 df_status df_model_load_vae(df_model *model, const char *path, df_error *error);
-/* Loads a TAESD decoder for previews (diffusers AutoencoderTiny folder or
- * taesd_decoder.safetensors). */
+/* Loads a TAESD decoder for previews and for decoder "taesd" (a diffusers
+ * AutoencoderTiny folder or madebyollin/taesd's taesd_decoder.safetensors;
+ * taesd for SD 1.x/2.x latents, taesdxl for SDXL's). */
 df_status df_model_load_taesd(df_model *model, const char *path, df_error *error);
 
 #ifdef __cplusplus

@@ -328,14 +328,14 @@ static int sample_heap(void *user, const df_progress *progress)
 }
 
 static void check_estimate(const char *what, int width, int batch, df_seed_mode mode, int img2img,
-                           int previews)
+                           int previews, const char *decoder)
 {
     df_error error = {0};
     df_model *fresh = NULL; /* empty arenas: what this request reserves */
     REQUIRE(open_model());
     REQUIRE(df_model_open(runtime, df_test_path(MODEL), &fresh, &error) == DF_OK);
     REQUIRE(df_model_load_denoiser(fresh, &error) == DF_OK);
-    if (previews)
+    if (previews || decoder)
         REQUIRE(df_model_load_taesd(fresh, df_test_path("tests/fixtures/tiny-taesd"), &error) ==
                 DF_OK);
     df_generate_request request;
@@ -347,6 +347,7 @@ static void check_estimate(const char *what, int width, int batch, df_seed_mode 
     request.batch = batch;
     request.seed_mode = mode;
     request.preview_every = previews;
+    request.decoder = decoder;
     uint8_t *pixels = NULL;
     if (img2img) {
         pixels = malloc((size_t)width * width * 3);
@@ -371,6 +372,9 @@ static void check_estimate(const char *what, int width, int batch, df_seed_mode 
                       (fresh->taesd ? df_taesd_reserved_bytes(fresh->taesd) : 0);
     CHECKF(estimate >= reserved, "%s: estimate %zu < %zu reserved in arenas", what, estimate,
            reserved);
+    if (decoder && !img2img) /* TAESD decodes: the VAE reserves nothing */
+        CHECKF(df_vae_reserved_bytes(fresh->vae) == 0, "%s: the VAE reserved %zu bytes", what,
+               df_vae_reserved_bytes(fresh->vae));
     if (after > baseline) { /* mallinfo2 sees the heap (not under a sanitizer's allocator) */
         /* The peak is a VAE decode after a run's last step: the callback
          * saw all but what the VAE's arena grew by after it. */
@@ -397,9 +401,11 @@ static void check_estimate(const char *what, int width, int batch, df_seed_mode 
 
 static void test_memory_estimate_covers_what_a_run_takes(void)
 {
-    check_estimate("txt2img batch 3", 64, 3, DF_SEED_BATCH, 0, 0);
-    check_estimate("per-image batch 2 with previews", 48, 2, DF_SEED_PER_IMAGE, 0, 1);
-    check_estimate("img2img", 64, 1, DF_SEED_BATCH, 1, 0);
+    check_estimate("txt2img batch 3", 64, 3, DF_SEED_BATCH, 0, 0, NULL);
+    check_estimate("per-image batch 2 with previews", 48, 2, DF_SEED_PER_IMAGE, 0, 1, NULL);
+    check_estimate("img2img", 64, 1, DF_SEED_BATCH, 1, 0, NULL);
+    check_estimate("txt2img batch 2, TAESD decoder", 64, 2, DF_SEED_BATCH, 0, 0, "taesd");
+    check_estimate("TAESD decoder with previews", 48, 1, DF_SEED_BATCH, 0, 1, "taesd");
 }
 
 static void test_memory_estimate_grows_with_the_request(void)

@@ -51,6 +51,11 @@ static void usage(FILE *out)
             "      --steps N           sampling steps, 1..1000 (default: 20)\n"
             "      --cfg X             classifier-free guidance scale, 0..100; <= 1 turns it\n"
             "                          off (default: 7.5)\n"
+            "      --preset NAME       recommended settings of a few-step model, for the\n"
+            "                          options not given: turbo (SD-Turbo, SDXL-Turbo: 1\n"
+            "                          step, --cfg 0, --spacing trailing, the checkpoint's\n"
+            "                          sampler) or lcm (LCM / LCM-LoRA: --sampler lcm, 4\n"
+            "                          steps, --cfg 1) (default: none)\n"
             "      --sampler NAME      diffusers or A1111 name: \"Euler\", \"Euler a\",\n"
             "                          \"DPM++ 2M Karras\", DDIMScheduler, ... (default: the\n"
             "                          checkpoint's scheduler, else Euler); an unknown name\n"
@@ -82,7 +87,10 @@ static void usage(FILE *out)
             "      --prediction NAME   epsilon or v_prediction (default: from the model)\n"
             "      --vae PATH          replace the checkpoint's VAE with this file or folder\n"
             "      --taesd PATH        TAESD decoder (folder or taesd_decoder.safetensors),\n"
-            "                          for --preview\n"
+            "                          for --preview and --decoder taesd\n"
+            "      --decoder NAME      vae or taesd: the decoder of the final image; taesd\n"
+            "                          is far cheaper and slightly softer, and needs\n"
+            "                          --taesd (default: vae)\n"
             "      --preview FILE      write a TAESD preview of the images being generated\n"
             "                          to FILE (.png recommended) as the run goes; needs\n"
             "                          --taesd (default: none)\n"
@@ -326,7 +334,9 @@ enum {
     OPT_NEGATIVE = 256, OPT_STEPS, OPT_CFG, OPT_SAMPLER, OPT_SCHEDULE, OPT_SPACING, OPT_SEED,
     OPT_RNG, OPT_SEED_MODE, OPT_CLIP_SKIP, OPT_WEIGHTING, OPT_INIT_IMAGE, OPT_STRENGTH,
     OPT_VAE, OPT_TAESD, OPT_PREVIEW, OPT_PREVIEW_EVERY, OPT_PREDICTION, OPT_QUALITY,
-    OPT_ESTIMATE_MEMORY
+    OPT_ESTIMATE_MEMORY,
+    OPT_DECODER,
+    OPT_PRESET
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -357,6 +367,8 @@ int df_cli_generate(int argc, char **argv)
         {"prediction", required_argument, 0, OPT_PREDICTION},
         {"quality", required_argument, 0, OPT_QUALITY},
         {"estimate-memory", no_argument, 0, OPT_ESTIMATE_MEMORY},
+        {"decoder", required_argument, 0, OPT_DECODER},
+        {"preset", required_argument, 0, OPT_PRESET},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -365,6 +377,9 @@ int df_cli_generate(int argc, char **argv)
     static const char *const rng_names[] = {"cpu", "philox", NULL};
     static const char *const seed_mode_names[] = {"batch", "per-image", NULL};
     static const char *const prediction_names[] = {"epsilon", "v_prediction", NULL};
+    static const char *const decoder_names[] = {"vae", "taesd", NULL};
+    const df_preset *preset = NULL;
+    unsigned preset_keep = 0; /* what the user set, which the preset leaves alone */
 
     df_generate_request request;
     df_generate_request_init(&request);
@@ -397,11 +412,26 @@ int df_cli_generate(int argc, char **argv)
         case OPT_STEPS:
             if (df_cli_parse_int("--steps", optarg, 1, 1000, &steps))
                 return 2;
+            preset_keep |= DF_PRESET_KEEP_STEPS;
             break;
         case OPT_CFG:
             if (parse_float("--cfg", optarg, 0, 100, &request.guidance_scale))
                 return 2;
+            preset_keep |= DF_PRESET_KEEP_GUIDANCE;
             break;
+        case OPT_DECODER:
+            if (parse_choice("--decoder", optarg, decoder_names, &choice))
+                return 2;
+            request.decoder = decoder_names[choice];
+            break;
+        case OPT_PRESET: {
+            df_error preset_error = {0};
+            if (df_preset_find(optarg, &preset, &preset_error)) {
+                fprintf(stderr, "diffuse generate: --%s\n", preset_error.message);
+                return 2;
+            }
+            break;
+        }
         case OPT_SEED:
             if (parse_seed(optarg, &seed))
                 return 2;
@@ -472,6 +502,11 @@ int df_cli_generate(int argc, char **argv)
     }
     if (preview_path && !taesd_path) {
         fprintf(stderr, "diffuse generate: --preview needs a TAESD decoder (--taesd PATH)\n");
+        return 2;
+    }
+    if (request.decoder && !strcmp(request.decoder, "taesd") && !taesd_path) {
+        fprintf(stderr, "diffuse generate: --decoder taesd needs a TAESD decoder (--taesd PATH: "
+                        "a diffusers AutoencoderTiny folder or taesd_decoder.safetensors)\n");
         return 2;
     }
     if (strength_given && !init_path) {
@@ -598,6 +633,8 @@ int df_cli_generate(int argc, char **argv)
     request.seed = seed;
     request.batch = (int)batch;
     request.clip_skip = (int)clip_skip;
+    /* After the user's values are in: the preset fills only the others. */
+    df_preset_apply(preset, preset_keep, &request);
     request.preview_every = preview_path ? (int)preview_every : 0;
     request.progress = on_progress;
     request.progress_user = &state;

@@ -49,6 +49,7 @@ static void usage(FILE *out)
             "      --max-loaded N        models in memory at most, 1..64; the least recently\n"
             "                            used is unloaded (default: 1)\n"
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
+            "                            and requests with \"decoder\": \"taesd\"\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
             "      --data DIR            job database, API keys and images, kept private\n"

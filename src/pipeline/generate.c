@@ -11,6 +11,7 @@
  *       eps   = u + guidance * (c - u)
  *       latents = sampler.step(eps, t, latents)
  *   images   = vae.decode(latents / scaling_factor)
+ *              (decoder "taesd": AutoencoderTiny's decode(latents / 1.0))
  *
  * so that a seed gives diffusers' image (DF_SEED_BATCH: one torch-equal
  * generator for the batch). DF_SEED_PER_IMAGE gives AUTOMATIC1111's batches:
@@ -39,6 +40,7 @@
 #define MAX_BATCH 64
 #define MAX_STEPS 1000
 #define MAX_SIDE 4096
+#define TAESD_SCALE 8 /* image pixels per latent pixel of every TAESD decoder */
 
 void df_generate_request_init(df_generate_request *request)
 {
@@ -102,13 +104,20 @@ int df_model_size_multiple(const df_model *model)
     return vae_scale(model) * unet_multiple(model);
 }
 
-int df_model_default_size(const df_model *model)
+/* The UNet's sample size times the decoder's scale, as diffusers' pipelines
+ * default their height and width. */
+static int default_size_for_scale(const df_model *model, int scale)
 {
     int64_t sample_size = df_checkpoint_config_int(model->checkpoint, DF_COMPONENT_UNET,
                                                    "sample_size", 0);
     if (sample_size <= 0) /* single files carry no config: the released models' sizes */
         sample_size = df_model_family(model) == DF_FAMILY_SD2 ? 96 : 64;
-    return (int)sample_size * vae_scale(model);
+    return (int)sample_size * scale;
+}
+
+int df_model_default_size(const df_model *model)
+{
+    return default_size_for_scale(model, vae_scale(model));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -163,10 +172,28 @@ typedef struct plan {
     df_rng_kind rng;
     int width, height;         /* image pixels */
     int latent_width, latent_height, latent_channels;
-    int scale;                 /* VAE scale factor */
+    int scale;                 /* image pixels per latent pixel of the final decoder */
     int cfg;                   /* classifier-free guidance on */
     int img2img;
+    int taesd_decode;          /* decoder "taesd": the final decode is TAESD's */
 } plan;
+
+/* request->decoder: 0 for the VAE, 1 for TAESD, or an error naming the field. */
+static df_status parse_decoder(const df_model *model, const char *decoder, int *taesd,
+                               df_error *error)
+{
+    *taesd = 0;
+    if (!decoder || !*decoder || !strcmp(decoder, "vae"))
+        return DF_OK;
+    if (strcmp(decoder, "taesd"))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "decoder '%s' is not one of: vae, taesd", decoder);
+    if (!model->taesd)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "decoder taesd needs a TAESD decoder (load one with --taesd)");
+    *taesd = 1;
+    return DF_OK;
+}
 
 static df_status check_request(df_model *model, const df_generate_request *request, plan *p,
                                df_error *error)
@@ -190,6 +217,9 @@ static df_status check_request(df_model *model, const df_generate_request *reque
     if (request->preview_every > 0 && !model->taesd)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "previews need a TAESD decoder (load one with --taesd)");
+    df_status status = parse_decoder(model, request->decoder, &p->taesd_decode, error);
+    if (status)
+        return status;
     if (!(request->eta >= 0 && request->eta <= 1))
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "eta %g is out of range (0..1)",
                             request->eta);
@@ -205,18 +235,25 @@ static df_status check_request(df_model *model, const df_generate_request *reque
                                 request->init_height);
     }
 
-    df_status status = df_model_load_denoiser(model, error);
+    status = df_model_load_denoiser(model, error);
     if (status)
         return status;
-    p->scale = vae_scale(model);
-    const int multiple = df_model_size_multiple(model);
+    /* The image is the final decoder's scale times the latents: for SD both
+     * decoders are 8x; a VAE of another scale (the tiny test models) gives
+     * TAESD images of another size, as diffusers' pipeline does. */
+    p->scale = p->taesd_decode ? TAESD_SCALE : vae_scale(model);
+    if (p->taesd_decode && p->img2img && vae_scale(model) != TAESD_SCALE)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "decoder taesd with an init image needs a VAE of TAESD's scale %d "
+                            "to encode it (this VAE's is %d)", TAESD_SCALE, vae_scale(model));
+    const int multiple = p->scale * unet_multiple(model);
     int width = request->width, height = request->height;
     if (p->img2img) { /* diffusers: the init image's size, rounded down */
         width = width ? width : request->init_width / multiple * multiple;
         height = height ? height : request->init_height / multiple * multiple;
     } else {
-        width = width ? width : df_model_default_size(model);
-        height = height ? height : df_model_default_size(model);
+        width = width ? width : default_size_for_scale(model, p->scale);
+        height = height ? height : default_size_for_scale(model, p->scale);
     }
     if (width < multiple || height < multiple || width % multiple || height % multiple ||
         width > MAX_SIDE || height > MAX_SIDE)
@@ -229,6 +266,11 @@ static df_status check_request(df_model *model, const df_generate_request *reque
     p->latent_width = width / p->scale;
     p->latent_height = height / p->scale;
     p->latent_channels = df_unet_get_config(model->unet)->in_channels;
+    if (p->taesd_decode && df_taesd_latent_channels(model->taesd) != p->latent_channels)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "decoder taesd: this TAESD decodes %d latent channels, the UNet makes "
+                            "%d (a TAESD for another model family?)",
+                            df_taesd_latent_channels(model->taesd), p->latent_channels);
     p->cfg = request->guidance_scale > 1.0f;
 
     char class_name[128];
@@ -631,10 +673,16 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
 
-    for (size_t i = 0; i < latent_count; i++)
-        b.latents[i] /= vae_config->scaling_factor;
-    status = df_vae_decode(model->vae, b.latents, batch, p->latent_height, p->latent_width, b.image,
-                           error);
+    if (p->taesd_decode) {
+        /* AutoencoderTiny's scaling factor is 1: the latents as they are. */
+        status = df_taesd_decode(model->taesd, b.latents, batch, p->latent_height,
+                                 p->latent_width, b.image, error);
+    } else {
+        for (size_t i = 0; i < latent_count; i++)
+            b.latents[i] /= vae_config->scaling_factor;
+        status = df_vae_decode(model->vae, b.latents, batch, p->latent_height, p->latent_width,
+                               b.image, error);
+    }
     if (status)
         goto done;
     const size_t image_bytes = (size_t)p->width * (size_t)p->height * 3;
@@ -836,15 +884,20 @@ df_status df_model_estimate_memory(df_model *model, const df_generate_request *r
     total = add_bytes(total, df_unet_scratch_bytes(model->unet, run_size * copies,
                                                    p.latent_height, p.latent_width,
                                                    (int)tokens) + 64);
-    size_t vae = df_vae_decode_scratch_bytes(model->vae, p.latent_height, p.latent_width);
+    /* With decoder taesd the VAE never decodes, so reserves no decode arena. */
+    size_t vae = p.taesd_decode ? 0
+                                : df_vae_decode_scratch_bytes(model->vae, p.latent_height,
+                                                              p.latent_width);
     if (p.img2img) {
         /* A larger decode reserves its arena while the encode's is held. */
         vae = add_bytes(vae, df_vae_encode_scratch_bytes(model->vae, p.height, p.width));
         /* The init image resized to the target size, while it is encoded. */
         total = add_bytes(total, image_bytes);
     }
-    total = add_bytes(total, vae + 64);
-    if (request->preview_every > 0 && model->taesd)
+    if (vae)
+        total = add_bytes(total, vae + 64);
+    /* Previews and a TAESD final decode share TAESD's one arena. */
+    if ((request->preview_every > 0 || p.taesd_decode) && model->taesd)
         total = add_bytes(total, df_taesd_decode_scratch_bytes(model->taesd, p.latent_height,
                                                                p.latent_width) + 64);
     /* The result, and one image converted to 8 bits at a time. */

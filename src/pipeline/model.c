@@ -135,8 +135,8 @@ df_status df_model_load_taesd(df_model *model, const char *path, df_error *error
     if (!df_taesd_can_decode(taesd)) {
         df_taesd_free(taesd);
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                            "%s: this TAESD has no decoder (an encoder-only file?); previews need "
-                            "taesd_decoder", path);
+                            "%s: this TAESD has no decoder (an encoder-only file?); previews and "
+                            "decoder taesd need taesd_decoder", path);
     }
     df_taesd_free(model->taesd);
     model->taesd = taesd;

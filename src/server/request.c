@@ -25,7 +25,10 @@
 static const char *const known_fields[] = {
     "prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "sampler",
     "schedule", "spacing", "seed", "seed_mode", "rng", "batch", "n", "clip_skip", "weighting",
-    "eta", "prediction", "preview_every", "model", "init_image", "strength", NULL};
+    "eta", "prediction", "preview_every", "model", "init_image", "strength",
+    "decoder",
+    "preset",
+    NULL};
 
 void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size)
 {
@@ -140,7 +143,7 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
                                     "height, steps, guidance_scale, sampler, schedule, spacing, "
                                     "seed, seed_mode, rng, batch (or n), clip_skip, weighting, "
                                     "eta, prediction, preview_every, model, init_image, "
-                                    "strength)");
+                                    "strength, decoder, preset)");
         (void)value;
     }
     if (field(body, "batch") && field(body, "n"))
@@ -259,6 +262,39 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         (status = get_number(body, "eta", 0, 1, &p->eta, error)))
         return status;
 
+    /* The preset fills what the request left out: explicit fields win. */
+    if ((status = get_string(body, "preset", 64, &p->preset, error)))
+        return status;
+    if (p->preset) {
+        const df_preset *preset = NULL;
+        df_error preset_error = {0};
+        if (df_preset_find(p->preset, &preset, &preset_error))
+            return fail(error, "preset", "'%s' is not one of: %s", p->preset, df_preset_names());
+        if (!field(body, "steps"))
+            p->steps = preset->steps < limits->max_steps ? preset->steps : limits->max_steps;
+        if (!field(body, "guidance_scale"))
+            p->guidance_scale = preset->guidance_scale;
+        if (preset->sampler && (!p->sampler || !*p->sampler)) {
+            free(p->sampler);
+            if (!(p->sampler = strdup(preset->sampler)))
+                return fail(error, "preset", "out of memory");
+        }
+        if (preset->spacing && (!p->spacing || !*p->spacing)) {
+            free(p->spacing);
+            if (!(p->spacing = strdup(preset->spacing)))
+                return fail(error, "preset", "out of memory");
+        }
+    }
+
+    /* The final decoder: TAESD only where the server has one. */
+    if ((status = get_string(body, "decoder", 64, &p->decoder, error)))
+        return status;
+    if (p->decoder && strcmp(p->decoder, "vae") && strcmp(p->decoder, "taesd"))
+        return fail(error, "decoder", "'%s' is not one of: vae, taesd", p->decoder);
+    if (p->decoder && !strcmp(p->decoder, "taesd") && !limits->previews)
+        return fail(error, "decoder", "taesd needs a TAESD decoder, which this server has not "
+                                      "(start it with --taesd PATH)");
+
     const json_t *weighting = field(body, "weighting");
     if (weighting && !json_is_boolean(weighting))
         return fail(error, "weighting", "expected true or false");
@@ -342,10 +378,14 @@ json_t *df_request_to_json(const df_request_params *p)
         failed |= set(o, "strength", json_real(p->strength));
     /* Names the client left to the engine stay absent (the model decides). */
     const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction", "model",
-                           "init_image"};
+                           "init_image",
+                           "decoder",
+                           "preset"};
     const char *values[] = {p->sampler, p->schedule, p->spacing, p->rng, p->prediction,
-                            p->model, p->init_image};
-    for (int i = 0; i < 7; i++)
+                            p->model, p->init_image,
+                            p->decoder,
+                            p->preset};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (values[i])
             failed |= set(o, names[i], json_string(values[i]));
     if (failed) {
@@ -376,6 +416,7 @@ void df_request_to_generate(const df_request_params *p, df_generate_request *out
     out->prompt_flags = p->weighting ? DF_PROMPT_WEIGHTING : 0;
     out->eta = (float)p->eta;
     out->preview_every = p->preview_every;
+    out->decoder = p->decoder;
     if (p->init_pixels) {
         out->init_pixels = p->init_pixels;
         out->init_width = p->init_width;
@@ -398,6 +439,8 @@ void df_request_params_free(df_request_params *p)
     free(p->model);
     free(p->init_image);
     free(p->init_pixels);
+    free(p->decoder);
+    free(p->preset);
     memset(p, 0, sizeof *p);
 }
 

@@ -38,7 +38,7 @@ typedef struct df_request_limits {
     int max_batch;
     size_t max_prompt_bytes;
     size_t max_init_image_bytes; /* base64 text of init_image */
-    int previews;          /* the server has a TAESD decoder */
+    int previews;          /* the server has a TAESD decoder (previews, decoder "taesd") */
     /* Several models: resolves "model" and gives that model's size limits
      * (NULL: "model" must be absent, sizes are the fields above). */
     df_request_model_fn resolve_model;
@@ -72,6 +72,11 @@ struct df_request_params {
     uint8_t *init_pixels;
     int init_width, init_height;
     double strength;
+    /* "decoder": NULL (the VAE), "vae" or "taesd" (needs the server's
+     * TAESD). "preset": NULL or a df_preset name, already applied to the
+     * fields above that the request left out; kept to show what ran. */
+    char *decoder;
+    char *preset;
 };
 
 /* A validation failure: the field at fault ("" for the body as a whole) and

@@ -222,6 +222,11 @@ static const field_rule fields[] = {
     {"send_images", MAPPED, NULL},
     {"save_images", IGNORED, NULL}, /* every image is kept in the job store anyway */
     {"include_init_images", MAPPED, NULL},
+    /* diffuse's extension: the final decoder ("vae" or "taesd"). */
+    {"decoder", MAPPED, NULL},
+    /* diffuse's extension: a few-step preset; A1111's defaults (50 steps,
+     * CFG 7, Euler) then give way to it for the fields not sent. */
+    {"preset", MAPPED, NULL},
     {"do_not_save_samples", IGNORED, NULL},
     {"do_not_save_grid", IGNORED, NULL},
     {"override_settings_restore_afterwards", IGNORED, NULL},
@@ -399,6 +404,16 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         else
             json_object_set_new(n, copied[i], json_string(""));
     }
+    /* Extensions, as they are (the native parser checks them). */
+    const char *extensions[] = {"decoder", "preset"};
+    for (size_t i = 0; i < sizeof extensions / sizeof *extensions; i++) {
+        json_t *v = json_object_get(body, extensions[i]);
+        if (v && !json_is_null(v))
+            json_object_set(n, extensions[i], v);
+    }
+    /* With a preset, A1111's defaults must not pass for values the client chose. */
+    const json_t *preset = json_object_get(body, "preset");
+    const int has_preset = preset && !json_is_null(preset);
     long long steps, seed, batch_size, n_iter, width, height;
     /* A1111's default of 50 steps, within this server's --max-steps. */
     long long default_steps = server->limits.max_steps < 50 ? server->limits.max_steps : 50;
@@ -424,7 +439,9 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
                                    "(--max-batch)", n_iter, batch_size, max_batch), -1;
     t->batch_size = (int)batch_size;
     t->n_iter = (int)n_iter;
-    json_object_set_new(n, "steps", json_integer(steps));
+    const json_t *steps_given = json_object_get(body, "steps");
+    if (!has_preset || (steps_given && !json_is_null(steps_given)))
+        json_object_set_new(n, "steps", json_integer(steps));
     json_object_set_new(n, "seed", json_integer(seed < 0 ? -1 : seed));
     /* n_iter batches of batch_size with per-image seeds are the same images
      * as one batch of their product: image i has seed + i either way. */
@@ -439,9 +456,10 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
     if (cfg && !json_is_null(cfg) && !json_is_number(cfg))
         return *answered = invalid(request, "cfg_scale", "cfg_scale: value is not a valid "
                                    "float"), -1;
-    json_object_set_new(n, "guidance_scale", cfg && !json_is_null(cfg)
-                                                 ? json_real(json_number_value(cfg))
-                                                 : json_real(7.0));
+    if (!has_preset || (cfg && !json_is_null(cfg)))
+        json_object_set_new(n, "guidance_scale", cfg && !json_is_null(cfg)
+                                                     ? json_real(json_number_value(cfg))
+                                                     : json_real(7.0));
 
     /* The sampler: sampler_name, else sampler_index, else Euler (A1111's). */
     json_t *sampler = json_object_get(body, "sampler_name");
@@ -462,7 +480,9 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         return *answered = df_http_send_error(request, 404, "not_found", "sampler_not_found",
                                               sampler_field, NULL, "Sampler not found: %s: %s",
                                               sampler_field, engine.message), -1;
-    json_object_set_new(n, "sampler", json_string(sampler_text));
+    const int sampler_given = sampler && json_is_string(sampler) && json_string_length(sampler);
+    if (!has_preset || sampler_given)
+        json_object_set_new(n, "sampler", json_string(sampler_text));
     json_t *scheduler = json_object_get(body, "scheduler");
     if (scheduler && !json_is_null(scheduler)) {
         const char *schedule = NULL;

@@ -100,6 +100,8 @@
 "    'force_task_id': {'type': 'string', 'nullable': true, 'maxLength': 127, 'description': 'An id for GET /sdapi/v1/progress?id_task= (at most 127 bytes)'}," \
 "    'send_images': {'type': 'boolean', 'nullable': true, 'default': true, 'description': 'false: images is empty'}," \
 "    'include_init_images': {'type': 'boolean', 'nullable': true, 'default': false, 'description': 'img2img: keep init_images in the response parameters (else null)'}," \
+"    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'diffuse extension: vae (default) or taesd: the decoder of the final image; taesd (TAESD, far cheaper, slightly softer) needs a server started with --taesd, else 400 (422 here)'}," \
+"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'diffuse extension: Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1; A1111 defaults (steps 50, cfg_scale 7, Euler) give way to it'}," \
 "    'save_images': {'type': 'boolean', 'nullable': true, 'description': 'Ignored (every image is kept in the job store)'}," \
 "    'do_not_save_samples': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
 "    'do_not_save_grid': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
@@ -302,7 +304,9 @@ static const char document[] =
 "    'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']},"
 "    'preview_every': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 1000, 'description': 'TAESD previews every N steps (needs --taesd)'},"
 "    'init_image': {'type': 'string', 'nullable': true, 'description': 'img2img: base64 of a PNG, JPEG or WebP file'},"
-"    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'}}},"
+"    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'},"
+"    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'vae (default) or taesd: the decoder of the final image; taesd (TAESD, far cheaper, slightly softer) needs a server started with --taesd, else 400'},"
+"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"
@@ -320,7 +324,7 @@ static const char document[] =
 "  'JobList': {'type': 'object', 'required': ['object', 'data', 'has_more', 'next'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/Job'}}, 'has_more': {'type': 'boolean'},"
 "    'next': {'type': 'string', 'nullable': true, 'description': 'The URL of the next page; null on the last'}}},"
 "  'OpenAIImageRequest': {'type': 'object', 'additionalProperties': false, 'required': ['prompt'],"
-"   'description': 'OpenAI fields, and beyond them the generation fields negative_prompt to prediction. quality, style, moderation and background (but transparent) are accepted and ignored; other fields are rejected.',"
+"   'description': 'OpenAI fields, and beyond them the generation fields negative_prompt to preset. quality, style, moderation and background (but transparent) are accepted and ignored; other fields are rejected.',"
 "   'properties': {"
 "    'prompt': {'type': 'string'},"
 "    'model': {'type': 'string', 'nullable': true, 'description': 'A name GET /v1/models lists, or diffuse; absent: the default model'},"
@@ -340,7 +344,9 @@ static const char document[] =
 "    'schedule': {'type': 'string', 'nullable': true}, 'spacing': {'type': 'string', 'nullable': true},"
 "    'seed_mode': {'type': 'string', 'nullable': true, 'enum': ['batch', 'per-image']}, 'rng': {'type': 'string', 'nullable': true, 'enum': ['cpu', 'philox']},"
 "    'clip_skip': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12}, 'weighting': {'type': 'boolean', 'nullable': true},"
-"    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1}, 'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']}}},"
+"    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1}, 'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']},"
+"    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'As GenerationParameters'},"
+"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'As GenerationParameters'}}},"
 "  'OpenAIImage': {'type': 'object', 'description': 'b64_json or url, as response_format asked', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"
 "    'created': {'type': 'integer'}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIImage'}},"

@@ -52,6 +52,22 @@ expect "img2img infotext" 0 "" -- grep -aq "Denoising strength: 0.5" "$tmp/i.png
 expect "preview" 0 "" -- gen -p "a cat" --taesd tests/fixtures/tiny-taesd --preview "$tmp/preview.png" --preview-every 1 --steps 3 -o "$tmp/o.png"
 expect "preview written" 0 "" -- test -s "$tmp/preview.png"
 expect "vae" 0 "" -- gen -p "a cat" --vae $sd1/vae --steps 2 -o "$tmp/o.png"
+# --decoder taesd: the final image from TAESD (the tiny VAE's 16x16 default
+# size is 2x2 latents at TAESD's 8x), unlike the VAE's from the same seed.
+expect "decoder taesd" 0 "" -- gen -p "a cat" --taesd tests/fixtures/tiny-taesd --decoder taesd --seed 3 --steps 2 -o "$tmp/taesd.png"
+expect "decoder taesd png" 0 "" -- sh -c "head -c 8 '$tmp/taesd.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+expect "decoder taesd (original file)" 0 "" -- gen -p "a cat" --taesd tests/fixtures/tiny-taesd-decoder.safetensors --decoder taesd --seed 3 --steps 2 -o "$tmp/taesd2.png"
+expect "decoder vae" 0 "" -- gen -p "a cat" --taesd tests/fixtures/tiny-taesd --decoder vae --seed 3 --steps 2 -o "$tmp/vae.png"
+expect "taesd differs from vae" 1 "" -- cmp -s "$tmp/taesd.png" "$tmp/vae.png"
+expect "decoder taesd estimate" 0 "" -- gen -p x --taesd tests/fixtures/tiny-taesd --decoder taesd --estimate-memory
+expect_stdout "decoder taesd estimate printed" "^[0-9]+ bytes"
+# --preset: the recommended few-step settings, for the options not given.
+expect "preset turbo" 0 "" -- gen -p "a cat" --preset turbo --seed 1 -o "$tmp/turbo.png"
+expect "preset turbo: 1 step, cfg 0" 0 "" -- grep -aq "Steps: 1, Sampler: .*CFG scale: 0," "$tmp/turbo.png"
+expect "preset turbo, explicit steps and cfg win" 0 "" -- gen -p "a cat" --preset turbo --steps 3 --cfg 1.5 --seed 1 -o "$tmp/turbo3.png"
+expect "explicit values in the infotext" 0 "" -- grep -aq "Steps: 3, Sampler: .*CFG scale: 1.5," "$tmp/turbo3.png"
+expect "preset lcm" 0 "" -- gen -p "a cat" --preset lcm --seed 1 -o "$tmp/lcm.png"
+expect "preset lcm: LCM, 4 steps, cfg 1" 0 "" -- grep -aq "Steps: 4, Sampler: LCM, CFG scale: 1," "$tmp/lcm.png"
 expect "single-file sd2" 0 "" -- "$DIFFUSE" generate -m tests/fixtures/tiny-sd2.safetensors -p "a cat" --steps 2 -o "$tmp/o.png"
 expect "quiet" 0 "" -- sh -c "'$DIFFUSE' generate -m $sd1 -q -p 'a cat' --steps 2 -o '$tmp/o.png' 2>'$tmp/quiet.err'"
 expect "quiet is silent" 1 "" -- test -s "$tmp/quiet.err"
@@ -96,6 +112,9 @@ expect "bad seed mode" 2 "per-image" -- gen -p x --seed-mode each
 expect "unknown extension" 2 "\.gif" -- gen -p x -o "$tmp/out.gif"
 expect "no extension" 2 "extension" -- gen -p x -o "$tmp/out"
 expect "preview without taesd" 2 "--taesd" -- gen -p x --preview "$tmp/pv.png"
+expect "decoder taesd without taesd" 2 "--decoder taesd needs a TAESD decoder \(--taesd PATH" -- gen -p x --decoder taesd -o "$tmp/f.png"
+expect "bad decoder" 2 "--decoder expects one of vae, taesd; got 'tiny'" -- gen -p x --decoder tiny
+expect "bad preset" 2 "preset 'fast' is not one of: turbo, lcm" -- gen -p x --preset fast
 expect "two prompts" 2 "unexpected argument" -- gen "a" "b"
 
 # Failures: exit 1, the message names the problem; no output file.
