@@ -360,6 +360,8 @@ static void check_estimate(const char *what, int width, int batch, df_seed_mode 
     size_t estimate = 0;
     REQUIRE(df_model_estimate_memory(fresh, &request, &estimate, &error) == DF_OK);
 
+    /* the pool's workspace outlives a run: measure this run's growth of it */
+    df_pool_workspace_trim(df_runtime_pool(runtime));
     size_t baseline = heap_in_use();
     heap_samples during = {fresh, baseline, 0, 0};
     request.progress = sample_heap;

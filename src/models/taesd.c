@@ -496,6 +496,25 @@ size_t df_taesd_decode_scratch_bytes(const df_taesd *taesd, int height, int widt
     return 3 * df_arena_footprint(net_elements(&taesd->decoder, height, width) * sizeof(float));
 }
 
+size_t df_taesd_decode_workspace_bytes(const df_taesd *taesd, int height, int width)
+{
+    const taesd_net *net = &taesd->decoder;
+    size_t most = 0;
+    int h = height, w = width;
+    for (int i = 0; i < net->count; i++) {
+        const taesd_layer *layer = &net->layers[i];
+        if (layer->upsample_before) {
+            h *= 2;
+            w *= 2;
+        }
+        int widest = layer->c_in > layer->c_out ? layer->c_in : layer->c_out;
+        size_t bytes =
+            df_conv2d_winograd_workspace_bound(1, h, w, widest, widest, df_pool_size(taesd->pool));
+        most = most > bytes ? most : bytes;
+    }
+    return most;
+}
+
 size_t df_taesd_reserved_bytes(const df_taesd *taesd)
 {
     return taesd->arena.capacity;

@@ -32,6 +32,9 @@ void df_taesd_free(df_taesd *taesd);
  * holds now: for memory estimates. */
 size_t df_taesd_decode_scratch_bytes(const df_taesd *taesd, int height, int width);
 size_t df_taesd_reserved_bytes(const df_taesd *taesd);
+/* Bytes of the pool's shared workspace (Winograd's, kernels.h) a decode of
+ * one h x w latent may take. */
+size_t df_taesd_decode_workspace_bytes(const df_taesd *taesd, int height, int width);
 int df_taesd_latent_channels(const df_taesd *taesd);
 int df_taesd_can_decode(const df_taesd *taesd);
 int df_taesd_can_encode(const df_taesd *taesd);

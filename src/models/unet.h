@@ -69,5 +69,8 @@ df_status df_unet_check_inputs(const df_unet *unet, int batch, int height, int w
 size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int width,
                              int context_tokens);
 size_t df_unet_reserved_bytes(const df_unet *unet);
+/* Bytes of the pool's shared workspace the forward's convolutions may take
+ * (Winograd's transformed tiles; kernels.h). */
+size_t df_unet_conv_workspace_bytes(const df_unet *unet, int batch, int height, int width);
 
 #endif

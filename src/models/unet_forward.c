@@ -128,6 +128,26 @@ size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int wid
     return plan_bytes(&p);
 }
 
+size_t df_unet_conv_workspace_bytes(const df_unet *unet, int batch, int height, int width)
+{
+    /* At level i every 3x3 conv reads at most a concat of two of the
+     * widest channels around it and writes at most the widest. */
+    const df_unet_config *config = &unet->config;
+    const int *ch = config->block_out_channels;
+    size_t most = 0;
+    for (int i = 0; i < config->block_count; i++) {
+        int widest = ch[i];
+        if (i > 0 && ch[i - 1] > widest)
+            widest = ch[i - 1];
+        if (i + 1 < config->block_count && ch[i + 1] > widest)
+            widest = ch[i + 1];
+        size_t bytes = df_conv2d_winograd_workspace_bound(batch, height >> i, width >> i, 2 * widest,
+                                                          widest, df_pool_size(unet->pool));
+        most = max_size(most, bytes);
+    }
+    return most;
+}
+
 size_t df_unet_reserved_bytes(const df_unet *unet)
 {
     return unet->arena.capacity;

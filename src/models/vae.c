@@ -916,6 +916,40 @@ size_t df_vae_decode_scratch_bytes(const df_vae *vae, int height, int width)
     return work_bytes(decoder_elements(cfg, height, width), (size_t)height * width * top, 0, NULL);
 }
 
+size_t df_vae_decode_workspace_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    const int levels = cfg->block_count;
+    if (vae->tile > 0 && (height > vae->tile || width > vae->tile))
+        height = width = vae->tile;
+    /* level i works at (h, w) << i with its channels and the level below's */
+    size_t most = 0;
+    int c_prev = cfg->block_out_channels[levels - 1];
+    for (int i = 0; i < levels; i++) {
+        int c = cfg->block_out_channels[levels - 1 - i];
+        int widest = c > c_prev ? c : c_prev;
+        most = max_size(most, df_conv2d_winograd_workspace_bound(1, height << i, width << i, widest,
+                                                                 widest, df_pool_size(vae->pool)));
+        c_prev = c;
+    }
+    return most;
+}
+
+size_t df_vae_encode_workspace_bytes(const df_vae *vae, int height, int width)
+{
+    const df_vae_config *cfg = &vae->config;
+    size_t most = 0;
+    int c_prev = cfg->block_out_channels[0];
+    for (int i = 0; i < cfg->block_count; i++) {
+        int c = cfg->block_out_channels[i];
+        int widest = c > c_prev ? c : c_prev;
+        most = max_size(most, df_conv2d_winograd_workspace_bound(1, height >> i, width >> i, widest,
+                                                                 widest, df_pool_size(vae->pool)));
+        c_prev = c;
+    }
+    return most;
+}
+
 size_t df_vae_encode_scratch_bytes(const df_vae *vae, int height, int width)
 {
     const df_vae_config *cfg = &vae->config;

@@ -50,6 +50,10 @@ df_status df_vae_decode(df_vae *vae, const float *latents, int batch, int height
 size_t df_vae_decode_scratch_bytes(const df_vae *vae, int height, int width);
 size_t df_vae_encode_scratch_bytes(const df_vae *vae, int height, int width);
 size_t df_vae_reserved_bytes(const df_vae *vae);
+/* Bytes of the pool's shared workspace (Winograd's, kernels.h) a decode of
+ * one h x w latent (tiling as set) and an encode of an H x W image may take. */
+size_t df_vae_decode_workspace_bytes(const df_vae *vae, int height, int width);
+size_t df_vae_encode_workspace_bytes(const df_vae *vae, int height, int width);
 
 /* image [batch, 3, H, W] (H, W multiples of downscale, values in [-1, 1])
  * -> mean and logvar, each [batch, latent_channels, H/downscale, W/downscale]. */

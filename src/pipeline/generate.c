@@ -900,6 +900,25 @@ df_status df_model_estimate_memory(df_model *model, const df_generate_request *r
     if ((request->preview_every > 0 || p.taesd_decode) && model->taesd)
         total = add_bytes(total, df_taesd_decode_scratch_bytes(model->taesd, p.latent_height,
                                                                p.latent_width) + 64);
+    /* The pool's one workspace (Winograd's convolutions), as large as the
+     * largest of the models' needs. */
+    size_t workspace = df_unet_conv_workspace_bytes(model->unet, run_size * copies,
+                                                    p.latent_height, p.latent_width);
+    size_t decode_workspace =
+        p.taesd_decode ? df_taesd_decode_workspace_bytes(model->taesd, p.latent_height,
+                                                         p.latent_width)
+                       : df_vae_decode_workspace_bytes(model->vae, p.latent_height, p.latent_width);
+    workspace = decode_workspace > workspace ? decode_workspace : workspace;
+    if (request->preview_every > 0 && model->taesd) {
+        size_t bytes = df_taesd_decode_workspace_bytes(model->taesd, p.latent_height,
+                                                       p.latent_width);
+        workspace = bytes > workspace ? bytes : workspace;
+    }
+    if (p.img2img) {
+        size_t bytes = df_vae_encode_workspace_bytes(model->vae, p.height, p.width);
+        workspace = bytes > workspace ? bytes : workspace;
+    }
+    total = add_bytes(total, workspace);
     /* The result, and one image converted to 8 bits at a time. */
     total = add_bytes(total, mul_bytes((size_t)batch, image_bytes + per_image * sizeof(float) +
                                                           sizeof(int64_t) + 4096));

@@ -15,6 +15,7 @@
 #ifndef DF_RUNTIME_KERNELS_H
 #define DF_RUNTIME_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/tensor.h"
@@ -37,6 +38,13 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
  * the caller runs the direct convolution. */
 int df_conv2d_winograd(df_pool *pool, const float *x, int n, int h, int w, int c_in,
                        const df_weight *weight, const df_weight *bias, int padding, float *y);
+/* An upper bound of the memory such a convolution takes on a pool of
+ * `threads` (0 when it would not use Winograd): the pool's workspace and
+ * what it adds to each thread's scratch. Monotone in every argument, so a
+ * model can bound all its convolutions by its widest channels at each
+ * resolution. */
+size_t df_conv2d_winograd_workspace_bound(int n, int oh, int ow, int c_in, int c_out,
+                                          int threads);
 /* Process-wide switch for that path (on by default; `--no-winograd`).
  * Not thread-safe: set it before generating. */
 void df_conv_set_winograd(int enabled);

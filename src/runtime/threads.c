@@ -262,6 +262,21 @@ int df_pool_current_thread(const df_pool *pool)
     return pool && tls_pool == pool ? tls_thread : 0;
 }
 
+/* Exactly the size asked (no growth margin): memory estimates bound the
+ * workspace by the largest request (df_conv2d_winograd_workspace_bound). */
+static void *workspace_grow(df_scratch *workspace, size_t bytes)
+{
+    if (workspace->bytes >= bytes && workspace->data)
+        return workspace->data;
+    void *data = NULL;
+    if (posix_memalign(&data, 64, (bytes + 63) & ~(size_t)63) != 0)
+        return NULL;
+    free(workspace->data);
+    workspace->data = data;
+    workspace->bytes = bytes;
+    return data;
+}
+
 static _Thread_local df_scratch tls_inline_workspace;
 static _Thread_local int tls_inline_workspace_taken;
 
@@ -270,14 +285,14 @@ void *df_pool_workspace_acquire(df_pool *pool, size_t bytes)
     if (!pool) {
         if (tls_inline_workspace_taken)
             return NULL;
-        void *data = scratch_grow(&tls_inline_workspace, bytes ? bytes : 64);
+        void *data = workspace_grow(&tls_inline_workspace, bytes ? bytes : 64);
         tls_inline_workspace_taken = data != NULL;
         return data;
     }
     int expected = 0;
     if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
         return NULL;
-    void *data = scratch_grow(&pool->workspace, bytes ? bytes : 64);
+    void *data = workspace_grow(&pool->workspace, bytes ? bytes : 64);
     if (!data)
         atomic_store(&pool->workspace_taken, 0);
     return data;
@@ -288,5 +303,22 @@ void df_pool_workspace_release(df_pool *pool)
     if (!pool)
         tls_inline_workspace_taken = 0;
     else
+        atomic_store(&pool->workspace_taken, 0);
+}
+
+void df_pool_workspace_trim(df_pool *pool)
+{
+    df_scratch *workspace = pool ? &pool->workspace : &tls_inline_workspace;
+    if (pool) {
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
+            return;
+    } else if (tls_inline_workspace_taken) {
+        return;
+    }
+    free(workspace->data);
+    workspace->data = NULL;
+    workspace->bytes = 0;
+    if (pool)
         atomic_store(&pool->workspace_taken, 0);
 }

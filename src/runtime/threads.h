@@ -57,5 +57,8 @@ int df_pool_current_thread(const df_pool *pool);
  * peak is part of the pool's memory. pool NULL: a buffer per OS thread. */
 void *df_pool_workspace_acquire(df_pool *pool, size_t bytes);
 void df_pool_workspace_release(df_pool *pool);
+/* Frees the workspace when nobody holds it (memory measurements start from
+ * none; a long-idle server may give it back). */
+void df_pool_workspace_trim(df_pool *pool);
 
 #endif

@@ -318,6 +318,14 @@ DF_INLINE void output_tiles_body(const winograd_plan *p, const winograd_task *ta
 }
 DF_VEC_DISPATCH(output_tiles, (const winograd_plan *p, const winograd_task *task), (p, task))
 
+/* What product_task takes from its thread's scratch: M, then without a
+ * shared U the task's own U and weight rows. */
+static int64_t winograd_task_floats(int64_t range_max, int64_t kc_max, int share_u)
+{
+    return 36 * range_max * DF_WINOGRAD_NT + (share_u ? 0 : 36 * kc_max * DF_WINOGRAD_NT) +
+           (share_u ? 0 : 8 * kc_max * 9);
+}
+
 /* ---- product tasks: the 36 GEMMs of a block of channels, then y -------- */
 
 static void product_task(void *context, int64_t begin, int64_t end, int thread)
@@ -329,9 +337,9 @@ static void product_task(void *context, int64_t begin, int64_t end, int thread)
      * then, without a shared U, this task's U and weight rows */
     const int64_t m_floats = 36 * p->range_max * DF_WINOGRAD_NT;
     const int64_t u_floats = p->u ? 0 : 36 * kc_max * DF_WINOGRAD_NT;
-    const int64_t rows_floats = p->u ? 0 : 8 * kc_max * 9;
     float *m = df_pool_scratch(p->pool, thread,
-                               (size_t)(m_floats + u_floats + rows_floats) * sizeof(float));
+                               (size_t)winograd_task_floats(p->range_max, kc_max, p->u != NULL) *
+                                   sizeof(float));
     assert(m); /* a few MB */
     if (!m)
         return;
@@ -378,70 +386,115 @@ static void product_task(void *context, int64_t begin, int64_t end, int thread)
 
 /* ---- driver ------------------------------------------------------------- */
 
+/* The sizes a convolution is done with, shared by the driver and the
+ * memory bound so the two cannot disagree. */
+typedef struct winograd_layout {
+    int64_t tiles, chunk, chunk_pad, blocks, c_out_pad, kc;
+    int share_u;
+    int64_t v_floats, u_floats; /* the pool workspace, with c_out floats of bias */
+} winograd_layout;
+
+/* 0 when Winograd does not apply: too few tiles, or a micro-kernel whose
+ * panel width does not divide the task's channels. */
+static int winograd_layout_for(int n, int oh, int ow, int c_in, int c_out,
+                               const df_gemm_micro *micro, winograd_layout *l)
+{
+    if (!winograd_enabled || n < 1 || oh < 1 || ow < 1 || c_in < 1 || c_out < 1)
+        return 0;
+    if (DF_WINOGRAD_NT % micro->nr != 0 || micro->nr % 8 != 0)
+        return 0;
+    const int mr = micro->mr;
+    l->tiles = (int64_t)n * ((oh + 3) / 4) * ((ow + 3) / 4);
+    if (l->tiles < DF_WINOGRAD_MIN_TILES)
+        return 0;
+    /* K blocks of equal length, a multiple of 8 (320 = 160 + 160, not
+     * 256 + 64: a short block pays the micro-kernel's C update for little) */
+    const int64_t k_blocks = (c_in + DF_GEMM_KC - 1) / DF_GEMM_KC;
+    l->kc = ((c_in + k_blocks - 1) / k_blocks + 7) / 8 * 8;
+    /* chunks of whole MR-row panels; U shared when it fits */
+    l->chunk = winograd_budget / (36 * (int64_t)c_in) / mr * mr;
+    if (l->chunk > l->tiles)
+        l->chunk = l->tiles;
+    if (l->chunk < DF_WINOGRAD_MIN_TILES)
+        return 0;
+    l->chunk_pad = (l->chunk + mr - 1) / mr * mr;
+    l->blocks = (c_out + DF_WINOGRAD_NT - 1) / DF_WINOGRAD_NT;
+    l->c_out_pad = l->blocks * DF_WINOGRAD_NT;
+    l->share_u = 36 * (int64_t)c_in * l->c_out_pad <= winograd_budget * 3 / 2;
+    l->v_floats = 36 * l->chunk_pad * c_in;
+    l->u_floats = l->share_u ? 36 * (int64_t)c_in * l->c_out_pad : 0;
+    return 1;
+}
+
+/* Tiles per product task for a chunk of tile_count: up to DF_WINOGRAD_RANGE,
+ * cut further until every thread has a few tasks, but not below 32 tiles;
+ * whole MR-row panels, so a range starts on a panel. */
+static int64_t winograd_range(int64_t tile_count, int64_t blocks, int threads, int mr)
+{
+    const int64_t want = 4 * (int64_t)threads;
+    int64_t ranges = (tile_count + DF_WINOGRAD_RANGE - 1) / DF_WINOGRAD_RANGE;
+    while (blocks * ranges < want && tile_count / (ranges + 1) >= 32)
+        ranges++;
+    return ((tile_count + ranges - 1) / ranges + mr - 1) / mr * mr;
+}
+
+size_t df_conv2d_winograd_workspace_bound(int n, int oh, int ow, int c_in, int c_out, int threads)
+{
+    df_gemm_micro micro;
+    df_gemm_micro_kernel(&micro);
+    winograd_layout l;
+    if (!winograd_layout_for(n, oh, ow, c_in, c_out, &micro, &l))
+        return 0;
+    threads = threads > 0 ? threads : 1;
+    const int64_t range = winograd_range(l.chunk, l.blocks, threads, micro.mr);
+    const int64_t task = winograd_task_floats(range, c_in < l.kc ? c_in : l.kc, l.share_u);
+    /* a thread's scratch grows by half again at most past the largest request */
+    return (size_t)(l.v_floats + l.u_floats + c_out + threads * (task + task / 2)) *
+               sizeof(float) + 64;
+}
+
 int df_conv2d_winograd(df_pool *pool, const float *x, int n, int h, int w, int c_in,
                        const df_weight *weight, const df_weight *bias, int padding, float *y)
 {
-    if (!winograd_enabled || weight->shape[2] != 3 || weight->shape[3] != 3 || c_in < 1)
+    if (weight->shape[2] != 3 || weight->shape[3] != 3)
         return 0;
     winograd_plan plan = {
         .x = x, .y = y, .weight = weight, .pool = pool,
         .n = n, .h = h, .w = w, .c_in = c_in, .c_out = (int)weight->shape[0],
         .padding = padding, .oh = h + 2 * padding - 2, .ow = w + 2 * padding - 2,
     };
-    if (plan.oh <= 0 || plan.ow <= 0 || plan.c_out < 1)
+    df_gemm_micro_kernel(&plan.micro);
+    winograd_layout l;
+    if (!winograd_layout_for(n, plan.oh, plan.ow, c_in, plan.c_out, &plan.micro, &l))
         return 0;
+    const int mr = plan.micro.mr;
     plan.tiles_y = (plan.oh + 3) / 4;
     plan.tiles_x = (plan.ow + 3) / 4;
-    plan.tiles = (int64_t)n * plan.tiles_y * plan.tiles_x;
-    if (plan.tiles < DF_WINOGRAD_MIN_TILES)
-        return 0;
-    df_gemm_micro_kernel(&plan.micro);
-    const int mr = plan.micro.mr;
-    if (DF_WINOGRAD_NT % plan.micro.nr != 0 || plan.micro.nr % 8 != 0)
-        return 0;
-    /* K blocks of equal length, a multiple of 8 (320 = 160 + 160, not
-     * 256 + 64: a short block pays the micro-kernel's C update for little) */
-    const int64_t k_blocks = (c_in + DF_GEMM_KC - 1) / DF_GEMM_KC;
-    plan.kc = ((c_in + k_blocks - 1) / k_blocks + 7) / 8 * 8;
-    /* Chunks of whole MR-row panels; U shared when it fits. */
-    int64_t chunk = winograd_budget / (36 * (int64_t)c_in) / mr * mr;
-    if (chunk > plan.tiles)
-        chunk = plan.tiles;
-    if (chunk < DF_WINOGRAD_MIN_TILES)
-        return 0;
-    const int64_t chunk_pad = (chunk + mr - 1) / mr * mr;
-    plan.blocks = (plan.c_out + DF_WINOGRAD_NT - 1) / DF_WINOGRAD_NT;
-    plan.c_out_pad = plan.blocks * DF_WINOGRAD_NT;
+    plan.tiles = l.tiles;
+    plan.kc = l.kc;
+    plan.blocks = l.blocks;
+    plan.c_out_pad = l.c_out_pad;
     plan.u_stride = (int64_t)c_in * plan.c_out_pad;
-    const int share_u = 36 * plan.u_stride <= winograd_budget * 3 / 2;
-    const int64_t v_floats = 36 * chunk_pad * c_in, u_floats = share_u ? 36 * plan.u_stride : 0;
     float *workspace = df_pool_workspace_acquire(
-        pool, (size_t)(u_floats + v_floats + plan.c_out) * sizeof(float));
+        pool, (size_t)(l.u_floats + l.v_floats + plan.c_out) * sizeof(float));
     if (!workspace)
         return 0; /* taken by an enclosing kernel, or no memory: direct path */
-    plan.u = share_u ? workspace : NULL;
-    plan.v = workspace + u_floats;
+    plan.u = l.share_u ? workspace : NULL;
+    plan.v = workspace + l.u_floats;
     if (bias) {
-        float *bias_f32 = plan.v + v_floats;
+        float *bias_f32 = plan.v + l.v_floats;
         df_weight_to_f32(bias, 0, plan.c_out, bias_f32);
         plan.bias = bias_f32;
     }
-    if (share_u)
-        df_pool_for(pool, plan.blocks * k_blocks, 1, weight_task, &plan);
-    /* Tasks of NT channels x up to DF_WINOGRAD_RANGE tiles, the tiles cut
-     * further until every thread has a few, but not below 32 tiles. */
-    const int64_t want = 4 * (int64_t)df_pool_size(pool);
-    for (int64_t tile0 = 0; tile0 < plan.tiles && !df_pool_stopped(pool); tile0 += chunk) {
+    if (l.share_u)
+        df_pool_for(pool, plan.blocks * ((c_in + plan.kc - 1) / plan.kc), 1, weight_task, &plan);
+    for (int64_t tile0 = 0; tile0 < plan.tiles && !df_pool_stopped(pool); tile0 += l.chunk) {
         plan.tile0 = tile0;
-        plan.tile_count = plan.tiles - tile0 < chunk ? plan.tiles - tile0 : chunk;
+        plan.tile_count = plan.tiles - tile0 < l.chunk ? plan.tiles - tile0 : l.chunk;
         plan.tile_pad = (plan.tile_count + mr - 1) / mr * mr;
         plan.v_stride = plan.tile_pad * c_in;
         df_pool_for(pool, plan.tile_pad / mr, 1, input_task, &plan);
-        int64_t ranges = (plan.tile_count + DF_WINOGRAD_RANGE - 1) / DF_WINOGRAD_RANGE;
-        while (plan.blocks * ranges < want && plan.tile_count / (ranges + 1) >= 32)
-            ranges++;
-        /* whole panels per range, so a range starts on a panel */
-        plan.range_max = ((plan.tile_count + ranges - 1) / ranges + mr - 1) / mr * mr;
+        plan.range_max = winograd_range(plan.tile_count, plan.blocks, df_pool_size(pool), mr);
         plan.ranges = (plan.tile_count + plan.range_max - 1) / plan.range_max;
         df_pool_for(pool, plan.blocks * plan.ranges, 1, product_task, &plan);
     }
