@@ -180,6 +180,7 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
         .c = y,
         .ldc = weight->shape[0],
         .user = &src,
+        .precision = df_pool_precision(pool), /* bf16/int8 when the generation asks */
     };
     df_gemm_run(pool, &problem);
 }

@@ -53,6 +53,7 @@ struct df_pool {
     atomic_int_fast64_t next;
     df_pool_stop_fn stop;
     void *stop_user;
+    int precision; /* df_pool_set_precision */
 };
 
 /* Which pool (if any) the current thread is running a task of, and as whom:
@@ -218,6 +219,17 @@ void df_pool_set_stop(df_pool *pool, df_pool_stop_fn fn, void *user)
 int df_pool_stopped(const df_pool *pool)
 {
     return pool && pool->stop && pool->stop(pool->stop_user);
+}
+
+void df_pool_set_precision(df_pool *pool, int precision)
+{
+    if (pool)
+        pool->precision = precision;
+}
+
+int df_pool_precision(const df_pool *pool)
+{
+    return pool ? pool->precision : 0;
 }
 
 static void *scratch_grow(df_scratch *scratch, size_t bytes)
