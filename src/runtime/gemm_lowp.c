@@ -114,6 +114,30 @@ static void lowp_task(void *context, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* The converted weight panel is re-made by every task for every K block,
+ * and converting costs several times what one kernel pass over it does
+ * (the int8 kernel is ~4x the f32 one), so tasks are as tall as the thread
+ * count allows: one row band per thread, as wide as keeps a converted B
+ * block (nt x kc, 1-2 bytes per element) about where the f32 path keeps
+ * its f32 one. Small-M layers (CLIP) split N instead. */
+static void lowp_plan_tiles(const df_pool *pool, const df_gemm_problem *pr,
+                            const df_gemm_lowp *kernel, int64_t *mt, int64_t *nt)
+{
+    const int64_t threads = df_pool_size(pool), mr = kernel->mr, nr = kernel->nr;
+    const int64_t nt_max = (int64_t)(kernel->b_bytes(256) > (size_t)(256 * 32 * 2) ? 768 : 1536);
+    int64_t n_split = (pr->n + nt_max - 1) / nt_max;
+    int64_t m_split = (threads + n_split - 1) / n_split;
+    /* at least a few A blocks per task, or the rows are too few to share */
+    while (m_split > 1 && (pr->m + m_split - 1) / m_split < 2 * DF_GEMM_MC)
+        m_split--;
+    while (m_split * n_split < threads && (pr->n + n_split) / (n_split + 1) >= 2 * nr)
+        n_split++;
+    *mt = (pr->m + m_split - 1) / m_split;
+    *mt = (*mt + mr - 1) / mr * mr;
+    *nt = (pr->n + n_split - 1) / n_split;
+    *nt = (*nt + nr - 1) / nr * nr;
+}
+
 void df_gemm_run_lowp(df_pool *pool, const df_gemm_problem *pr, const df_gemm_lowp *kernel)
 {
     if (pr->precision == DF_PRECISION_INT8 && pr->kc_max > DF_INT8_KC_MAX) {
@@ -123,7 +147,7 @@ void df_gemm_run_lowp(df_pool *pool, const df_gemm_problem *pr, const df_gemm_lo
         return;
     }
     lowp_plan plan = {.problem = pr, .kernel = kernel, .pool = pool};
-    df_gemm_plan_tiles(pool, pr->m, pr->n, kernel->mr, kernel->nr, &plan.mt, &plan.nt);
+    lowp_plan_tiles(pool, pr, kernel, &plan.mt, &plan.nt);
     plan.n_tasks = (pr->n + plan.nt - 1) / plan.nt;
     const int64_t m_tasks = (pr->m + plan.mt - 1) / plan.mt;
     const int64_t b_panels = plan.nt / kernel->nr, a_panels = DF_GEMM_MC / kernel->mr;
