@@ -93,6 +93,11 @@ static void usage(FILE *out)
             "                          (default: diffuse-SEED.png in the current directory)\n"
             "      --quality N         JPEG/WebP quality 1..100, 101 = lossless WebP\n"
             "                          (default: 80; PNG is always lossless)\n"
+            "      --precision NAME    f32, bf16 or int8: the arithmetic of the text\n"
+            "                          encoder's, UNet's and VAE's linear layers and\n"
+            "                          convolutions. bf16 needs AVX512-BF16, int8 needs\n"
+            "                          AVX512-VNNI; without them f32 is used, with a\n"
+            "                          message (default: f32; README: speed and error)\n"
             "      --estimate-memory   print the working memory this request needs (what\n"
             "                          `diffuse serve --max-memory` compares; the weights,\n"
             "                          memory-mapped, are not counted) and exit, generating\n"
@@ -326,7 +331,8 @@ enum {
     OPT_NEGATIVE = 256, OPT_STEPS, OPT_CFG, OPT_SAMPLER, OPT_SCHEDULE, OPT_SPACING, OPT_SEED,
     OPT_RNG, OPT_SEED_MODE, OPT_CLIP_SKIP, OPT_WEIGHTING, OPT_INIT_IMAGE, OPT_STRENGTH,
     OPT_VAE, OPT_TAESD, OPT_PREVIEW, OPT_PREVIEW_EVERY, OPT_PREDICTION, OPT_QUALITY,
-    OPT_ESTIMATE_MEMORY
+    OPT_ESTIMATE_MEMORY,
+    OPT_PRECISION
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -357,6 +363,7 @@ int df_cli_generate(int argc, char **argv)
         {"prediction", required_argument, 0, OPT_PREDICTION},
         {"quality", required_argument, 0, OPT_QUALITY},
         {"estimate-memory", no_argument, 0, OPT_ESTIMATE_MEMORY},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -365,6 +372,7 @@ int df_cli_generate(int argc, char **argv)
     static const char *const rng_names[] = {"cpu", "philox", NULL};
     static const char *const seed_mode_names[] = {"batch", "per-image", NULL};
     static const char *const prediction_names[] = {"epsilon", "v_prediction", NULL};
+    static const char *const precision_names[] = {"f32", "bf16", "int8", NULL};
 
     df_generate_request request;
     df_generate_request_init(&request);
@@ -415,6 +423,11 @@ int df_cli_generate(int argc, char **argv)
             if (parse_choice("--seed-mode", optarg, seed_mode_names, &choice))
                 return 2;
             request.seed_mode = choice ? DF_SEED_PER_IMAGE : DF_SEED_BATCH;
+            break;
+        case OPT_PRECISION:
+            if (parse_choice("--precision", optarg, precision_names, &choice))
+                return 2;
+            request.precision = precision_names[choice];
             break;
         case OPT_PREDICTION:
             if (parse_choice("--prediction", optarg, prediction_names, &choice))
