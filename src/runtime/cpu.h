@@ -6,7 +6,10 @@
  *   DF_CPU_DISABLE=avx512_bf16,avx512_vnni   (comma separated; "all" too)
  *
  * so that tests and users can force every dispatch level off on a CPU that
- * has it and see the fallbacks run (never an illegal instruction).
+ * has it and see the fallbacks run (never an illegal instruction). The
+ * GEMM kernels (f32, bf16, int8), the f16/bf16 weight conversions and the
+ * element-wise vector paths all choose from these flags; the latter two
+ * choose once at start-up, so df_cpu_set_disabled reaches only the GEMM.
  */
 #ifndef DF_RUNTIME_CPU_H
 #define DF_RUNTIME_CPU_H
