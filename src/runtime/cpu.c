@@ -5,6 +5,9 @@
  */
 #include "runtime/cpu.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +68,11 @@ __attribute__((constructor(101))) static void cpu_init(void)
         cpu_present |= DF_CPU_AVX512_BF16;
     if ((cpu_present & DF_CPU_AVX512BW) && __builtin_cpu_supports("avx512vnni"))
         cpu_present |= DF_CPU_AVX512_VNNI;
-    if ((cpu_present & DF_CPU_AVX2) && __builtin_cpu_supports("avxvnni"))
+    /* cpuid leaf 7.1 EAX bit 4 (clang cannot name "avxvnni"); AVX state is
+     * saved wherever AVX2 was reported usable */
+    unsigned eax, ebx, ecx, edx;
+    if ((cpu_present & DF_CPU_AVX2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) &&
+        (eax & (1u << 4)))
         cpu_present |= DF_CPU_AVX_VNNI;
 #endif
     const char *env = getenv("DF_CPU_DISABLE");
