@@ -386,6 +386,12 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
     if (request->clip_skip > 1)
         n += snprintf(text + n, size - (size_t)n, "Clip skip: %d, ", request->clip_skip);
     n += snprintf(text + n, size - (size_t)n, "RNG: %s, ", p->rng == DF_RNG_PHILOX ? "NV" : "CPU");
+    /* The precision it was computed in (after any fallback to f32), so an
+     * image says how to reproduce it; f32 is left out as before. */
+    const int precision = df_pool_precision(df_runtime_pool(model->runtime));
+    if (precision != DF_PRECISION_F32)
+        n += snprintf(text + n, size - (size_t)n, "Precision: %s, ",
+                      df_precision_name((df_precision)precision));
     snprintf(text + n, size - (size_t)n, "Version: diffuse %s", DIFFUSE_VERSION);
     return text;
 }

@@ -119,6 +119,8 @@ expect "precision bf16" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --precision bf
 expect "precision bf16 image" 0 "" -- test -s "$tmp/pb.png"
 expect "precision int8" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pi.png"
 expect "precision int8 image" 0 "" -- test -s "$tmp/pi.png"
+expect "precision in the parameters" 0 "" -- grep -aq "Precision: int8" "$tmp/pi.png"
+expect "f32 leaves it out" 1 "" -- grep -aq "Precision:" "$tmp/pf.png"
 expect "precision bad value" 2 "--precision expects one of f32, bf16, int8; got 'fp7'" -- gen -p x --precision fp7 -o "$tmp/pbad.png"
 expect "precision bad value wrote nothing" 1 "" -- test -e "$tmp/pbad.png"
 expect "bf16 fallback" 0 "--precision bf16: this CPU has no AVX512-BF16" -- env DF_CPU_DISABLE=avx512_bf16 "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pfb.png"
