@@ -223,7 +223,7 @@ typedef struct df_generate_request {
      * UNet and VAE during this call: NULL or "f32" (default), "bf16"
      * (inputs rounded to bf16, f32 sums; needs AVX512-BF16) or "int8"
      * (weights s8 per output channel and K block, activations u8 per row
-     * and K block; needs AVX512-VNNI). Where the CPU lacks the
+     * and K block; needs AVX512-VNNI or AVX-VNNI). Where the CPU lacks the
      * instructions the call computes in f32 and says so once on stderr.
      * Other values are DF_ERR_INVALID_ARGUMENT. Set on the runtime's pool
      * for the duration of the call, as `cancel` is. */

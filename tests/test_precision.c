@@ -250,19 +250,21 @@ static void test_fallback(void)
     float *x = random_floats(rows * in, 1.0f, 0.0f), *wv = random_floats(out * in, 1.0f, 0.0f);
     df_weight w = {DF_DTYPE_F32, 2, {out, in}, wv};
     float *y32 = malloc((size_t)(rows * out) * 4), *y = malloc((size_t)(rows * out) * 4);
-    const char *levels[] = {"avx512_bf16,avx512_vnni", "avx512_bf16", "avx512_vnni", "avx512f",
+    const char *levels[] = {"avx512_bf16,avx512_vnni,avx_vnni", "avx512_bf16", "avx512_vnni",
+                            "avx512_vnni,avx_vnni", "avx512f", "avx512f,avx_vnni",
                             "avx512f,avx2", "all"};
     for (size_t l = 0; l < sizeof levels / sizeof *levels; l++) {
         REQUIRE(df_cpu_set_disabled(levels[l]));
         df_gemm_force(NULL);
-        CHECK(!strstr(levels[l], "bf16") && !strstr(levels[l], "avx512f") &&
-                      strcmp(levels[l], "all") != 0
-                  ? 1
-                  : !run_available(DF_PRECISION_BF16));
-        CHECK(!strstr(levels[l], "vnni") && !strstr(levels[l], "avx512f") &&
-                      strcmp(levels[l], "all") != 0
-                  ? 1
-                  : !run_available(DF_PRECISION_INT8));
+        /* available exactly when cpuid (minus the disabled set) allows */
+        CHECK(run_available(DF_PRECISION_BF16) == df_cpu_has(DF_CPU_AVX512_BF16));
+        CHECK(run_available(DF_PRECISION_INT8) ==
+              (df_cpu_has(DF_CPU_AVX512_VNNI) || df_cpu_has(DF_CPU_AVX_VNNI)));
+        if (strstr(levels[l], "bf16") || strstr(levels[l], "avx512f") || !strcmp(levels[l], "all"))
+            CHECK(!run_available(DF_PRECISION_BF16));
+        if (strstr(levels[l], "avx_vnni") || !strcmp(levels[l], "all") ||
+            !strcmp(levels[l], "avx512f,avx2"))
+            CHECK(!run_available(DF_PRECISION_INT8));
         df_linear(pool2, x, rows, in, &w, NULL, y32);
         for (int pi = 0; pi < 2; pi++) {
             df_precision pr = reduced[pi];
@@ -277,14 +279,45 @@ static void test_fallback(void)
             CHECKF(memcmp(y, y32, (size_t)(rows * out) * 4) == 0,
                    "%s with %s disabled: not the f32 result", df_precision_name(pr), levels[l]);
         }
-        printf("  disabled %-24s: f32 kernel %-7s bf16 %s, int8 %s\n", levels[l],
+        printf("  disabled %-34s: f32 kernel %-7s bf16 %s, int8 %s\n", levels[l],
                df_gemm_kernel_name(), run_available(DF_PRECISION_BF16) ? "yes" : "f32",
-               run_available(DF_PRECISION_INT8) ? "yes" : "f32");
+               df_gemm_int8_kernel() ? df_gemm_int8_kernel()->name : "f32");
     }
     CHECK(!df_cpu_set_disabled("avx513"));
     REQUIRE(df_cpu_set_disabled(""));
     df_gemm_force(NULL);
     free(x), free(wv), free(y32), free(y);
+}
+
+/* The AVX-VNNI kernel (6 x 16, ymm) quantizes per row, column and K block
+ * exactly as the AVX512-VNNI one (12 x 32) and sums exactly, so the two
+ * give bitwise the same outputs; then it passes the same bounds. */
+static void test_int8_avx_vnni(void)
+{
+    if (!df_gemm_int8_avx2_kernel()) {
+        printf("  (no AVX-VNNI here: skipped)\n");
+        return;
+    }
+    const int64_t rows = 133, in = 700, out = 75; /* edges in M, N and an odd K block */
+    float *x = random_floats(rows * in, 1.0f, 0.3f), *wv = random_floats(out * in, 0.5f, 0.0f);
+    float *bv = random_floats(out, 1.0f, 0.0f);
+    df_weight w = {DF_DTYPE_F32, 2, {out, in}, wv}, b = {DF_DTYPE_F32, 1, {out}, bv};
+    float *y512 = malloc((size_t)(rows * out) * 4), *y256 = malloc((size_t)(rows * out) * 4);
+    const int have512 = df_cpu_has(DF_CPU_AVX512_VNNI);
+    df_pool_set_precision(pool2, DF_PRECISION_INT8);
+    df_linear(pool2, x, rows, in, &w, &b, y512);
+    REQUIRE(df_cpu_set_disabled("avx512_vnni"));
+    REQUIRE(df_gemm_int8_kernel() && !strcmp(df_gemm_int8_kernel()->name, "avx_vnni"));
+    df_linear(pool2, x, rows, in, &w, &b, y256);
+    df_pool_set_precision(pool2, DF_PRECISION_F32);
+    if (have512)
+        CHECKF(memcmp(y512, y256, (size_t)(rows * out) * 4) == 0,
+               "AVX-VNNI and AVX512-VNNI int8 results differ");
+    /* and the bounds, on every shape, with this kernel */
+    test_linear();
+    test_conv();
+    REQUIRE(df_cpu_set_disabled(""));
+    free(x), free(wv), free(bv), free(y512), free(y256);
 }
 
 static void test_parse(void)
@@ -311,6 +344,7 @@ int main(void)
     DF_RUN(test_parse);
     DF_RUN(test_linear);
     DF_RUN(test_conv);
+    DF_RUN(test_int8_avx_vnni);
     DF_RUN(test_fallback);
     printf("worst error / bound: bf16 %.3f, int8 %.3f\n", worst[DF_PRECISION_BF16],
            worst[DF_PRECISION_INT8]);

@@ -109,7 +109,8 @@ typedef struct df_gemm_lowp {
 /* The kernels this build has; NULL where the CPU (or DF_CPU_DISABLE) does
  * not allow them. */
 const df_gemm_lowp *df_gemm_bf16_kernel(void);
-const df_gemm_lowp *df_gemm_int8_kernel(void);
+const df_gemm_lowp *df_gemm_int8_kernel(void); /* AVX512-VNNI, else AVX-VNNI */
+const df_gemm_lowp *df_gemm_int8_avx2_kernel(void); /* AVX-VNNI only */
 
 /* The precision a request for `wanted` runs in on this CPU: `wanted` when
  * its kernel is available, else f32 — then, once per process and

@@ -21,7 +21,8 @@
  * Error per K block: |y - y_f32| <= range_x / 510 * sum|w| + max|w| / 254 *
  * sum|x| + kc * (range_x / 510) * (max|w| / 254).
  *
- * Everything here runs only where df_cpu_has(DF_CPU_AVX512_VNNI).
+ * Everything here runs only where df_cpu_has(DF_CPU_AVX512_VNNI); without
+ * it df_gemm_int8_kernel offers gemm_int8_avx2.c's AVX-VNNI kernel.
  */
 #include <stdint.h>
 
@@ -189,7 +190,9 @@ static const df_gemm_lowp int8_lowp = {
 
 const df_gemm_lowp *df_gemm_int8_kernel(void)
 {
-    return df_cpu_has(DF_CPU_AVX512_VNNI) ? &int8_lowp : NULL;
+    if (df_cpu_has(DF_CPU_AVX512_VNNI))
+        return &int8_lowp;
+    return df_gemm_int8_avx2_kernel(); /* AVX-VNNI, or NULL */
 }
 #else
 const df_gemm_lowp *df_gemm_int8_kernel(void)

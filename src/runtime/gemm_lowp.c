@@ -28,7 +28,7 @@ int df_gemm_precision_available(df_precision precision, const char **reason)
     if (precision == DF_PRECISION_BF16 && !df_gemm_bf16_kernel())
         why = "this CPU has no AVX512-BF16";
     else if (precision == DF_PRECISION_INT8 && !df_gemm_int8_kernel())
-        why = "this CPU has no AVX512-VNNI";
+        why = "this CPU has neither AVX512-VNNI nor AVX-VNNI";
     if (reason)
         *reason = why;
     return why == NULL;

@@ -127,7 +127,7 @@
 "    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'Ignored'}," \
 "    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
-"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI, else f32'}," \
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'comments': {'type': 'object', 'nullable': true, 'description': 'Ignored'}," \
 "    'infotext': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
@@ -304,7 +304,7 @@ static const char document[] =
 "    'preview_every': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 1000, 'description': 'TAESD previews every N steps (needs --taesd)'},"
 "    'init_image': {'type': 'string', 'nullable': true, 'description': 'img2img: base64 of a PNG, JPEG or WebP file'},"
 "    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'},"
-"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI); a CPU without them computes in f32. Absent: the server --precision (f32 by default)'}}},"
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the server --precision (f32 by default)'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"

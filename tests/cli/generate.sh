@@ -125,8 +125,13 @@ expect "precision bad value" 2 "--precision expects one of f32, bf16, int8; got 
 expect "precision bad value wrote nothing" 1 "" -- test -e "$tmp/pbad.png"
 expect "bf16 fallback" 0 "--precision bf16: this CPU has no AVX512-BF16" -- env DF_CPU_DISABLE=avx512_bf16 "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pfb.png"
 expect "bf16 fallback is the f32 image" 0 "" -- cmp -s "$tmp/pf.png" "$tmp/pfb.png"
-expect "int8 fallback" 0 "--precision int8: this CPU has no AVX512-VNNI" -- env DF_CPU_DISABLE=avx512_vnni "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfi.png"
-expect "fallback without AVX-512" 0 "computing in f32" -- env DF_CPU_DISABLE=avx512f "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfa.png"
+expect "int8 fallback" 0 "--precision int8: this CPU has neither AVX512-VNNI nor AVX-VNNI" -- env DF_CPU_DISABLE=avx512_vnni,avx_vnni "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfi.png"
+expect "fallback without AVX-512 or AVX-VNNI" 0 "computing in f32" -- env DF_CPU_DISABLE=avx512f,avx_vnni "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfa.png"
+expect "int8 on AVX-VNNI without AVX-512" 0 "" -- env DF_CPU_DISABLE=avx512f "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfv.png"
+cp "$last_stderr" "$tmp/vnni.err"
+if grep -q avx_vnni /proc/cpuinfo; then
+  expect "int8 on AVX-VNNI ran int8 (no fallback)" 1 "" -- grep -q "computing in f32" "$tmp/vnni.err"
+fi
 expect "fallback with AVX2 off too" 0 "computing in f32" -- env DF_CPU_DISABLE=all "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pfg.png"
 
 mkdir "$tmp/dir.png"
