@@ -124,7 +124,8 @@ static void lowp_plan_tiles(const df_pool *pool, const df_gemm_problem *pr,
                             const df_gemm_lowp *kernel, int64_t *mt, int64_t *nt)
 {
     const int64_t threads = df_pool_size(pool), mr = kernel->mr, nr = kernel->nr;
-    const int64_t nt_max = (int64_t)(kernel->b_bytes(256) > (size_t)(256 * 32 * 2) ? 768 : 1536);
+    /* bytes per weight element: 2 for bf16 (768 columns), ~1 for int8 (1536) */
+    const int64_t nt_max = kernel->b_bytes(256) >= (size_t)256 * kernel->nr * 2 ? 768 : 1536;
     int64_t n_split = (pr->n + nt_max - 1) / nt_max;
     int64_t m_split = (threads + n_split - 1) / n_split;
     /* at least a few A blocks per task, or the rows are too few to share */
