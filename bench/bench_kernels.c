@@ -6,7 +6,12 @@
  * measured back to back so they see the same conditions.
  *
  *   cmake --build build-kernels --target bench_kernels
- *   ./build-kernels/bench_kernels [--quick | --winograd]
+ *   ./build-kernels/bench_kernels [--quick] [--precision | --winograd]
+ *
+ * --winograd times only the 3x3 convolutions, direct against Winograd
+ * F(4x4, 3x3), on the UNet/VAE shapes with 2 threads. --precision times only the reduced-precision paths (--precision f32 |
+ * bf16 | int8 of `diffuse generate`) against f32 on the large UNet/VAE
+ * shapes, with 1 and 2 threads.
  *
  * OpenBLAS is given f32 weights (converted beforehand, not timed), i.e. its
  * best case; for conv it gets an explicit im2col (timed) + sgemm. Our path
@@ -21,6 +26,7 @@
 
 #include "runtime/gemm.h"
 #include "runtime/kernels.h"
+#include "runtime/precision.h"
 #include "runtime/tensor.h"
 #include "runtime/threads.h"
 
@@ -266,10 +272,68 @@ static void bench_others(df_pool *pools[2])
     free(x), free(y), free(g);
 }
 
+/* f32 vs bf16 vs int8 (f16 weights, as the models ship) on one linear or
+ * 3x3 conv shape; a precision the CPU cannot run prints "-". */
+static void bench_precision_shape(df_pool *pools[2], const char *name, int64_t m, int64_t k,
+                                  int64_t n, int conv_hw)
+{
+    const int64_t c_in = conv_hw ? k / 9 : k;
+    float *x = rand_floats(m * c_in), *w = rand_floats(n * k), *y = malloc((size_t)(m * n) * 4);
+    uint16_t *wh = malloc((size_t)(n * k) * sizeof *wh);
+    for (int64_t i = 0; i < n * k; i++)
+        wh[i] = df_f32_to_f16(w[i]);
+    df_weight lin = {DF_DTYPE_F16, 2, {n, k}, wh};
+    df_weight conv = {DF_DTYPE_F16, 4, {n, c_in, 3, 3}, wh};
+    const double flops = 2.0 * m * n * k;
+    printf("%-28s M=%-6lld K=%-5lld N=%-5lld", name, (long long)m, (long long)k, (long long)n);
+    for (int th = 0; th < 2; th++) {
+        printf(" |");
+        for (int p = DF_PRECISION_F32; p <= DF_PRECISION_INT8; p++) {
+            if (!df_gemm_precision_available((df_precision)p, NULL)) {
+                printf(" %6s", "-");
+                continue;
+            }
+            double t;
+            df_pool_set_precision(pools[th], p);
+            if (conv_hw)
+                TIME_BEST(t, df_conv2d(pools[th], x, 1, conv_hw, conv_hw, (int)c_in, &conv, NULL,
+                                       1, 1, y));
+            else
+                TIME_BEST(t, df_linear(pools[th], x, m, k, &lin, NULL, y));
+            df_pool_set_precision(pools[th], DF_PRECISION_F32);
+            printf(" %6.1f", flops / t * 1e-9);
+        }
+    }
+    printf("\n");
+    fflush(stdout);
+    free(x), free(w), free(y), free(wh);
+}
+
+static void bench_precision(df_pool *pools[2])
+{
+    printf("GFLOP/s by precision, f16 weights. Columns per thread count: f32 bf16 int8 "
+           "(bf16: %s, int8: %s)\n",
+           df_gemm_bf16_kernel() ? "avx512_bf16" : "unavailable",
+           df_gemm_int8_kernel() ? "avx512_vnni" : "unavailable");
+    printf("%-62s | %-20s | %-20s\n", "shape", "1 thread", "2 threads");
+    bench_precision_shape(pools, "linear 4096x1280x1280", 4096, 1280, 1280, 0);
+    bench_precision_shape(pools, "UNet 64x64 geglu 320", 4096, 320, 2560, 0);
+    bench_precision_shape(pools, "UNet 64x64 ff out 1280", 4096, 1280, 320, 0);
+    bench_precision_shape(pools, "CLIP mlp fc1", 77, 768, 3072, 0);
+    bench_precision_shape(pools, "conv3x3 UNet 64x64 320", 4096, 9 * 320, 320, 64);
+    bench_precision_shape(pools, "conv3x3 UNet 32x32 640", 1024, 9 * 640, 640, 32);
+    bench_precision_shape(pools, "conv3x3 VAE 64x64 512", 4096, 9 * 512, 512, 64);
+}
+
 int main(int argc, char **argv)
 {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    if (argc > 1 && strcmp(argv[1], "--winograd") == 0) { /* only the conv comparison */
+    int quick = 0, precision_only = 0, winograd_only = 0;
+    for (int i = 1; i < argc; i++) {
+        quick |= strcmp(argv[i], "--quick") == 0;
+        precision_only |= strcmp(argv[i], "--precision") == 0;
+        winograd_only |= strcmp(argv[i], "--winograd") == 0;
+    }
+    if (winograd_only) {
         df_pool *pool = df_pool_create(2);
         repeats = 2;
         bench_winograd_all(pool);
@@ -281,6 +345,12 @@ int main(int argc, char **argv)
         min_seconds = 0.1;
     }
     df_pool *pools[2] = {df_pool_create(1), df_pool_create(2)};
+    if (precision_only) {
+        bench_precision(pools);
+        df_pool_free(pools[0]);
+        df_pool_free(pools[1]);
+        return 0;
+    }
     printf("GFLOP/s. Columns per thread count: ours avx512 (f32 w, f16 w) | ours avx2 (f32 w, "
            "f16 w) | OpenBLAS sgemm (f32 w)\n");
     printf("%-60s | %-29s | %-29s\n", "shape", "1 thread", "2 threads");

@@ -4,7 +4,7 @@
 Usage:
     .venv-tools/bin/python bench/bench_unet_vae.py --model DIR_OR_FILE [--threads T]
         [--repeat R] [--size 256,512] [--binary build/diffuse] [--markdown FILE]
-        [--components unet,vae]
+        [--components unet,vae] [--precision f32|bf16|int8]
 
 For each size S and component:
   unet  a classifier-free-guidance step: batch 2, latents [2,4,S/f,S/f] (f = the
@@ -19,7 +19,8 @@ its own child process, so its peak RSS (the child's VmHWM) is that side's alone.
 diffuse: `BINARY bench unet -m MODEL --size S --batch 2 --threads T --repeat R --json`
 and `BINARY bench vae -m MODEL --size S --threads T --repeat R --json`, each
 printing one JSON object {"seconds_mean", "seconds_best", "peak_rss_bytes",
-"load_seconds"}. A missing binary or subcommand is reported and the torch side
+"load_seconds"}; --precision P adds `--precision P` to both (the torch side
+stays float32, so the ratio shows what the reduced precision buys). A missing binary or subcommand is reported and the torch side
 still runs.
 
 Prints a table (seconds mean/best, peak RSS MB, torch/diffuse ratios) per
@@ -172,6 +173,8 @@ def diffuse_command(args, component: str, size: int) -> list[str]:
     cmd = [args.binary, "bench", component, "-m", args.model, "--size", str(size)]
     if component == "unet":
         cmd += ["--batch", "2"]
+    if args.precision != "f32":
+        cmd += ["--precision", args.precision]
     return cmd + ["--threads", str(args.threads), "--repeat", str(args.repeat), "--json"]
 
 
@@ -207,7 +210,8 @@ def rss_mb(r: dict | None) -> str:
 
 
 def print_table(args, rows: list[tuple[str, int, dict | None, dict | None]]) -> None:
-    print(f"\nmodel {args.model}, {args.threads} thread(s), {args.repeat} timed run(s) after one warm-up; "
+    print(f"\nmodel {args.model}, {args.threads} thread(s), {args.repeat} timed run(s) after one warm-up, "
+          f"diffuse precision {args.precision}; "
           f"unet = CFG step (batch 2, t={TIMESTEP}, context [2,{TOKENS},dim]), vae = decode (batch 1)")
     print(f"{'component':9} {'size':>5} {'side':8} {'mean s':>9} {'best s':>9} {'peak RSS MB':>12} {'load s':>7}")
     for component, size, t, d in rows:
@@ -280,6 +284,8 @@ def main() -> None:
     parser.add_argument("--components", type=name_list, default=["unet", "vae"], help="unet,vae")
     parser.add_argument("--binary", default=str(REPO / "build" / "diffuse"))
     parser.add_argument("--markdown", type=Path, help="append markdown table rows to this file")
+    parser.add_argument("--precision", choices=["f32", "bf16", "int8"], default="f32",
+                        help="diffuse's linear/conv arithmetic (torch stays float32)")
     parser.add_argument("--skip-torch", action="store_true", help="run the diffuse side only")
     parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -233,6 +233,15 @@ typedef struct df_generate_request {
      * meanwhile. NULL: only the progress callback cancels. */
     int (*cancel)(void *user);
     void *cancel_user;
+    /* Arithmetic of the linear layers and convolutions of the text encoder,
+     * UNet and VAE during this call: NULL or "f32" (default), "bf16"
+     * (inputs rounded to bf16, f32 sums; needs AVX512-BF16) or "int8"
+     * (weights s8 per output channel and K block, activations u8 per row
+     * and K block; needs AVX512-VNNI or AVX-VNNI). Where the CPU lacks the
+     * instructions the call computes in f32 and says so once on stderr.
+     * Other values are DF_ERR_INVALID_ARGUMENT. Set on the runtime's pool
+     * for the duration of the call, as `cancel` is. */
+    const char *precision;
 } df_generate_request;
 
 /* Presets: the settings few-step (distilled) checkpoints are meant to run

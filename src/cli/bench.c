@@ -20,7 +20,9 @@
 #include "io/checkpoint.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "runtime/gemm.h"
 #include "runtime/kernels.h"
+#include "runtime/precision.h"
 #include "runtime/runtime.h"
 
 static void usage(FILE *out)
@@ -39,6 +41,8 @@ static void usage(FILE *out)
             "      --tile N       VAE: tiled decoding with N-latent-pixel tiles (default off)\n"
             "  -t, --threads N    compute threads (default: one per CPU)\n"
             "      --no-winograd  direct 3x3 convolutions (default: Winograd F(4x4,3x3))\n"
+            "      --precision P  f32, bf16 or int8 linear layers and convolutions (as\n"
+            "                     `diffuse generate --precision`; default f32)\n"
             "      --repeat N     timed runs after one warm-up (default 3)\n"
             "      --json         one JSON object on stdout\n"
             "  -h, --help         this help\n");
@@ -111,7 +115,9 @@ int df_cli_bench(int argc, char **argv)
     long size = 512, width = 0, height = 0, batch = state.is_unet ? 2 : 1, tile = 0;
     long threads = 0, repeat = 3;
     int json = 0;
+    df_precision precision = DF_PRECISION_F32;
     static const struct option options[] = {
+        {"precision", required_argument, 0, 'P'},
         {"model", required_argument, 0, 'm'}, {"size", required_argument, 0, 's'},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'},
         {"batch", required_argument, 0, 'b'}, {"tile", required_argument, 0, 'T'},
@@ -135,6 +141,13 @@ int df_cli_bench(int argc, char **argv)
         case 'T': bad = df_cli_parse_int("--tile", optarg, 0, 1024, &tile); break;
         case 't': bad = df_cli_parse_int("--threads", optarg, 0, 1024, &threads); break;
         case 'r': bad = df_cli_parse_int("--repeat", optarg, 1, 10000, &repeat); break;
+        case 'P':
+            if (!df_precision_parse(optarg, &precision) || !*optarg) {
+                fprintf(stderr, "diffuse bench: --precision expects one of " DF_PRECISION_NAMES
+                                "; got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -162,6 +175,9 @@ int df_cli_bench(int argc, char **argv)
         df_checkpoint_open(model_path, &checkpoint, &error))
         goto done;
     df_pool *pool = df_runtime_pool(runtime);
+    /* as df_model_generate does: f32 (with a message) where the CPU cannot */
+    precision = df_gemm_precision_effective(precision);
+    df_pool_set_precision(pool, (int)precision);
     size_t input_count, output_count;
     state.batch = (int)batch;
     state.latent_height = (int)height / 8;
@@ -223,10 +239,11 @@ int df_cli_bench(int argc, char **argv)
         printf("{\"component\": \"%s\", \"model\": \"%s\", \"width\": %ld, \"height\": %ld, "
                "\"batch\": %ld, \"threads\": %d, \"repeat\": %ld, \"load_seconds\": %.6f, "
                "\"seconds_mean\": %.6f, \"seconds_best\": %.6f, \"cpu_seconds_mean\": %.6f, "
-               "\"winograd\": %s, \"peak_rss_bytes\": %ld}\n",
+               "\"winograd\": %s, \"peak_rss_bytes\": %ld, \"precision\": \"%s\"}\n",
                argv[0], model_path, width, height, batch, df_runtime_threads(runtime), repeat,
                load_seconds, total / repeat, best, cpu_total / repeat,
-               df_conv_winograd_enabled() ? "true" : "false", peak_rss);
+               df_conv_winograd_enabled() ? "true" : "false", peak_rss,
+               df_precision_name(precision));
     else
         printf("%s %ldx%ld batch %ld, %d threads: %.3f s mean, %.3f s best over %ld runs "
                "(CPU %.3f s per run, all threads); load %.2f s; peak RSS %.1f MB\n",

@@ -101,6 +101,12 @@ static void usage(FILE *out)
             "                          (default: diffuse-SEED.png in the current directory)\n"
             "      --quality N         JPEG/WebP quality 1..100, 101 = lossless WebP\n"
             "                          (default: 80; PNG is always lossless)\n"
+            "      --precision NAME    f32, bf16 or int8: the arithmetic of the text\n"
+            "                          encoder's, UNet's and VAE's linear layers and\n"
+            "                          convolutions. bf16 needs AVX512-BF16, int8 needs\n"
+            "                          AVX512-VNNI or AVX-VNNI; without them f32 is\n"
+            "                          used, with a message (default: f32; README:\n"
+            "                          speed and error)\n"
             "      --estimate-memory   print the working memory this request needs (what\n"
             "                          `diffuse serve --max-memory` compares; the weights,\n"
             "                          memory-mapped, are not counted) and exit, generating\n"
@@ -336,7 +342,8 @@ enum {
     OPT_VAE, OPT_TAESD, OPT_PREVIEW, OPT_PREVIEW_EVERY, OPT_PREDICTION, OPT_QUALITY,
     OPT_ESTIMATE_MEMORY,
     OPT_DECODER,
-    OPT_PRESET
+    OPT_PRESET,
+    OPT_PRECISION
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -369,6 +376,7 @@ int df_cli_generate(int argc, char **argv)
         {"estimate-memory", no_argument, 0, OPT_ESTIMATE_MEMORY},
         {"decoder", required_argument, 0, OPT_DECODER},
         {"preset", required_argument, 0, OPT_PRESET},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -378,6 +386,7 @@ int df_cli_generate(int argc, char **argv)
     static const char *const seed_mode_names[] = {"batch", "per-image", NULL};
     static const char *const prediction_names[] = {"epsilon", "v_prediction", NULL};
     static const char *const decoder_names[] = {"vae", "taesd", NULL};
+    static const char *const precision_names[] = {"f32", "bf16", "int8", NULL};
     const df_preset *preset = NULL;
     unsigned preset_keep = 0; /* what the user set, which the preset leaves alone */
 
@@ -445,6 +454,11 @@ int df_cli_generate(int argc, char **argv)
             if (parse_choice("--seed-mode", optarg, seed_mode_names, &choice))
                 return 2;
             request.seed_mode = choice ? DF_SEED_PER_IMAGE : DF_SEED_BATCH;
+            break;
+        case OPT_PRECISION:
+            if (parse_choice("--precision", optarg, precision_names, &choice))
+                return 2;
+            request.precision = precision_names[choice];
             break;
         case OPT_PREDICTION:
             if (parse_choice("--prediction", optarg, prediction_names, &choice))

@@ -50,6 +50,8 @@ static void usage(FILE *out)
             "                            used is unloaded (default: 1)\n"
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "                            and requests with \"decoder\": \"taesd\"\n"
+            "      --precision NAME      f32, bf16 or int8: what requests that do not set\n"
+            "                            \"precision\" compute in (default: f32)\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
             "      --data DIR            job database, API keys and images, kept private\n"
@@ -132,10 +134,12 @@ int df_cli_serve(int argc, char **argv)
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
            OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
+           OPT_PRECISION,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"models-dir", required_argument, 0, OPT_MODELS_DIR},
         {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
         {"listen", required_argument, 0, OPT_LISTEN},
@@ -175,6 +179,14 @@ int df_cli_serve(int argc, char **argv)
             config.max_loaded = (int)value;
             break;
         case OPT_TAESD: config.taesd_path = optarg; break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "bf16") && strcmp(optarg, "int8")) {
+                fprintf(stderr, "diffuse: --precision expects one of f32, bf16, int8; got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            config.precision = optarg;
+            break;
         case OPT_LISTEN: config.listen = optarg; break;
         case OPT_DATA: config.data_dir = optarg; break;
         case 'h': usage(stdout); return 0;

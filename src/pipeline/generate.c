@@ -33,6 +33,8 @@
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
 #include "runtime/error.h"
+#include "runtime/gemm.h"
+#include "runtime/precision.h"
 #include "runtime/runtime.h"
 #include "runtime/threads.h"
 #include "text/prompt_weights.h"
@@ -195,6 +197,20 @@ static df_status parse_decoder(const df_model *model, const char *decoder, int *
     return DF_OK;
 }
 
+/* request->precision as a df_precision (NULL or "" is f32). */
+static df_status check_precision(const df_generate_request *request, df_precision *out,
+                                 df_error *error)
+{
+    df_precision precision;
+    if (!df_precision_parse(request->precision, &precision))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "precision '%s' is not one of: " DF_PRECISION_NAMES,
+                            request->precision);
+    if (out)
+        *out = precision;
+    return DF_OK;
+}
+
 static df_status check_request(df_model *model, const df_generate_request *request, plan *p,
                                df_error *error)
 {
@@ -303,6 +319,8 @@ static df_status check_request(df_model *model, const df_generate_request *reque
     if (request->rng && *request->rng && df_rng_kind_parse(request->rng, &p->rng))
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "rng '%s' is not one of: cpu, philox (A1111's \"NV\")", request->rng);
+    if ((status = check_precision(request, NULL, error)))
+        return status;
     return DF_OK;
 }
 
@@ -410,6 +428,12 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
     if (request->clip_skip > 1)
         n += snprintf(text + n, size - (size_t)n, "Clip skip: %d, ", request->clip_skip);
     n += snprintf(text + n, size - (size_t)n, "RNG: %s, ", p->rng == DF_RNG_PHILOX ? "NV" : "CPU");
+    /* The precision it was computed in (after any fallback to f32), so an
+     * image says how to reproduce it; f32 is left out as before. */
+    const int precision = df_pool_precision(df_runtime_pool(model->runtime));
+    if (precision != DF_PRECISION_F32)
+        n += snprintf(text + n, size - (size_t)n, "Precision: %s, ",
+                      df_precision_name((df_precision)precision));
     snprintf(text + n, size - (size_t)n, "Version: diffuse %s", DIFFUSE_VERSION);
     return text;
 }
@@ -797,9 +821,17 @@ df_status df_model_generate(df_model *model, const df_generate_request *request,
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "generate: model and request are required");
     /* Every model part runs on this pool: its stop function reaches the
      * kernels, the UNet's blocks and the VAE's tiles. */
+    df_precision precision;
+    df_status status = check_precision(request, &precision, error);
+    if (status)
+        return status;
     df_pool *pool = df_runtime_pool(model->runtime);
     df_pool_set_stop(pool, request->cancel, request->cancel_user);
-    df_status status = generate(model, request, result, error);
+    /* The text encoder, UNet and VAE all run on this pool; where the CPU
+     * cannot run the precision, f32 (with a one-time message). */
+    df_pool_set_precision(pool, (int)df_gemm_precision_effective(precision));
+    status = generate(model, request, result, error);
+    df_pool_set_precision(pool, DF_PRECISION_F32);
     df_pool_set_stop(pool, NULL, NULL);
     return status;
 }

@@ -10,7 +10,7 @@
  * is converted to f32 and reordered to (tap, channel) in per-thread scratch.
  * Neither the patch matrix nor an f32 copy of the weight ever exists whole.
  * A 1x1, stride-1, unpadded convolution is a linear layer and goes there;
- * a 3x3 stride-1 one goes to Winograd (winograd.c) where that pays.
+ * a 3x3 stride-1 one goes to Winograd (winograd.c) where that pays, in f32.
  */
 #include <assert.h>
 #include <string.h>
@@ -151,7 +151,10 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
         df_linear(pool, x, (int64_t)n * h * w, c_in, weight, bias, y);
         return;
     }
-    if (k == 3 && stride == 1 && df_conv2d_winograd(pool, x, n, h, w, c_in, weight, bias, padding, y))
+    /* Winograd is an f32 path: a reduced precision the generation asked for
+     * runs the im2col GEMM in that precision (int8 is faster than Winograd) */
+    if (k == 3 && stride == 1 && df_pool_precision(pool) == DF_PRECISION_F32 &&
+        df_conv2d_winograd(pool, x, n, h, w, c_in, weight, bias, padding, y))
         return;
     conv_source src = {
         .x = x, .h = h, .w = w, .c_in = c_in, .k = k, .stride = stride, .padding = padding,
@@ -183,6 +186,7 @@ void df_conv2d(df_pool *pool, const float *x, int n, int h, int w, int c_in,
         .c = y,
         .ldc = weight->shape[0],
         .user = &src,
+        .precision = df_pool_precision(pool), /* bf16/int8 when the generation asks */
     };
     df_gemm_run(pool, &problem);
 }

@@ -12,6 +12,7 @@
 #include <float.h>
 #include <string.h>
 
+#include "runtime/cpu.h"
 #include "runtime/kernels.h"
 #include "runtime/vecmath.h"
 
@@ -20,8 +21,7 @@ int df_vec_has_avx2;
 __attribute__((constructor)) static void elementwise_init(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    df_vec_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    df_vec_has_avx2 = df_cpu_has(DF_CPU_AVX2); /* cpu.c: DF_CPU_DISABLE can turn it off */
 #endif
 }
 

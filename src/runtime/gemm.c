@@ -21,6 +21,7 @@
 #include <immintrin.h>
 #endif
 
+#include "runtime/cpu.h"
 #include "runtime/kernels.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -113,10 +114,9 @@ static const df_kernel_choice kernel_avx2 = {"avx2", 6, 16, ukernel_avx2};
 static const df_kernel_choice *kernel_auto(void)
 {
 #ifdef DF_HAVE_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (df_cpu_has(DF_CPU_AVX512F))
         return &kernel_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (df_cpu_has(DF_CPU_AVX2))
         return &kernel_avx2;
 #endif
     return &kernel_generic;
@@ -129,9 +129,7 @@ static int have_avx512; /* may the packing use AVX-512 (set by gemm_init) */
 __attribute__((constructor)) static void gemm_init(void)
 {
     kernel_current = kernel_auto();
-#ifdef DF_HAVE_X86
-    have_avx512 = __builtin_cpu_supports("avx512f");
-#endif
+    have_avx512 = df_cpu_has(DF_CPU_AVX512F);
 }
 
 const char *df_gemm_kernel_name(void)
@@ -154,8 +152,9 @@ void df_gemm_micro_tile(int *mr, int *nr)
 
 int df_gemm_force(const char *name)
 {
-    if (!name) {
+    if (!name) { /* also re-reads df_cpu_set_disabled */
         kernel_current = kernel_auto();
+        have_avx512 = df_cpu_has(DF_CPU_AVX512F);
         return 1;
     }
     if (strcmp(name, "generic") == 0) {
@@ -163,12 +162,11 @@ int df_gemm_force(const char *name)
         return 1;
     }
 #ifdef DF_HAVE_X86
-    if (strcmp(name, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
+    if (strcmp(name, "avx512") == 0 && df_cpu_has(DF_CPU_AVX512F)) {
         kernel_current = &kernel_avx512;
         return 1;
     }
-    if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma")) {
+    if (strcmp(name, "avx2") == 0 && df_cpu_has(DF_CPU_AVX2)) {
         kernel_current = &kernel_avx2;
         return 1;
     }
@@ -375,7 +373,7 @@ void df_gemm_pack_weight_rows(const df_weight *weight, int64_t ldw, int64_t n0, 
 
 /* --- driver ------------------------------------------------------------ */
 
-#define DF_MC 96    /* rows of A packed at once (a multiple of every MR) */
+#define DF_MC DF_GEMM_MC
 #define DF_MT 1152  /* rows per task, at most (a multiple of DF_MC) */
 #define DF_NT_MAX 384 /* columns per task, at most (a multiple of every NR) */
 
@@ -437,32 +435,23 @@ static void gemm_task(void *context, int64_t begin, int64_t end, int thread)
     }
 }
 
-void df_gemm_run(df_pool *pool, const df_gemm_problem *problem)
+void df_gemm_plan_tiles(const df_pool *pool, int64_t m, int64_t n, int mr_, int nr_, int64_t *mt_out,
+                        int64_t *nt_out)
 {
-    if (problem->m <= 0 || problem->n <= 0)
-        return;
-    gemm_plan plan = {.problem = problem, .kernel = kernel_current, .pool = pool};
-    if (problem->k_blocks <= 0) { /* K == 0: C = bias */
-        for (int64_t i = 0; i < problem->m; i++)
-            for (int64_t j = 0; j < problem->n; j++)
-                problem->c[i * problem->ldc + j] =
-                    problem->bias ? df_weight_get(problem->bias, j) : 0.0f;
-        return;
-    }
     /* Big tiles amortise packing: A (activations) is packed once per task
      * and K block, so a task spans as many columns as fit a B block in L2
      * (up to DF_NT_MAX, split evenly into NR multiples); B is packed once per
      * task and K block, so tasks are DF_MT rows. Shrink only as far as
      * needed to give every thread a few tasks. */
-    const int64_t nr = plan.kernel->nr, mr = plan.kernel->mr;
-    int64_t want = 4 * (int64_t)df_pool_size(pool);
-    int64_t m_split = (problem->m + DF_MT - 1) / DF_MT;
-    int64_t n_split = (problem->n + DF_NT_MAX - 1) / DF_NT_MAX;
+    const int64_t nr = nr_, mr = mr_;
     int64_t mt, nt;
+    int64_t want = 4 * (int64_t)df_pool_size(pool);
+    int64_t m_split = (m + DF_MT - 1) / DF_MT;
+    int64_t n_split = (n + DF_NT_MAX - 1) / DF_NT_MAX;
     for (;;) {
-        mt = round_up((problem->m + m_split - 1) / m_split, mr);
-        nt = round_up((problem->n + n_split - 1) / n_split, nr);
-        int64_t tasks = ((problem->m + mt - 1) / mt) * ((problem->n + nt - 1) / nt);
+        mt = round_up((m + m_split - 1) / m_split, mr);
+        nt = round_up((n + n_split - 1) / n_split, nr);
+        int64_t tasks = ((m + mt - 1) / mt) * ((n + nt - 1) / nt);
         if (tasks >= want)
             break;
         if (mt >= 2 * DF_MC)
@@ -472,6 +461,33 @@ void df_gemm_run(df_pool *pool, const df_gemm_problem *problem)
         else
             break;
     }
+    *mt_out = mt;
+    *nt_out = nt;
+}
+
+void df_gemm_run(df_pool *pool, const df_gemm_problem *problem)
+{
+    if (problem->m <= 0 || problem->n <= 0)
+        return;
+    if (problem->precision != DF_PRECISION_F32 && problem->k_blocks > 0) {
+        const df_gemm_lowp *lowp = problem->precision == DF_PRECISION_BF16 ? df_gemm_bf16_kernel()
+                                   : problem->precision == DF_PRECISION_INT8 ? df_gemm_int8_kernel()
+                                                                             : NULL;
+        if (lowp) {
+            df_gemm_run_lowp(pool, problem, lowp);
+            return;
+        }
+    }
+    gemm_plan plan = {.problem = problem, .kernel = kernel_current, .pool = pool};
+    if (problem->k_blocks <= 0) { /* K == 0: C = bias */
+        for (int64_t i = 0; i < problem->m; i++)
+            for (int64_t j = 0; j < problem->n; j++)
+                problem->c[i * problem->ldc + j] =
+                    problem->bias ? df_weight_get(problem->bias, j) : 0.0f;
+        return;
+    }
+    int64_t mt, nt;
+    df_gemm_plan_tiles(pool, problem->m, problem->n, plan.kernel->mr, plan.kernel->nr, &mt, &nt);
     plan.mt = mt;
     plan.nt = nt;
     plan.m_tasks = (problem->m + mt - 1) / mt;
@@ -535,6 +551,7 @@ void df_linear(df_pool *pool, const float *x, int64_t rows, int64_t in_features,
         .c = y,
         .ldc = weight->shape[0],
         .user = &src,
+        .precision = df_pool_precision(pool),
     };
     df_gemm_run(pool, &problem);
 }

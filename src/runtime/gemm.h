@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/precision.h"
 #include "runtime/tensor.h"
 #include "runtime/threads.h"
 
@@ -40,6 +41,12 @@ struct df_gemm_problem {
     float *c;
     int64_t ldc;
     const void *user; /* for the pack functions */
+    /* DF_PRECISION_F32 (0, what an initializer that leaves it out gets) or
+     * a reduced precision the caller opts into (df_linear and df_conv2d
+     * take the pool's): the f32 panels the pack functions make are then
+     * converted to bf16 or int8 panels for a gemm_bf16.c / gemm_int8.c
+     * kernel. Where the CPU has no such kernel it runs in f32. */
+    df_precision precision;
 };
 
 void df_gemm_run(df_pool *pool, const df_gemm_problem *problem);
@@ -83,6 +90,48 @@ void df_gemm_micro_kernel(df_gemm_micro *micro);
 
 /* Micro-tile of the current kernel (rows x columns), for planners. */
 void df_gemm_micro_tile(int *mr, int *nr);
+
+/* Task tiles for an m x n output with an mr x nr micro-tile on `pool`:
+ * mt rows (a multiple of mr) by nt columns (a multiple of nr). */
+void df_gemm_plan_tiles(const df_pool *pool, int64_t m, int64_t n, int mr, int nr, int64_t *mt,
+                        int64_t *nt);
+/* Rows of A packed at once (a multiple of every MR, f32 and reduced). */
+#define DF_GEMM_MC 96
+
+/* --- reduced precision (gemm_lowp.c, gemm_bf16.c, gemm_int8.c) --------- */
+
+/* A reduced-precision micro-kernel and its panel formats. convert_a/_b
+ * turn one f32 micro-panel (as the pack functions write it: kc x mr or
+ * kc x nr floats) into the kernel's panel of a_bytes(kc) / b_bytes(kc)
+ * bytes (scales and sums included). The kernel computes one tile over one
+ * K block and stores, adds into (accumulate) and adds `bias` to C as the
+ * f32 kernels do. */
+typedef struct df_gemm_lowp {
+    const char *name;
+    int mr, nr;
+    size_t (*a_bytes)(int64_t kc);
+    size_t (*b_bytes)(int64_t kc);
+    void (*convert_a)(const float *panel, int64_t kc, void *dst);
+    void (*convert_b)(const float *panel, int64_t kc, void *dst);
+    void (*kernel)(int64_t kc, const void *a, const void *b, float *c, int64_t ldc, int rows,
+                   int cols, int accumulate, const float *bias);
+} df_gemm_lowp;
+
+/* The kernels this build has; NULL where the CPU (or DF_CPU_DISABLE) does
+ * not allow them. */
+const df_gemm_lowp *df_gemm_bf16_kernel(void);
+const df_gemm_lowp *df_gemm_int8_kernel(void); /* AVX512-VNNI, else AVX-VNNI */
+const df_gemm_lowp *df_gemm_int8_avx2_kernel(void); /* AVX-VNNI only */
+
+/* The precision a request for `wanted` runs in on this CPU: `wanted` when
+ * its kernel is available, else f32 — then, once per process and
+ * precision, a line on stderr says so and why. */
+df_precision df_gemm_precision_effective(df_precision wanted);
+/* The same without the message; `reason` (may be NULL) gets why not. */
+int df_gemm_precision_available(df_precision precision, const char **reason);
+
+/* Runs `problem` with `kernel` (gemm_lowp.c; df_gemm_run calls it). */
+void df_gemm_run_lowp(df_pool *pool, const df_gemm_problem *problem, const df_gemm_lowp *kernel);
 
 /* K block length used by df_linear: long enough to amortise the C update,
  * short enough that a B micro-panel stays in L1. */

@@ -10,6 +10,8 @@
 #include <assert.h>
 #include <immintrin.h>
 
+#include "runtime/cpu.h"
+
 size_t df_dtype_size(df_dtype dtype)
 {
     switch (dtype) {
@@ -160,11 +162,11 @@ static convert_fn convert_f16_impl, convert_bf16_impl;
 /* Chosen before main() so concurrent first calls never see a half-set pair. */
 __attribute__((constructor)) static void convert_select(void)
 {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    /* cpu.c's flags (set before this runs): DF_CPU_DISABLE applies here too */
+    if (df_cpu_has(DF_CPU_AVX512F)) {
         convert_f16_impl = convert_f16_avx512;
         convert_bf16_impl = convert_bf16_avx512;
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    } else if (df_cpu_has(DF_CPU_AVX2)) {
         /* every AVX2+FMA CPU (Haswell, Piledriver and later) has F16C;
          * clang's __builtin_cpu_supports cannot name "f16c" */
         convert_f16_impl = convert_f16_avx2;

@@ -55,6 +55,7 @@ struct df_pool {
     void *stop_user;
     df_scratch workspace;
     atomic_int workspace_taken;
+    int precision; /* df_pool_set_precision */
 };
 
 /* Which pool (if any) the current thread is running a task of, and as whom:
@@ -221,6 +222,17 @@ void df_pool_set_stop(df_pool *pool, df_pool_stop_fn fn, void *user)
 int df_pool_stopped(const df_pool *pool)
 {
     return pool && pool->stop && pool->stop(pool->stop_user);
+}
+
+void df_pool_set_precision(df_pool *pool, int precision)
+{
+    if (pool)
+        pool->precision = precision;
+}
+
+int df_pool_precision(const df_pool *pool)
+{
+    return pool ? pool->precision : 0;
 }
 
 static void *scratch_grow(df_scratch *scratch, size_t bytes)

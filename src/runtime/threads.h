@@ -36,6 +36,14 @@ void df_pool_set_stop(df_pool *pool, df_pool_stop_fn fn, void *user);
 /* 1 when the stop function asks to stop (0 without one or pool NULL). */
 int df_pool_stopped(const df_pool *pool);
 
+/* The arithmetic precision (a df_precision from runtime/precision.h) that
+ * df_linear and df_conv2d use on this pool: set for the duration of a
+ * generation, as the stop function is, so no model's call sites change.
+ * 0 (f32) by default and with pool NULL. Set only while no df_pool_for
+ * runs. */
+void df_pool_set_precision(df_pool *pool, int precision);
+int df_pool_precision(const df_pool *pool);
+
 /* Per-thread scratch of at least `bytes`, 64-byte aligned, owned by the pool.
  * It grows (rarely) but is never freed between calls, so kernels can use it
  * for packing without allocating per op. NULL only when out of memory; with

@@ -19,6 +19,7 @@
 
 #include "io/image.h"
 #include "pipeline/scheduler.h"
+#include "runtime/precision.h"
 #include "server/limits.h"
 
 /* Every accepted field. "n" is an alias of "batch" (OpenAI's name). */
@@ -28,6 +29,7 @@ static const char *const known_fields[] = {
     "eta", "prediction", "preview_every", "model", "init_image", "strength",
     "decoder",
     "preset",
+    "precision",
     NULL};
 
 void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size)
@@ -129,6 +131,28 @@ static df_status get_string(const json_t *body, const char *name, size_t max_byt
     return DF_OK;
 }
 
+/* "precision": one of DF_PRECISION_NAMES, or absent/null for the server's
+ * default; kept only when it is not f32, so f32 requests read as before. */
+static df_status parse_precision(const json_t *body, const df_request_limits *limits,
+                                 df_request_params *p, df_request_error *error)
+{
+    df_status status = get_string(body, "precision", 16, &p->precision, error);
+    if (status)
+        return status;
+    df_precision precision;
+    if (p->precision && (!*p->precision || !df_precision_parse(p->precision, &precision)))
+        return fail(error, "precision", "expected one of \"f32\", \"bf16\", \"int8\"");
+    if (!p->precision && limits->default_precision &&
+        !(p->precision = strdup(limits->default_precision)))
+        return fail(error, "precision", "out of memory");
+    if (p->precision && df_precision_parse(p->precision, &precision) &&
+        precision == DF_PRECISION_F32) {
+        free(p->precision);
+        p->precision = NULL;
+    }
+    return DF_OK;
+}
+
 static df_status parse_fields(const json_t *body, const df_request_limits *limits,
                               df_request_params *p, df_request_error *error)
 {
@@ -143,7 +167,7 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
                                     "height, steps, guidance_scale, sampler, schedule, spacing, "
                                     "seed, seed_mode, rng, batch (or n), clip_skip, weighting, "
                                     "eta, prediction, preview_every, model, init_image, "
-                                    "strength, decoder, preset)");
+                                    "strength, decoder, preset, precision)");
         (void)value;
     }
     if (field(body, "batch") && field(body, "n"))
@@ -327,6 +351,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         return fail(error, "rng", "expected \"cpu\" or \"philox\"");
     if (p->prediction && strcmp(p->prediction, "epsilon") && strcmp(p->prediction, "v_prediction"))
         return fail(error, "prediction", "expected \"epsilon\" or \"v_prediction\"");
+    if ((status = parse_precision(body, limits, p, error)))
+        return status;
     return DF_OK;
 }
 
@@ -377,6 +403,8 @@ json_t *df_request_to_json(const df_request_params *p)
     if (p->init_image)
         failed |= set(o, "strength", json_real(p->strength));
     /* Names the client left to the engine stay absent (the model decides). */
+    if (p->precision)
+        failed |= set(o, "precision", json_string(p->precision));
     const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction", "model",
                            "init_image",
                            "decoder",
@@ -417,6 +445,7 @@ void df_request_to_generate(const df_request_params *p, df_generate_request *out
     out->eta = (float)p->eta;
     out->preview_every = p->preview_every;
     out->decoder = p->decoder;
+    out->precision = p->precision;
     if (p->init_pixels) {
         out->init_pixels = p->init_pixels;
         out->init_width = p->init_width;
@@ -441,6 +470,7 @@ void df_request_params_free(df_request_params *p)
     free(p->init_pixels);
     free(p->decoder);
     free(p->preset);
+    free(p->precision);
     memset(p, 0, sizeof *p);
 }
 

@@ -50,6 +50,9 @@ typedef struct df_request_limits {
     int (*check_request)(void *user, const df_request_params *params, char *param,
                          size_t param_size, char *message, size_t message_size);
     void *check_user;
+    /* The precision of requests that do not name one (`diffuse serve
+     * --precision`): "bf16" or "int8", or NULL for f32. */
+    const char *default_precision;
 } df_request_limits;
 
 /* Defaults for a model of this multiple and default size. */
@@ -77,6 +80,9 @@ struct df_request_params {
      * fields above that the request left out; kept to show what ran. */
     char *decoder;
     char *preset;
+    /* "precision": "bf16" or "int8", the request's or else the server's
+     * default; NULL: f32. */
+    char *precision;
 };
 
 /* A validation failure: the field at fault ("" for the body as a whole) and

@@ -279,6 +279,8 @@ static const field_rule fields[] = {
     {"inpainting_mask_invert", IGNORED, NULL},
     {"latent_mask", OFF_EMPTY, "a latent mask is not supported"},
     {"initial_noise_multiplier", OFF_ONE, "an initial noise multiplier is not supported"},
+    /* diffuse's extension: f32 | bf16 | int8, passed to the core as it is */
+    {"precision", MAPPED, NULL},
     {NULL, MAPPED, NULL},
 };
 
@@ -552,6 +554,11 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
     }
     if (!json_object_get(n, "rng"))
         json_object_set_new(n, "rng", json_string("cpu"));
+
+    /* diffuse's extension field, validated by the core */
+    json_t *precision = json_object_get(body, "precision");
+    if (precision && !json_is_null(precision))
+        json_object_set(n, "precision", precision);
 
     json_t *task = json_object_get(body, "force_task_id");
     if (task && !json_is_null(task)) {

@@ -325,16 +325,13 @@ static const char *const ignored_fields[] = {"quality", "style", "moderation", N
 static const char *const extension_fields[] = {
     "negative_prompt", "steps", "guidance_scale", "seed", "sampler", "schedule", "spacing",
     "seed_mode", "rng", "clip_skip", "weighting", "eta", "prediction",
-    "decoder",
-    "preset",
-    NULL};
+    "decoder", "preset", "precision", NULL};
 static const char *const accepted_text =
     "prompt, n, size, response_format, output_format, output_compression, model, user, stream, "
     "partial_images, quality, style, background, moderation; and negative_prompt, steps, "
     "guidance_scale, seed, sampler, schedule, spacing, seed_mode, rng, clip_skip, weighting, "
     "eta, prediction"
-    ", decoder"
-    ", preset";
+    ", decoder, preset, precision";
 
 static int in_list(const char *const *list, const char *key)
 {

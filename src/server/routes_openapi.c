@@ -129,6 +129,7 @@
 "    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'Ignored'}," \
 "    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'comments': {'type': 'object', 'nullable': true, 'description': 'Ignored'}," \
 "    'infotext': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
@@ -306,7 +307,8 @@ static const char document[] =
 "    'init_image': {'type': 'string', 'nullable': true, 'description': 'img2img: base64 of a PNG, JPEG or WebP file'},"
 "    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'},"
 "    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'vae (default) or taesd: the decoder of the final image; taesd (TAESD, far cheaper, slightly softer) needs a server started with --taesd, else 400'},"
-"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1'}}},"
+"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1'},"
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the server --precision (f32 by default)'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"
@@ -324,7 +326,7 @@ static const char document[] =
 "  'JobList': {'type': 'object', 'required': ['object', 'data', 'has_more', 'next'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/Job'}}, 'has_more': {'type': 'boolean'},"
 "    'next': {'type': 'string', 'nullable': true, 'description': 'The URL of the next page; null on the last'}}},"
 "  'OpenAIImageRequest': {'type': 'object', 'additionalProperties': false, 'required': ['prompt'],"
-"   'description': 'OpenAI fields, and beyond them the generation fields negative_prompt to preset. quality, style, moderation and background (but transparent) are accepted and ignored; other fields are rejected.',"
+"   'description': 'OpenAI fields, and beyond them the generation fields negative_prompt to precision. quality, style, moderation and background (but transparent) are accepted and ignored; other fields are rejected.',"
 "   'properties': {"
 "    'prompt': {'type': 'string'},"
 "    'model': {'type': 'string', 'nullable': true, 'description': 'A name GET /v1/models lists, or diffuse; absent: the default model'},"
@@ -346,7 +348,8 @@ static const char document[] =
 "    'clip_skip': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12}, 'weighting': {'type': 'boolean', 'nullable': true},"
 "    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1}, 'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']},"
 "    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'As GenerationParameters'},"
-"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'As GenerationParameters'}}},"
+"    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'As GenerationParameters'},"
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8']}}},"
 "  'OpenAIImage': {'type': 'object', 'description': 'b64_json or url, as response_format asked', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"
 "    'created': {'type': 'integer'}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIImage'}},"

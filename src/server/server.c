@@ -410,6 +410,7 @@ int df_server_run(const df_server_config *config)
     server.limits.resolve_user = server.models;
     server.limits.check_request = check_memory;
     server.limits.check_user = &server;
+    server.limits.default_precision = config->precision;
     server.max_memory = config->max_memory ? config->max_memory : df_server_default_max_memory();
     char max_memory[32];
     format_bytes((double)server.max_memory, max_memory, sizeof max_memory);

@@ -58,6 +58,9 @@ typedef struct df_server_config {
     size_t max_memory;        /* a request's working memory at most, bytes; 0: the
                                  default, df_server_default_max_memory() */
     const char *access_log;   /* NULL: stderr; "off": none; else a file (appended) */
+    /* --precision: what requests that name none compute in ("bf16",
+     * "int8"; NULL or "f32": f32) */
+    const char *precision;
 } df_server_config;
 
 /* Defaults for everything but model_path / models_dir. */

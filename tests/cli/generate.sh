@@ -128,6 +128,31 @@ expect "empty init image" 1 "empty\.png" -- gen -p x --init-image $images/empty.
 expect "bomb init image" 1 "bomb\.png" -- gen -p x --init-image $images/bomb.png -o "$tmp/f.png"
 expect "gif init image" 1 "tiny\.gif" -- gen -p x --init-image $images/tiny.gif -o "$tmp/f.png"
 expect "unwritable output" 1 "cannot write /proc/nope/x\.png" -- gen -p x -o /proc/nope/x.png
+# --precision: bf16 and int8 make an image (on a CPU without AVX512-BF16 /
+# VNNI, or with them turned off by DF_CPU_DISABLE, in f32 with a message and
+# never an illegal instruction); a bad value is a usage error.
+expect "help lists --precision" 0 "" -- "$DIFFUSE" generate --help
+expect_stdout "help explains --precision" "--precision NAME +f32, bf16 or int8"
+expect "precision f32" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --precision f32 -o "$tmp/pf.png"
+expect "precision bf16" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pb.png"
+expect "precision bf16 image" 0 "" -- test -s "$tmp/pb.png"
+expect "precision int8" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pi.png"
+expect "precision int8 image" 0 "" -- test -s "$tmp/pi.png"
+expect "precision in the parameters" 0 "" -- grep -aq "Precision: int8" "$tmp/pi.png"
+expect "f32 leaves it out" 1 "" -- grep -aq "Precision:" "$tmp/pf.png"
+expect "precision bad value" 2 "--precision expects one of f32, bf16, int8; got 'fp7'" -- gen -p x --precision fp7 -o "$tmp/pbad.png"
+expect "precision bad value wrote nothing" 1 "" -- test -e "$tmp/pbad.png"
+expect "bf16 fallback" 0 "--precision bf16: this CPU has no AVX512-BF16" -- env DF_CPU_DISABLE=avx512_bf16 "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pfb.png"
+expect "bf16 fallback is the f32 image" 0 "" -- cmp -s "$tmp/pf.png" "$tmp/pfb.png"
+expect "int8 fallback" 0 "--precision int8: this CPU has neither AVX512-VNNI nor AVX-VNNI" -- env DF_CPU_DISABLE=avx512_vnni,avx_vnni "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfi.png"
+expect "fallback without AVX-512 or AVX-VNNI" 0 "computing in f32" -- env DF_CPU_DISABLE=avx512f,avx_vnni "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfa.png"
+expect "int8 on AVX-VNNI without AVX-512" 0 "" -- env DF_CPU_DISABLE=avx512f "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision int8 -o "$tmp/pfv.png"
+cp "$last_stderr" "$tmp/vnni.err"
+if grep -q avx_vnni /proc/cpuinfo; then
+  expect "int8 on AVX-VNNI ran int8 (no fallback)" 1 "" -- grep -q "computing in f32" "$tmp/vnni.err"
+fi
+expect "fallback with AVX2 off too" 0 "computing in f32" -- env DF_CPU_DISABLE=all "$DIFFUSE" generate -m $sd1 -p "a cat" --seed 3 --steps 4 --precision bf16 -o "$tmp/pfg.png"
+
 mkdir "$tmp/dir.png"
 expect "output is a directory" 1 "dir\.png: it is a directory" -- gen -p x -o "$tmp/dir.png"
 expect "unwritable preview" 1 "/proc/nope/p\.png" -- gen -p x --taesd tests/fixtures/tiny-taesd --preview /proc/nope/p.png -o "$tmp/f.png"
