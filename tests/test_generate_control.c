@@ -424,7 +424,9 @@ static void test_memory_estimate_grows_with_the_request(void)
     REQUIRE(df_model_estimate_memory(model, &request, &three, &error) == DF_OK);
     request.width = request.height = 2048;
     REQUIRE(df_model_estimate_memory(model, &request, &large, &error) == DF_OK);
-    CHECK(three > 2 * one && large > 32 * three);
+    /* batch 3 needs more than half again batch 1's (fixed parts: the
+     * weights' workspace, GEGLU's row blocks); 64x the pixels over 32x */
+    CHECK(three > one + one / 2 && large > 32 * three);
     /* Bad requests get generate's own errors. */
     request.steps = 0;
     CHECK(df_model_estimate_memory(model, &request, &large, &error) == DF_ERR_INVALID_ARGUMENT);

@@ -32,6 +32,10 @@
  * fixed in diffusers whatever the UNet's norm_eps. */
 #define UNET_TRANSFORMER_NORM_EPS 1e-6f
 #define UNET_LAYER_NORM_EPS 1e-5f
+/* Rows of the GEGLU projection computed at a time: enough for 14 GEMM
+ * tasks at N = 2560 (two threads evenly busy), few enough that the block
+ * (10 MB at c = 320) stays near the cache. */
+#define UNET_FF_ROWS 1024
 
 /* --- scratch plan -------------------------------------------------------- */
 
@@ -48,7 +52,7 @@ typedef struct unet_plan {
     size_t cat;                /* concat(x, skip) for up resnets */
     size_t tmp_a, tmp_b;       /* resnet / transformer / upsample temporaries */
     size_t attention;          /* q, k, v, attention out: 4 [b n, c]; also GEGLU's output */
-    size_t ff;                 /* GEGLU input [b n, 8 c] */
+    size_t ff;                 /* GEGLU input, UNET_FF_ROWS rows at a time: [rows, 8 c] */
     size_t context_kv;         /* 2 [b T, c] */
     size_t skips[3 * DF_UNET_MAX_BLOCKS * 17 + 1];
     int skip_count;
@@ -99,7 +103,8 @@ static void plan(const df_unet *unet, const unet_shape *shape, unet_plan *p)
         if (config->block_has_attention[i] || i == n - 1) { /* the mid block is at n-1 */
             size_t tokens = b * pixels[i] * (size_t)ch[i];
             p->attention = max_size(p->attention, 4 * tokens);
-            p->ff = max_size(p->ff, 8 * tokens);
+            size_t ff_rows = b * pixels[i] < UNET_FF_ROWS ? b * pixels[i] : UNET_FF_ROWS;
+            p->ff = max_size(p->ff, 8 * ff_rows * (size_t)ch[i]);
             p->context_kv =
                 max_size(p->context_kv, 2 * b * (size_t)shape->tokens * (size_t)ch[i]);
         }
@@ -130,19 +135,19 @@ size_t df_unet_scratch_bytes(const df_unet *unet, int batch, int height, int wid
 
 size_t df_unet_conv_workspace_bytes(const df_unet *unet, int batch, int height, int width)
 {
-    /* At level i every 3x3 conv reads at most a concat of two of the
-     * widest channels around it and writes at most the widest. */
+    /* At level i a 3x3 conv reads at most an up resnet's concat (the level
+     * below's or its own channels, plus a skip of its own or the level
+     * above's) and writes at most the level below's channels (the
+     * upsampler's conv, run at this level's size). */
     const df_unet_config *config = &unet->config;
-    const int *ch = config->block_out_channels;
+    const int *ch = config->block_out_channels, n = config->block_count;
     size_t most = 0;
-    for (int i = 0; i < config->block_count; i++) {
-        int widest = ch[i];
-        if (i > 0 && ch[i - 1] > widest)
-            widest = ch[i - 1];
-        if (i + 1 < config->block_count && ch[i + 1] > widest)
-            widest = ch[i + 1];
-        size_t bytes = df_conv2d_winograd_workspace_bound(batch, height >> i, width >> i, 2 * widest,
-                                                          widest, df_pool_size(unet->pool));
+    for (int i = 0; i < n; i++) {
+        int below = i + 1 < n && ch[i + 1] > ch[i] ? ch[i + 1] : ch[i];
+        int above = i > 0 && ch[i - 1] > ch[i] ? ch[i - 1] : ch[i];
+        size_t bytes = df_conv2d_winograd_workspace_bound(batch, height >> i, width >> i,
+                                                          below + above, below,
+                                                          df_pool_size(unet->pool));
         most = max_size(most, bytes);
     }
     return most;
@@ -327,12 +332,20 @@ static void transformer(unet_pass *pass, const unet_transformer *t, float *x, in
                   pass->context, pass->tokens, config->cross_attention_dim, normed);
 
         /* GEGLU feed-forward: proj to [hidden | gate], hidden * gelu(gate), Linear.
-         * The GEGLU output reuses the attention buffer (4 [b n, c] = [b n, 4c]). */
+         * The projection and GEGLU run UNET_FF_ROWS rows at a time, so the
+         * [rows, 8c] projection is never whole (84 MB at 64x64, batch 2):
+         * each block is consumed while in cache. The GEGLU output reuses
+         * the attention buffer (4 [b n, c] = [b n, 4c]). */
         TIMED(pass, UNET_PROF_NORM, df_layer_norm(pool, stream, rows, c, block->norm3_weight,
                                                   block->norm3_bias, UNET_LAYER_NORM_EPS, normed));
-        TIMED(pass, UNET_PROF_LINEAR,
-              df_linear(pool, normed, rows, c, block->ff_in_weight, block->ff_in_bias, pass->ff));
-        TIMED(pass, UNET_PROF_ELEMENT, df_geglu(pool, pass->ff, rows, ff, pass->attention));
+        for (int64_t r0 = 0; r0 < rows; r0 += UNET_FF_ROWS) {
+            const int64_t count = rows - r0 < UNET_FF_ROWS ? rows - r0 : UNET_FF_ROWS;
+            TIMED(pass, UNET_PROF_LINEAR,
+                  df_linear(pool, normed + r0 * c, count, c, block->ff_in_weight,
+                            block->ff_in_bias, pass->ff));
+            TIMED(pass, UNET_PROF_ELEMENT,
+                  df_geglu(pool, pass->ff, count, ff, pass->attention + r0 * ff));
+        }
         TIMED(pass, UNET_PROF_LINEAR, df_linear(pool, pass->attention, rows, ff,
                                                 block->ff_out_weight, block->ff_out_bias, normed));
         TIMED(pass, UNET_PROF_ELEMENT, df_add(pool, stream, normed, stream, values));
