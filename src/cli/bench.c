@@ -45,6 +45,8 @@ static void usage(FILE *out)
             "                     `diffuse generate --precision`; default f32)\n"
             "      --repeat N     timed runs after one warm-up (default 3)\n"
             "      --json         one JSON object on stdout\n"
+            "      --save-output FILE  the last run's output as raw little-endian f32 (NHWC\n"
+            "                     UNet noise prediction or VAE image), to compare settings\n"
             "  -h, --help         this help\n");
 }
 
@@ -115,6 +117,7 @@ int df_cli_bench(int argc, char **argv)
     long size = 512, width = 0, height = 0, batch = state.is_unet ? 2 : 1, tile = 0;
     long threads = 0, repeat = 3;
     int json = 0;
+    const char *save_path = NULL;
     df_precision precision = DF_PRECISION_F32;
     static const struct option options[] = {
         {"precision", required_argument, 0, 'P'},
@@ -124,6 +127,7 @@ int df_cli_bench(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"json", no_argument, 0, 'j'},          {"help", no_argument, 0, 'h'},
         {"no-winograd", no_argument, 0, 'w'},
+        {"save-output", required_argument, 0, 'S'},
         {0, 0, 0, 0}};
     optind = 1;
     argc--, argv++;
@@ -134,6 +138,7 @@ int df_cli_bench(int argc, char **argv)
         case 'm': model_path = optarg; break;
         case 'j': json = 1; break;
         case 'w': df_set_winograd(0); break;
+        case 'S': save_path = optarg; break;
         case 's': bad = df_cli_parse_int("--size", optarg, 64, 8192, &size); break;
         case 'W': bad = df_cli_parse_int("--width", optarg, 64, 8192, &width); break;
         case 'H': bad = df_cli_parse_int("--height", optarg, 64, 8192, &height); break;
@@ -231,6 +236,16 @@ int df_cli_bench(int argc, char **argv)
         total += seconds;
         if (best == 0 || seconds < best)
             best = seconds;
+    }
+    if (save_path) {
+        FILE *file = fopen(save_path, "wb");
+        int ok = file && fwrite(state.output, sizeof(float), output_count, file) == output_count;
+        if (file && fclose(file))
+            ok = 0;
+        if (!ok) {
+            fprintf(stderr, "diffuse bench: --save-output %s: cannot write it\n", save_path);
+            goto done;
+        }
     }
     struct rusage usage_info;
     getrusage(RUSAGE_SELF, &usage_info);
