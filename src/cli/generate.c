@@ -107,6 +107,8 @@ static void usage(FILE *out)
             "                          AVX512-VNNI or AVX-VNNI; without them f32 is\n"
             "                          used, with a message (default: f32; README:\n"
             "                          speed and error)\n"
+            "      --no-winograd       direct 3x3 convolutions instead of Winograd\n"
+            "                          F(4x4,3x3) (slower; rounding ~1e-5 apart)\n"
             "      --estimate-memory   print the working memory this request needs (what\n"
             "                          `diffuse serve --max-memory` compares; the weights,\n"
             "                          memory-mapped, are not counted) and exit, generating\n"
@@ -343,7 +345,8 @@ enum {
     OPT_ESTIMATE_MEMORY,
     OPT_DECODER,
     OPT_PRESET,
-    OPT_PRECISION
+    OPT_PRECISION,
+    OPT_NO_WINOGRAD
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -377,6 +380,7 @@ int df_cli_generate(int argc, char **argv)
         {"decoder", required_argument, 0, OPT_DECODER},
         {"preset", required_argument, 0, OPT_PRESET},
         {"precision", required_argument, 0, OPT_PRECISION},
+        {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -455,6 +459,7 @@ int df_cli_generate(int argc, char **argv)
                 return 2;
             request.seed_mode = choice ? DF_SEED_PER_IMAGE : DF_SEED_BATCH;
             break;
+        case OPT_NO_WINOGRAD: df_set_winograd(0); break;
         case OPT_PRECISION:
             if (parse_choice("--precision", optarg, precision_names, &choice))
                 return 2;

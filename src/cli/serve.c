@@ -52,6 +52,8 @@ static void usage(FILE *out)
             "                            and requests with \"decoder\": \"taesd\"\n"
             "      --precision NAME      f32, bf16 or int8: what requests that do not set\n"
             "                            \"precision\" compute in (default: f32)\n"
+            "      --no-winograd         direct 3x3 convolutions instead of Winograd\n"
+            "                            F(4x4,3x3) (slower; rounding ~1e-5 apart)\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
             "                            (default: 127.0.0.1:8080)\n"
             "      --data DIR            job database, API keys and images, kept private\n"
@@ -134,12 +136,13 @@ int df_cli_serve(int argc, char **argv)
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
            OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
-           OPT_PRECISION,
+           OPT_PRECISION, OPT_NO_WINOGRAD,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
         {"precision", required_argument, 0, OPT_PRECISION},
+        {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
         {"models-dir", required_argument, 0, OPT_MODELS_DIR},
         {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
         {"listen", required_argument, 0, OPT_LISTEN},
@@ -179,6 +182,7 @@ int df_cli_serve(int argc, char **argv)
             config.max_loaded = (int)value;
             break;
         case OPT_TAESD: config.taesd_path = optarg; break;
+        case OPT_NO_WINOGRAD: df_set_winograd(0); break;
         case OPT_PRECISION:
             if (strcmp(optarg, "f32") && strcmp(optarg, "bf16") && strcmp(optarg, "int8")) {
                 fprintf(stderr, "diffuse: --precision expects one of f32, bf16, int8; got '%s'\n",

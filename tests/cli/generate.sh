@@ -128,6 +128,12 @@ expect "empty init image" 1 "empty\.png" -- gen -p x --init-image $images/empty.
 expect "bomb init image" 1 "bomb\.png" -- gen -p x --init-image $images/bomb.png -o "$tmp/f.png"
 expect "gif init image" 1 "tiny\.gif" -- gen -p x --init-image $images/tiny.gif -o "$tmp/f.png"
 expect "unwritable output" 1 "cannot write /proc/nope/x\.png" -- gen -p x -o /proc/nope/x.png
+# --no-winograd: the direct convolutions (kernel tests hold the two within
+# 1e-4 of the output scale) still make the image.
+expect "help lists --no-winograd" 0 "" -- "$DIFFUSE" generate --help
+expect_stdout "help explains --no-winograd" "--no-winograd +direct 3x3 convolutions"
+expect "no winograd" 0 "" -- gen -p "a cat" --seed 3 --steps 4 --no-winograd -o "$tmp/nw.png"
+expect "no winograd image" 0 "" -- test -s "$tmp/nw.png"
 # --precision: bf16 and int8 make an image (on a CPU without AVX512-BF16 /
 # VNNI, or with them turned off by DF_CPU_DISABLE, in f32 with a message and
 # never an illegal instruction); a bad value is a usage error.
