@@ -25,8 +25,8 @@ SDCPP_CMAKE_ARGS=${SDCPP_CMAKE_ARGS:--DGGML_NATIVE=ON}
 OPTIMUM_INTEL=2.2.0
 OPTIMUM=2.3.0
 OPENVINO=2026.4.1
-
 NNCF=3.4.0
+TORCHVISION=0.24.1   # the one built for .venv-tools' torch 2.9.1
 SDCPP=0.4.7
 
 parts=("$@")
@@ -42,9 +42,15 @@ openvino() {
   # After the venv's own site-packages: what pip installs here wins.
   echo "$(cd "$tools_site" && pwd -P)" > "$site/zz-diffuse-venv-tools.pth"
   if ! "$OPENVINO_VENV/bin/python" -c "import openvino, nncf, optimum.intel, torch, diffusers" 2>/dev/null; then
-    "$OPENVINO_VENV/bin/pip" install -q "optimum-intel[openvino,diffusers]==$OPTIMUM_INTEL" \
-      "optimum==$OPTIMUM" "openvino==$OPENVINO" \
-      "nncf==$NNCF"
+    # Everything .venv-tools has stays at its version (else pip would pull
+    # the newest torchvision and, for it, a newer CUDA torch of several GB).
+    local constraints
+    constraints=$(mktemp)
+    "$TOOLS_VENV/bin/pip" freeze --exclude-editable > "$constraints"
+    echo "torchvision==$TORCHVISION" >> "$constraints"
+    "$OPENVINO_VENV/bin/pip" install -q -c "$constraints" "optimum-intel[openvino,diffusers]==$OPTIMUM_INTEL" \
+      "optimum==$OPTIMUM" "openvino==$OPENVINO" "nncf==$NNCF"
+    rm -f "$constraints"
   fi
   "$OPENVINO_VENV/bin/python" -c "import openvino, optimum.intel, nncf, torch; \
 print('openvino', openvino.__version__, '| nncf', nncf.__version__, '| torch', torch.__version__)"
