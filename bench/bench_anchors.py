@@ -309,15 +309,13 @@ def generate_rows(args, rows: list[Row], info: dict, folder: Path, turbo: bool) 
                 info["stable_diffusion_cpp_python"] = r.get("stable_diffusion_cpp_python", "")
             name = engine_name("sdcpp", info)
             note = f"load {r['load_seconds']:.1f} s" if r else ""
-            if r and sd_steps != steps:
-                note += f"; ran {sd_steps} steps, scaled to {steps}: sampling x {steps}/{sd_steps}"
-                per_step = mean(r["step_seconds"]) if r.get("step_seconds") else None
-                if per_step:
-                    r["generate_seconds"] += per_step * (steps - sd_steps)
+            per_step = r.get("step_mean_seconds") if r else None
+            if r and sd_steps != steps and per_step:
+                note += f"; ran {sd_steps} steps, + {steps - sd_steps} x its mean step time"
+                r["generate_seconds"] += per_step * (steps - sd_steps)
             rows.append(result_row(part, name, r, "generate_seconds", note))
             if r and not turbo:  # sd.cpp's component times, from this generation
-                per_step = mean(r["step_seconds"]) if r.get("step_seconds") else None
-                for comp, sec, how in (("unet", per_step, f"mean step of its generation ({len(r.get('step_seconds') or [])} steps)"),
+                for comp, sec, how in (("unet", per_step, f"mean step of its {sd_steps}-step generation"),
                                        ("vae", r.get("decode_seconds"), "decode time in its log")):
                     if comp in args.parts:
                         cpart = (f"UNet CFG step (batch 2) {args.size}" if comp == "unet" else f"VAE decode {args.size}")
@@ -325,10 +323,6 @@ def generate_rows(args, rows: list[Row], info: dict, folder: Path, turbo: bool) 
                                         note=f"~ {how}; RSS of the whole generation" if sec else
                                         "not found in sd.cpp's log"))
         print(f"  {part} {anchor}: done in {time.perf_counter() - t0:.0f} s", flush=True)
-
-
-def mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs)
 
 
 # --------------------------------------------------------------------------

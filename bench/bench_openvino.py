@@ -62,6 +62,10 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def type_name(t) -> str:
+    return t.to_string() if hasattr(t, "to_string") else str(t)
+
+
 def ov_config(args) -> dict:
     return {"INFERENCE_NUM_THREADS": str(args.threads), "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "bf16" if args.variant == "bf16" else "f32", "CACHE_DIR": ""}
@@ -105,8 +109,8 @@ def static_shapes(model, component: str, size: int) -> dict:
         elif rank == 3:
             dim = ps[2].get_length()
             shapes[inp.get_any_name()] = [batch, TOKENS, dim]
-        elif rank == 1:
-            shapes[inp.get_any_name()] = [batch]
+        elif rank == 1:  # the timestep: one, broadcast (as optimum's own reshape)
+            shapes[inp.get_any_name()] = [1]
         elif rank == 0:
             shapes[inp.get_any_name()] = []
         else:
@@ -153,7 +157,7 @@ def time_component(args, component: str) -> dict:
         "input_shapes": shapes, "output_shape": list(out.shape), "load_seconds": load_seconds,
         "repeat": args.repeat, "seconds_mean": sum(times) / len(times), "seconds_best": min(times),
         "cpu_per_wall": cpu / sum(times), "threads_property": int(compiled.get_property("INFERENCE_NUM_THREADS")),
-        "precision_property": str(compiled.get_property("INFERENCE_PRECISION_HINT")),
+        "precision_property": type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
         "peak_rss_bytes": BT.vm_hwm_bytes(), "baseline_rss_bytes": baseline_rss, "openvino": ov.__version__,
     }
 
@@ -176,7 +180,7 @@ def generate(args) -> dict:
     load_seconds = time.perf_counter() - t0
     unet_shapes = {i.get_any_name(): str(i.get_partial_shape()) for i in pipe.unet.request.inputs}
     threads = int(pipe.unet.request.get_property("INFERENCE_NUM_THREADS"))
-    precision = str(pipe.unet.request.get_property("INFERENCE_PRECISION_HINT"))
+    precision = type_name(pipe.unet.request.get_property("INFERENCE_PRECISION_HINT"))
     generator = torch.Generator("cpu").manual_seed(args.seed)
     cpu0 = cpu_seconds()
     start = time.perf_counter()

@@ -14,8 +14,10 @@ original-layout single file (weights kept as stored: f16); one
 generate_image(width=height=S, sample_steps=N, cfg_scale=X,
 sample_method="euler", scheduler="discrete") call is timed. sd.cpp has no
 API for a lone UNet or VAE call, so the component times come from the
-generation: the per-step times of its progress callback (one step = the
-conditional and the unconditional UNet evaluation, a CFG step) and the
+generation: the mean step time (one step = the conditional and the
+unconditional UNet evaluation, a CFG step) from its log's "sampling
+completed, taking X s" over the steps (else the last value of its progress
+callback, which reports the running mean since sampling began) and the
 decode time its log prints ("decode_first_stage completed, taking X s"),
 captured from the log callback. --taesd FILE decodes with TAESD (diffusers'
 AutoencoderTiny safetensors, as madebyollin/taesd ships it).
@@ -30,7 +32,6 @@ import argparse
 import ctypes
 import importlib.metadata
 import json
-import os
 import re
 import sys
 import time
@@ -88,7 +89,7 @@ def main() -> None:
     baseline_rss = BT.vm_hwm_bytes()
     from stable_diffusion_cpp import StableDiffusion
 
-    steps: list[float] = []
+    steps: list[tuple[int, int, float]] = []
     t0 = time.perf_counter()
     model = StableDiffusion(model_path=args.model, taesd_path=args.taesd, n_threads=args.threads,
                             vae_decode_only=True, prediction=args.prediction, verbose=True)
@@ -97,7 +98,7 @@ def main() -> None:
     loaded_rss = BT.vm_hwm_bytes()
 
     def progress(step, total, seconds):
-        steps.append(float(seconds))
+        steps.append((int(step), int(total), float(seconds)))
 
     start = time.perf_counter()
     images = model.generate_image(prompt=args.prompt, negative_prompt=args.negative, width=args.size,
@@ -108,19 +109,20 @@ def main() -> None:
     if args.out:
         images[0].save(args.out)
     times = completed_times()
-    decode = next((v for k, v in times.items() if "decode" in k), None)
+    decode = times.get("decode_first_stage")
     sampling = next((v for k, v in times.items() if k.startswith("sampling")), None)
-    # The progress callback may also fire during loading or decoding with a
-    # different total; keep the sampling steps only (the last N).
-    sample_steps = steps[-args.steps:] if len(steps) >= args.steps else steps
+    # Progress reports of the sampling loop: (step, total = N, running mean
+    # seconds per step since sampling began); step 0 is the start.
+    sampled = [sec for step, total, sec in steps if total == args.steps and step > 0]
+    step_mean = sampling / args.steps if sampling else (sampled[-1] if sampled else None)
     print(json.dumps({
         "side": "sdcpp", "component": "generate", "size": args.size, "steps": args.steps,
         "threads": args.threads, "load_seconds": load_seconds, "generate_seconds": generate_seconds,
-        "step_seconds": sample_steps, "sampling_seconds": sampling, "decode_seconds": decode,
+        "step_mean_seconds": step_mean, "sampling_seconds": sampling, "decode_seconds": decode,
         "log_times": times, "peak_rss_bytes": BT.vm_hwm_bytes(), "baseline_rss_bytes": baseline_rss,
         "loaded_rss_bytes": loaded_rss,
         "stable_diffusion_cpp_python": importlib.metadata.version("stable-diffusion-cpp-python"),
-        "log_tail": "".join(LOG_LINES)[-1500:],
+        "log_tail": "".join(LOG_LINES)[-600:],
     }), flush=True)
 
 
