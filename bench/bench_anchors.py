@@ -81,7 +81,8 @@ def engine_name(anchor: str, info: dict) -> str:
     if anchor.startswith("openvino"):
         v = OV_VARIANT[anchor]
         what = {"f32": "f32", "int8": "int8 weights", "bf16": "bf16 hint"}[v]
-        return f"OpenVINO {info.get('openvino', '')} {what}".replace("  ", " ")
+        version = info.get("openvino", "").split("-")[0]  # 2026.4.1-22982-e213a14-releases/... -> 2026.4.1
+        return f"OpenVINO {version} {what}".replace("  ", " ")
     if anchor == "sdcpp":
         return f"stable-diffusion.cpp (python {info.get('stable_diffusion_cpp_python', '')}, f16)"
     return anchor
@@ -338,7 +339,9 @@ def cpu_heading(args) -> list[str]:
     return [f"## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ} anchors: {model}, "
             f"{args.threads} threads, load {BG.load_avg()}",
             "",
-            f"CPU: {model}; {os.cpu_count()} CPUs; SIMD flags: {' '.join(simd)}",
+            f"CPU: {model} ({fields.get('Vendor ID', '?').strip()} family {fields.get('CPU family', '?').strip()} "
+            f"model {fields.get('Model', '?').strip()} stepping {fields.get('Stepping', '?').strip()}); "
+            f"{os.cpu_count()} CPUs; SIMD flags: {' '.join(simd)}",
             "",
             f"All flags: {' '.join(flags)}"]
 

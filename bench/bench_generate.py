@@ -6,7 +6,7 @@ Usage:
     .venv-tools/bin/python bench/bench_generate.py --model DIR_OR_FILE \\
         [--threads T] [--steps 20] [--size 512] [--cfg 7.5] [--seed S] \\
         [--prompt TEXT] [--negative TEXT] [--binary build/diffuse] \\
-        [--markdown FILE] [--skip-torch] [--check] [--keep DIR]
+        [--markdown FILE] [--skip-torch] [--check] [--keep DIR] [--taesd DIR]
 
 The request (both sides): txt2img, batch 1, SIZE x SIZE, STEPS Euler steps
 (diffusers' EulerDiscreteScheduler.from_config(the model's scheduler config):
@@ -35,6 +35,10 @@ read the numbers with it).
 Prints a table (load s, generate s, process wall s, peak RSS MB, torch/diffuse
 ratios); --markdown appends a row to FILE (a table header first unless FILE
 already ends in this table).
+
+--taesd DIR: the torch side decodes with diffusers' AutoencoderTiny from DIR
+instead of the model's VAE (bench_anchors.py's turbo row passes diffuse its
+own --decoder taesd through its extra flags).
 
 --check: the two PNGs are compared pixel by pixel. With random weights the
 image is noise, but the same seed must give the same image on both sides
