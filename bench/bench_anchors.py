@@ -5,7 +5,7 @@ count, on the same machine. bench/run.sh runs it (`make bench`).
 
 Usage:
     .venv-tools/bin/python bench/bench_anchors.py [--dir /tmp/diffuse-fullsize] \\
-        [--anchors diffuse,torch,openvino,openvino-int8,sdcpp] [--precisions f32,bf16,int8] \\
+        [--anchors diffuse,torch,openvino,sdcpp] [--precisions f32,bf16,int8] \\
         [--parts unet,vae,generate,turbo] [--threads T] [--size 512] [--steps 20] \\
         [--sdcpp-steps N] [--repeat R] [--binary build/diffuse] [--markdown FILE] [--keep DIR]
 
@@ -28,8 +28,8 @@ Parts (SD 1.5 shapes from DIR/sd15 unless said):
             sd.cpp with taesd_path (when DIR/sd-turbo.safetensors exists).
 Anchors: diffuse (f32, and each of --precisions the binary offers:
 `--precision` in its help, else the row says skipped), torch, openvino
-(f32 precision hint), openvino-int8 (int8 weights, f32 activations),
-openvino-bf16 (bf16 precision hint; opt-in), sdcpp. Every side runs in
+(= openvino-f32: f32 precision hint, and openvino-int8: int8 weights, f32
+activations), openvino-bf16 (bf16 precision hint; opt-in), sdcpp. Every side runs in
 its own child process, so each peak RSS (the child's VmHWM, else wait4's
 ru_maxrss) is that side's alone. OpenVINO exports are made once and cached in
 DIR/openvino-sd15-f32 and DIR/openvino-sd15-int8. A side that is not
@@ -63,12 +63,13 @@ import bench_generate as BG  # noqa: E402  (run_torch, run_diffuse, compare_imag
 import bench_text_encoder as BT  # noqa: E402  (run_child, last_json, peak_rss, DEFAULT_PROMPT)
 import bench_unet_vae as BU  # noqa: E402  (run_torch, run_diffuse)
 
-ALL_ANCHORS = ("diffuse", "torch", "openvino", "openvino-int8", "openvino-bf16", "sdcpp")
-DEFAULT_ANCHORS = ("diffuse", "torch", "openvino", "openvino-int8", "sdcpp")
+# "openvino" = its f32 and int8-weight exports (openvino-f32, openvino-int8)
+ALL_ANCHORS = ("diffuse", "torch", "openvino", "openvino-f32", "openvino-int8", "openvino-bf16", "sdcpp")
+DEFAULT_ANCHORS = ("diffuse", "torch", "openvino", "sdcpp")
 PARTS = ("unet", "vae", "generate", "turbo")
 CFG = 7.5
 SEED = 1234
-OV_VARIANT = {"openvino": "f32", "openvino-int8": "int8", "openvino-bf16": "bf16"}
+OV_VARIANT = {"openvino-f32": "f32", "openvino-int8": "int8", "openvino-bf16": "bf16"}
 
 
 class Row(SimpleNamespace):
@@ -396,6 +397,10 @@ def main() -> None:
     if args.threads < 1 or args.steps < 1 or args.repeat < 1 or args.size % 64:
         parser.error("--threads, --steps, --repeat at least 1; --size a multiple of 64")
     args.sdcpp_steps = args.sdcpp_steps or args.steps
+    expanded = []
+    for a in args.anchors:
+        expanded += ["openvino-f32", "openvino-int8"] if a == "openvino" else [a]
+    args.anchors = list(dict.fromkeys(expanded))
     if "diffuse" in args.anchors and "f32" not in args.precisions:
         args.precisions.insert(0, "f32")  # the ratios' base
 

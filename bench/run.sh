@@ -13,8 +13,8 @@
 # (tools/venv_anchors.sh; sd.cpp builds from source, 15-25 minutes on 2
 # cores). Rows are appended to bench/results.md; BENCHMARKS.md quotes them.
 #   THREADS (default: nproc), REPEAT (default 3), FULLSIZE_DIR (default
-#   /tmp/diffuse-fullsize), ANCHORS (default
-#   diffuse,torch,openvino,openvino-int8,sdcpp; openvino-bf16 too on request),
+#   /tmp/diffuse-fullsize), ANCHORS (default diffuse,torch,openvino,sdcpp;
+#   openvino = openvino-f32,openvino-int8; openvino-bf16 too on request),
 #   PRECISIONS (diffuse's, default f32,bf16,int8), PARTS (default
 #   unet,vae,generate,turbo), SIZE (default 512), STEPS (default 20),
 #   SDCPP_STEPS (default STEPS; fewer is scaled by its mean step time),
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-$(nproc)}
 REPEAT=${REPEAT:-3}
 FULLSIZE_DIR=${FULLSIZE_DIR:-/tmp/diffuse-fullsize}
-ANCHORS=${ANCHORS:-diffuse,torch,openvino,openvino-int8,sdcpp}
+ANCHORS=${ANCHORS:-diffuse,torch,openvino,sdcpp}
 PRECISIONS=${PRECISIONS:-f32,bf16,int8}
 PARTS=${PARTS:-unet,vae,generate,turbo}
 SIZE=${SIZE:-512}
