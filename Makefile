@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 
 FULLSIZE_DIR ?= /tmp/diffuse-fullsize
 
-.PHONY: all deps deps-test deps-bench configure build build-diffuse build-asan run test test-release test-asan fuzz soak bench fixtures fullsize clean train-shapes quality
+.PHONY: all deps deps-test deps-bench configure build build-diffuse build-asan run test test-release test-asan fuzz soak bench bench-anchors bench-anchors-env fixtures fullsize clean train-shapes quality
 
 all: build
 
@@ -67,11 +67,20 @@ SOAK_SECONDS ?= 300
 soak: deps-test build
 	SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/run.sh $(BUILD)/diffuse
 
-# Side-by-side benchmarks against PyTorch (needs tools/venv.sh; see BENCHMARKS.md).
+# Side-by-side benchmarks against PyTorch, OpenVINO and stable-diffusion.cpp
+# (knobs: ANCHORS, PRECISIONS, PARTS, STEPS, REPEAT, THREADS, SKIP_*; see
+# bench/run.sh and BENCHMARKS.md). bench-anchors: the anchors table alone.
 deps-bench:
 	@bash scripts/install-deps.sh bench
 bench: deps-bench build
 	bash bench/run.sh
+bench-anchors: deps-bench build-diffuse
+	SKIP_DETAIL=1 bash bench/run.sh
+
+# The anchors' virtualenvs (.venv-openvino, .venv-sdcpp; sd.cpp builds from
+# source: 15-25 minutes on 2 cores).
+bench-anchors-env:
+	bash tools/venv_anchors.sh
 
 # Retrains the bundled model from scratch (about 1.5-2 h on 2 cores; the
 # work folder keeps each phase, so an interrupted run resumes), then checks it.
@@ -96,16 +105,19 @@ fixtures:
 	for tool in $(FIXTURE_TOOLS); do \
 	  HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/$$tool.py || exit 1; done
 
-# Full-size random SD 1.5 / 2.1 checkpoints (exact names and shapes, both
-# layouts) in FULLSIZE_DIR, then loaded by `diffuse inspect` to prove the loader.
-fullsize: build
+# Full-size random SD 1.5 / 2.1 / SD-Turbo-shaped checkpoints (exact names and
+# shapes, both layouts) and a full-size TAESD in FULLSIZE_DIR (about 9 GB and
+# 5 minutes), then loaded by `diffuse inspect` to prove the loader.
+fullsize: build-diffuse
 	bash tools/venv.sh
-	for m in sd15 sd21; do \
+	for m in sd15 sd21 sd-turbo; do \
 	  [ -e $(FULLSIZE_DIR)/$$m.safetensors ] || HF_HUB_OFFLINE=1 .venv-tools/bin/python \
 	    tools/make_fullsize.py --model $$m --layout both --dtype f16 --out $(FULLSIZE_DIR) || exit 1; \
 	  for p in $(FULLSIZE_DIR)/$$m $(FULLSIZE_DIR)/$$m.safetensors; do \
 	    ./$(BUILD)/diffuse inspect $$p >/dev/null && echo "loaded $$p" || exit 1; done; \
 	done
+	[ -e $(FULLSIZE_DIR)/taesd/config.json ] || HF_HUB_OFFLINE=1 .venv-tools/bin/python \
+	  tools/make_fullsize.py --model taesd --dtype f16 --out $(FULLSIZE_DIR)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -6,7 +6,7 @@ Usage:
     .venv-tools/bin/python bench/bench_generate.py --model DIR_OR_FILE \\
         [--threads T] [--steps 20] [--size 512] [--cfg 7.5] [--seed S] \\
         [--prompt TEXT] [--negative TEXT] [--binary build/diffuse] \\
-        [--markdown FILE] [--skip-torch] [--check] [--keep DIR]
+        [--markdown FILE] [--skip-torch] [--check] [--keep DIR] [--taesd DIR]
 
 The request (both sides): txt2img, batch 1, SIZE x SIZE, STEPS Euler steps
 (diffusers' EulerDiscreteScheduler.from_config(the model's scheduler config):
@@ -35,6 +35,10 @@ read the numbers with it).
 Prints a table (load s, generate s, process wall s, peak RSS MB, torch/diffuse
 ratios); --markdown appends a row to FILE (a table header first unless FILE
 already ends in this table).
+
+--taesd DIR: the torch side decodes with diffusers' AutoencoderTiny from DIR
+instead of the model's VAE (bench_anchors.py's turbo row passes diffuse its
+own --decoder taesd through its extra flags).
 
 --check: the two PNGs are compared pixel by pixel. With random weights the
 image is noise, but the same seed must give the same image on both sides
@@ -105,7 +109,12 @@ def torch_child(args) -> None:
     model = Path(args.model)
     family = BT.family_of(model)
     t0 = time.perf_counter()
-    vae = BU.load_torch_component(model, "vae")
+    if args.taesd:  # TAESD as the decoder (the one-step turbo benchmark)
+        from diffusers import AutoencoderTiny
+
+        vae = AutoencoderTiny.from_pretrained(args.taesd, torch_dtype=torch.float32, local_files_only=True).eval()
+    else:
+        vae = BU.load_torch_component(model, "vae")
     text_encoder = BT.load_torch_text_encoder(model, family)
     unet = BU.load_torch_component(model, "unet")
     tokenizer = load_tokenizer(model, family)
@@ -148,6 +157,8 @@ def run_torch(args, out_png: str) -> dict | None:
            "--threads", str(args.threads), "--steps", str(args.steps), "--size", str(args.size),
            "--cfg", repr(args.cfg), "--seed", str(args.seed), "--prompt", args.prompt,
            "--negative", args.negative, "--out", out_png]
+    if getattr(args, "taesd", None):
+        cmd += ["--taesd", str(args.taesd)]
     load_before = load_avg()
     start = time.perf_counter()
     code, out, err, rss = BT.run_child(cmd)
@@ -189,6 +200,7 @@ def run_diffuse(args, out_png: str) -> dict | None:
            "--height", str(args.size), "-t", str(args.threads), "-o", out_png]
     if args.negative:
         cmd += ["--negative", args.negative]
+    cmd += list(getattr(args, "extra", None) or [])  # bench_anchors.py: --precision, --decoder, ...
     load_before = load_avg()
     start = time.perf_counter()
     code, out, err, rss = BT.run_child(cmd)
@@ -301,6 +313,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=int, default=1,
                         help="--check fails above this max pixel difference (default: 1)")
     parser.add_argument("--keep", type=Path, help="write the images to this folder (default: a temporary one)")
+    parser.add_argument("--taesd", help="torch side: decode with this AutoencoderTiny folder instead of the VAE")
     parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()

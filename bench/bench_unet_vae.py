@@ -173,9 +173,11 @@ def diffuse_command(args, component: str, size: int) -> list[str]:
     cmd = [args.binary, "bench", component, "-m", args.model, "--size", str(size)]
     if component == "unet":
         cmd += ["--batch", "2"]
-    if args.precision != "f32":
+    if getattr(args, "precision", "f32") != "f32":
         cmd += ["--precision", args.precision]
-    return cmd + ["--threads", str(args.threads), "--repeat", str(args.repeat), "--json"]
+    # extra: flags a caller adds (bench_anchors.py: --precision bf16, ...)
+    return cmd + ["--threads", str(args.threads), "--repeat", str(args.repeat), "--json"] + \
+        list(getattr(args, "extra", None) or [])
 
 
 _FAILED: dict[str, int] = {}  # component -> the size at which diffuse failed (not retried)

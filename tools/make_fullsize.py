@@ -5,8 +5,18 @@ testing loaders and timing at real size without downloading weights. The
 values are a cheap random fill (normal(0, 0.02), norms around 1): names and
 shapes matter, not quality.
 
+Two more shapes for the one-step benchmark (bench/bench_anchors.py):
+  sd-turbo  what stabilityai/sd-turbo ships: the SD 2.1 architecture
+            (OpenCLIP-H text encoder, 1024 wide; UNet attention_head_dim
+            (5, 10, 20, 20), linear projections), epsilon prediction,
+            sample_size 64 (512x512), EulerDiscreteScheduler with
+            timestep_spacing "trailing".
+  taesd     diffusers' AutoencoderTiny with its default config (what
+            madebyollin/taesd ships), as a folder: DIR/taesd/config.json and
+            diffusion_pytorch_model.safetensors (--layout is ignored).
+
 Usage:
-    .venv-tools/bin/python tools/make_fullsize.py --model sd15|sd21 \\
+    .venv-tools/bin/python tools/make_fullsize.py --model sd15|sd21|sd-turbo|taesd \\
         --layout diffusers|single|both --dtype f16|f32 --out DIR [--no-verify]
 
 Writes DIR/<name>/ (diffusers folder: model_index.json, scheduler/,
@@ -49,7 +59,22 @@ MODELS = {
                  scheduler=L.SD15_SCHEDULER, pad="<|endoftext|>", diffusers_version="0.6.0"),
     "sd21": dict(family="sd2", text_encoder=L.SD21_TEXT_ENCODER, unet=L.SD21_UNET, vae=L.SD21_VAE,
                  scheduler=L.SD21_SCHEDULER, pad="!", diffusers_version="0.10.0.dev0"),
+    # stabilityai/sd-turbo's configs: SD 2.1's networks at 512 px, epsilon
+    # prediction, Euler with trailing timesteps (one step starts at t = 999).
+    "sd-turbo": dict(family="sd2", text_encoder=L.SD21_TEXT_ENCODER,
+                     unet=dict(L.SD21_UNET, _diffusers_version="0.24.0.dev0", sample_size=64,
+                               upcast_attention=False),
+                     vae=dict(L.SD21_VAE, _diffusers_version="0.24.0.dev0", sample_size=512),
+                     scheduler={
+                         "_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.24.0.dev0",
+                         "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                         "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                         "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                         "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "trailing",
+                         "trained_betas": None, "use_karras_sigmas": False},
+                     pad="!", diffusers_version="0.24.0.dev0"),
 }
+TAESD_SEED = 15
 SEED = {"text_encoder": 11, "unet": 12, "vae": 13, "extra": 14}
 COMPONENTS = ("text_encoder", "unet", "vae")
 FILES = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
@@ -152,7 +177,9 @@ def build(args) -> list[Path]:
     if write_folder:
         for sub in ("scheduler",) + COMPONENTS:
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        L.write_json(folder / "model_index.json", L.model_index(spec["family"], spec["diffusers_version"], True))
+        index = L.model_index(spec["family"], spec["diffusers_version"], True)
+        index["scheduler"] = ["diffusers", spec["scheduler"]["_class_name"]]
+        L.write_json(folder / "model_index.json", index)
         L.write_json(folder / "scheduler" / "scheduler_config.json", spec["scheduler"])
         L.write_tokenizer_files(folder / "tokenizer", spec["pad"], full=True)
         for c in COMPONENTS:
@@ -195,6 +222,31 @@ def build(args) -> list[Path]:
     if not args.no_verify and write_single:
         verify(spec, single, folder if write_folder else None, dtype)
     return written
+
+
+def build_taesd(args) -> list[Path]:
+    """diffusers' AutoencoderTiny, default config (madebyollin/taesd's), random
+    weights (normal(0, 0.02)), as a diffusers folder."""
+    from diffusers import AutoencoderTiny
+
+    dtype = torch.float16 if args.dtype == "f16" else torch.float32
+    folder = args.out / ("taesd" if args.dtype == "f16" else f"taesd-{args.dtype}")
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.device("meta"):
+        model = AutoencoderTiny()
+    config = dict(model.config)
+    config = {"_class_name": "AutoencoderTiny", "_diffusers_version": "0.20.0.dev0",
+              **{k: list(v) if isinstance(v, tuple) else v for k, v in config.items() if not k.startswith("_")}}
+    state = random_state(model, TAESD_SEED, dtype)
+    L.write_json(folder / "config.json", config)
+    L.save_safetensors(state, folder / "diffusion_pytorch_model.safetensors", {"format": "pt"})
+    n = sum(v.numel() for v in state.values())
+    print(f"  taesd: {len(state)} tensors, {n / 1e6:.2f} M parameters")
+    if not args.no_verify:  # diffusers loads it back
+        back = AutoencoderTiny.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True)
+        assert sum(p.numel() for p in back.parameters()) == n
+        print("  verified: AutoencoderTiny.from_pretrained loads it")
+    return [folder]
 
 
 def verify(spec: dict, single: Path, folder: Path | None, dtype: torch.dtype) -> None:
@@ -246,7 +298,7 @@ def verify_shapes(ldm, spec, configs, component, want) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--model", choices=sorted(MODELS) + ["taesd"], required=True)
     parser.add_argument("--layout", choices=("diffusers", "single", "both"), default="both")
     parser.add_argument("--dtype", choices=("f16", "f32"), default="f16")
     parser.add_argument("--out", type=Path, required=True)
@@ -255,7 +307,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.time()
     print(f"{args.model}: layout {args.layout}, {args.dtype}, into {args.out}", flush=True)
-    for path in build(args):
+    for path in build_taesd(args) if args.model == "taesd" else build(args):
         print(f"wrote {path}: {L.human(L.dir_size(path))}")
     print(f"done in {time.time() - t0:.1f} s")
 
