@@ -12,8 +12,9 @@
  *   y = Aᵀ M A + bias    output transform, written NHWC
  * with the interpolation points 0, ±1, ±2 and ∞ (Lavin & Gray). A product
  * task owns 64 output channels over a range of tiles, so it can finish
- * them with the output transform: three pool calls per chunk, since each
- * costs a wake-up, which a loaded machine makes expensive.
+ * them with the output transform: two pool calls per chunk (and one per
+ * convolution for shared weights), since each costs a wake-up, which a
+ * loaded machine makes expensive.
  *
  * Memory: the weights are transformed per call from the memory-mapped
  * checkpoint and never kept (a transformed copy of the SD 1.5 UNet's 3x3
@@ -25,10 +26,10 @@
  * a task lives in the thread's scratch (at most 36 x 256 x 64 floats).
  *
  * Accuracy: the transforms multiply by up to 5 and 8 and G divides by 24,
- * so rounding errors are larger than a direct convolution's: about 1e-6 of
- * the output scale in f32 for the UNet's shapes (tests/test_kernels.c
- * checks the bound against the direct convolution). Results do not depend
- * on the thread count.
+ * so rounding errors are about ten times a direct convolution's: 1e-5 of
+ * the output scale (9.5e-6 on the full-size SD 1.5 UNet's output,
+ * tools/precision_error.py; tests/test_kernels.c bounds it at 1e-4 against
+ * a double reference). Results do not depend on the thread count.
  */
 #include <assert.h>
 #include <string.h>
@@ -39,8 +40,9 @@
 
 #define DF_WINOGRAD_BUDGET ((int64_t)8 << 20) /* floats per buffer: 32 MB */
 /* Below this many 4x4 tiles, the weight transform and the short products
- * cost more than the multiplications saved (measured with bench_kernels
- * --winograd on the UNet's 8x8 level). */
+ * cost about what the multiplications save (bench_kernels --winograd: 32
+ * tiles, the UNet's 16x16 level at batch 2, gain 1.3x; its 8x8 level, 8
+ * tiles, stays direct). */
 #define DF_WINOGRAD_MIN_TILES 24
 #define DF_WINOGRAD_NT 64         /* output channels per task: a multiple of every NR */
 #define DF_WINOGRAD_RANGE 256     /* tiles per task at most */
