@@ -235,14 +235,17 @@ int df_pool_precision(const df_pool *pool)
     return pool ? pool->precision : 0;
 }
 
-static void *scratch_grow(df_scratch *scratch, size_t bytes)
+/* Grows `scratch` to at least `bytes`. With `margin`, by at least half
+ * again, so a slowly increasing demand does not reallocate on every call;
+ * without (the workspace), exactly: memory estimates bound the workspace
+ * by its largest request (df_conv2d_winograd_workspace_bound). */
+static void *scratch_grow(df_scratch *scratch, size_t bytes, int margin)
 {
     if (scratch->bytes >= bytes && scratch->data)
         return scratch->data;
-    /* Grow by at least half again so a slowly increasing demand does not
-     * reallocate on every call. */
-    size_t want = bytes > scratch->bytes + scratch->bytes / 2 ? bytes
-                                                              : scratch->bytes + scratch->bytes / 2;
+    size_t want = bytes;
+    if (margin && want < scratch->bytes + scratch->bytes / 2)
+        want = scratch->bytes + scratch->bytes / 2;
     want = (want + 63) & ~(size_t)63;
     void *data = NULL;
     if (posix_memalign(&data, 64, want) != 0)
@@ -263,30 +266,15 @@ void *df_pool_scratch(df_pool *pool, int thread, size_t bytes)
     if (bytes == 0)
         bytes = 64;
     if (!pool)
-        return scratch_grow(&tls_inline_scratch, bytes);
+        return scratch_grow(&tls_inline_scratch, bytes, 1);
     if (thread < 0 || thread >= pool->size)
         return NULL;
-    return scratch_grow(&pool->scratch[thread], bytes);
+    return scratch_grow(&pool->scratch[thread], bytes, 1);
 }
 
 int df_pool_current_thread(const df_pool *pool)
 {
     return pool && tls_pool == pool ? tls_thread : 0;
-}
-
-/* Exactly the size asked (no growth margin): memory estimates bound the
- * workspace by the largest request (df_conv2d_winograd_workspace_bound). */
-static void *workspace_grow(df_scratch *workspace, size_t bytes)
-{
-    if (workspace->bytes >= bytes && workspace->data)
-        return workspace->data;
-    void *data = NULL;
-    if (posix_memalign(&data, 64, (bytes + 63) & ~(size_t)63) != 0)
-        return NULL;
-    free(workspace->data);
-    workspace->data = data;
-    workspace->bytes = bytes;
-    return data;
 }
 
 static _Thread_local df_scratch tls_inline_workspace;
@@ -297,14 +285,14 @@ void *df_pool_workspace_acquire(df_pool *pool, size_t bytes)
     if (!pool) {
         if (tls_inline_workspace_taken)
             return NULL;
-        void *data = workspace_grow(&tls_inline_workspace, bytes ? bytes : 64);
+        void *data = scratch_grow(&tls_inline_workspace, bytes ? bytes : 64, 0);
         tls_inline_workspace_taken = data != NULL;
         return data;
     }
     int expected = 0;
     if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
         return NULL;
-    void *data = workspace_grow(&pool->workspace, bytes ? bytes : 64);
+    void *data = scratch_grow(&pool->workspace, bytes ? bytes : 64, 0);
     if (!data)
         atomic_store(&pool->workspace_taken, 0);
     return data;
