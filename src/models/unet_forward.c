@@ -177,13 +177,21 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs `call`, charging its time to `kind` when profiling. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs `call`, charging its wall and CPU time to `kind` when profiling. */
 #define TIMED(pass, kind, call)                                                    \
     do {                                                                           \
         if ((pass)->unet->profile) {                                               \
-            double start_ = now_seconds();                                         \
+            double start_ = now_seconds(), cpu_start_ = cpu_seconds();             \
             call;                                                                  \
             (pass)->unet->profile_seconds[kind] += now_seconds() - start_;         \
+            (pass)->unet->profile_cpu_seconds[kind] += cpu_seconds() - cpu_start_; \
         } else {                                                                   \
             call;                                                                  \
         }                                                                          \
@@ -384,12 +392,14 @@ static void print_profile(df_unet *unet, double total)
     static const char *const names[UNET_PROF_COUNT] = {"conv 3x3", "linear/1x1", "attention",
                                                        "norms", "elementwise"};
     double accounted = 0;
-    fprintf(stderr, "unet profile: %.3f s\n", total);
+    fprintf(stderr, "unet profile: %.3f s (wall, share, CPU of all threads, cores busy)\n", total);
     for (int i = 0; i < UNET_PROF_COUNT; i++) {
-        fprintf(stderr, "  %-12s %8.3f s  %5.1f%%\n", names[i], unet->profile_seconds[i],
-                100.0 * unet->profile_seconds[i] / total);
-        accounted += unet->profile_seconds[i];
+        double wall = unet->profile_seconds[i], cpu = unet->profile_cpu_seconds[i];
+        fprintf(stderr, "  %-12s %8.3f s  %5.1f%%  %8.3f s  %4.2f\n", names[i], wall,
+                100.0 * wall / total, cpu, wall > 0 ? cpu / wall : 0.0);
+        accounted += wall;
         unet->profile_seconds[i] = 0;
+        unet->profile_cpu_seconds[i] = 0;
     }
     fprintf(stderr, "  %-12s %8.3f s\n", "other", total - accounted);
 }

@@ -77,6 +77,7 @@ struct df_unet {
     size_t planned_bytes; /* the arena holds at least this much */
     int profile;
     double profile_seconds[UNET_PROF_COUNT];
+    double profile_cpu_seconds[UNET_PROF_COUNT]; /* all threads' CPU time: / wall = cores busy */
 };
 
 #endif
