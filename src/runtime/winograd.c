@@ -328,12 +328,28 @@ static int64_t winograd_task_floats(int64_t range_max, int64_t kc_max, int share
            (share_u ? 0 : 8 * kc_max * 9);
 }
 
+/* M[t] (+)= V[t] · U[t] over K block [k0, k0 + kc) for the task's tiles and
+ * channels; u_t: the block's packed B panels of the task's channels. */
+static void product(const winograd_plan *p, const winograd_task *task, int t, int64_t k0,
+                    int64_t kc, const float *u_t, float *m_t)
+{
+    const int mr = p->micro.mr, nr = p->micro.nr;
+    const float *v_t = p->v + t * p->v_stride + k0 * p->tile_pad + task->range0 / mr * kc * mr;
+    for (int jr = 0; jr < task->co_count; jr += nr) {
+        int cols = task->co_count - jr < nr ? task->co_count - jr : nr;
+        for (int64_t ir = 0; ir < task->range_len; ir += mr) {
+            int live = task->range_len - ir < mr ? (int)(task->range_len - ir) : mr;
+            p->micro.fn(kc, v_t + ir * kc, u_t + (int64_t)jr * kc, m_t + ir * DF_WINOGRAD_NT + jr,
+                        DF_WINOGRAD_NT, live, cols, k0 > 0, NULL);
+        }
+    }
+}
+
 /* ---- product tasks: the 36 GEMMs of a block of channels, then y -------- */
 
 static void product_task(void *context, int64_t begin, int64_t end, int thread)
 {
     const winograd_plan *p = context;
-    const int mr = p->micro.mr, nr = p->micro.nr;
     const int64_t kc_max = p->c_in < p->kc ? p->c_in : p->kc;
     /* M first (its NT-float rows keep the micro-kernel's stores aligned),
      * then, without a shared U, this task's U and weight rows */
@@ -355,31 +371,24 @@ static void product_task(void *context, int64_t begin, int64_t end, int thread)
                                                                    : p->range_max;
         task.m = m;
         task.m_stride = task.range_len * DF_WINOGRAD_NT;
-        for (int64_t k0 = 0; k0 < p->c_in; k0 += p->kc) {
-            const int64_t kc = p->c_in - k0 < p->kc ? p->c_in - k0 : p->kc;
-            const float *u_block; /* plane 0's panels of this task's channels */
-            int64_t u_stride;
-            if (p->u) {
-                u_block = p->u + k0 * p->c_out_pad + (int64_t)task.co0 * kc;
-                u_stride = p->u_stride;
-            } else {
-                u_stride = kc * DF_WINOGRAD_NT;
-                transform_weights(p, task.co0, k0, kc, u_local, 0, u_stride, rows);
-                u_block = u_local;
-            }
-            const float *v_block = p->v + k0 * p->tile_pad + task.range0 / mr * kc * mr;
-            for (int t = 0; t < 36; t++) {
-                const float *u_t = u_block + t * u_stride, *v_t = v_block + t * p->v_stride;
-                float *m_t = m + t * task.m_stride;
-                for (int jr = 0; jr < task.co_count; jr += nr) {
-                    int cols = task.co_count - jr < nr ? task.co_count - jr : nr;
-                    for (int64_t ir = 0; ir < task.range_len; ir += mr) {
-                        int live = task.range_len - ir < mr ? (int)(task.range_len - ir) : mr;
-                        p->micro.fn(kc, v_t + ir * kc, u_t + (int64_t)jr * kc,
-                                    m_t + ir * DF_WINOGRAD_NT + jr, DF_WINOGRAD_NT, live, cols,
-                                    k0 > 0, NULL);
-                    }
+        if (p->u) {
+            /* shared U: every K block of one product before the next, so
+             * that product's M (range x 64 floats) stays in cache */
+            for (int t = 0; t < 36; t++)
+                for (int64_t k0 = 0; k0 < p->c_in; k0 += p->kc) {
+                    const int64_t kc = p->c_in - k0 < p->kc ? p->c_in - k0 : p->kc;
+                    product(p, &task, t, k0, kc,
+                            p->u + t * p->u_stride + k0 * p->c_out_pad + (int64_t)task.co0 * kc,
+                            m + t * task.m_stride);
                 }
+        } else {
+            /* U made here, one K block at a time for all 36 products */
+            for (int64_t k0 = 0; k0 < p->c_in; k0 += p->kc) {
+                const int64_t kc = p->c_in - k0 < p->kc ? p->c_in - k0 : p->kc;
+                transform_weights(p, task.co0, k0, kc, u_local, 0, kc * DF_WINOGRAD_NT, rows);
+                for (int t = 0; t < 36; t++)
+                    product(p, &task, t, k0, kc, u_local + t * kc * DF_WINOGRAD_NT,
+                            m + t * task.m_stride);
             }
         }
         output_tiles(p, &task);
