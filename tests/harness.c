@@ -151,3 +151,42 @@ void df_test_remove_tree(const char *directory)
     if (system(command) != 0)
         fprintf(stderr, "could not remove %s\n", directory);
 }
+
+int df_test_write_scheduler_config(const char *model_dir, const char *json)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    fputs(json, f);
+    return fclose(f) == 0;
+}
+
+float *df_test_random_floats(uint64_t *state, int64_t count, float scale, float offset)
+{
+    float *p = malloc((size_t)(count > 0 ? count : 1) * sizeof *p);
+    for (int64_t i = 0; p && i < count; i++) {
+        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+        float uniform = (float)((*state >> 40) * (1.0 / 8388608.0)) - 1.0f; /* [-1, 1) */
+        p[i] = uniform * scale + offset;
+    }
+    return p;
+}
+
+void *df_test_store_weight(df_dtype dtype, float *values, int64_t count)
+{
+    void *storage = malloc((size_t)(count > 0 ? count : 1) * df_dtype_size(dtype));
+    for (int64_t i = 0; storage && i < count; i++) {
+        if (dtype == DF_DTYPE_F32) {
+            ((float *)storage)[i] = values[i];
+        } else if (dtype == DF_DTYPE_F16) {
+            ((uint16_t *)storage)[i] = df_f32_to_f16(values[i]);
+            values[i] = df_f16_to_f32(((uint16_t *)storage)[i]);
+        } else {
+            ((uint16_t *)storage)[i] = df_f32_to_bf16(values[i]);
+            values[i] = df_bf16_to_f32(((uint16_t *)storage)[i]);
+        }
+    }
+    return storage;
+}

@@ -7,7 +7,10 @@
 #ifndef DF_TESTS_HARNESS_H
 #define DF_TESTS_HARNESS_H
 
+#include <stdint.h>
 #include <stdio.h>
+
+#include "runtime/tensor.h"
 
 extern int df_test_failures;
 extern int df_test_passed;
@@ -63,5 +66,17 @@ int df_test_copy_model(const char *fixture, const char *file, const char *droppe
                        char *directory, size_t size);
 /* rm -rf of a directory df_test_copy_model made. */
 void df_test_remove_tree(const char *directory);
+/* Replaces a model folder's scheduler/scheduler_config.json with `json`;
+ * 0 on failure. */
+int df_test_write_scheduler_config(const char *model_dir, const char *json);
+
+/* `count` floats uniform in [offset - scale, offset + scale) from a
+ * 64-bit LCG whose state the caller keeps (a fixed seed per test file, so
+ * its inputs never change); malloc'ed, caller frees. */
+float *df_test_random_floats(uint64_t *state, int64_t count, float scale, float offset);
+/* `values` stored as `dtype` (f32, f16 or bf16) in a new malloc'ed buffer
+ * (caller frees), and rounded in place to what was stored, so a reference
+ * computed from them sees the weights the kernel sees. */
+void *df_test_store_weight(df_dtype dtype, float *values, int64_t count);
 
 #endif

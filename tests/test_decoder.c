@@ -31,16 +31,6 @@ static const char *string_field(json_t *object, const char *key, const char *fal
     return value ? value : fallback;
 }
 
-static int write_scheduler_config(const char *model_dir, const char *json)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return 0;
-    fputs(json, f);
-    return fclose(f) == 0;
-}
 
 /* Compares one generation with the case's reference tensors; prints both
  * errors, as test_pipeline.c does. */
@@ -108,7 +98,7 @@ static void test_taesd_decoder_matches_diffusers(void)
         const char *model_path = df_test_path(MODEL);
         if (config) {
             REQUIRE(df_test_copy_model(MODEL, NULL, NULL, dir, sizeof dir));
-            REQUIRE(write_scheduler_config(dir, config));
+            REQUIRE(df_test_write_scheduler_config(dir, config));
             model_path = dir;
         }
         for (int file = 0; file < (c == 0 ? 2 : 1); file++) {

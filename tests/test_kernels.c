@@ -34,18 +34,9 @@ static df_pool *pool2; /* a 2-thread pool shared by the tests */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
-}
-
 static float *random_floats(int64_t count, float scale, float offset)
 {
-    float *p = malloc((size_t)(count > 0 ? count : 1) * sizeof *p);
-    for (int64_t i = 0; i < count; i++)
-        p[i] = frand() * scale + offset;
-    return p;
+    return df_test_random_floats(&rng_state, count, scale, offset);
 }
 
 /* A weight of the given dtype holding `values` rounded to that dtype; the
@@ -63,20 +54,7 @@ static test_weight make_weight(df_dtype dtype, float *values, int ndim, const in
         t.w.shape[i] = shape[i];
         n *= shape[i];
     }
-    t.storage = malloc((size_t)(n > 0 ? n : 1) * df_dtype_size(dtype));
-    for (int64_t i = 0; i < n; i++) {
-        if (dtype == DF_DTYPE_F32) {
-            ((float *)t.storage)[i] = values[i];
-        } else if (dtype == DF_DTYPE_F16) {
-            uint16_t h = df_f32_to_f16(values[i]);
-            ((uint16_t *)t.storage)[i] = h;
-            values[i] = df_f16_to_f32(h);
-        } else {
-            uint16_t h = df_f32_to_bf16(values[i]);
-            ((uint16_t *)t.storage)[i] = h;
-            values[i] = df_bf16_to_f32(h);
-        }
-    }
+    t.storage = df_test_store_weight(dtype, values, n);
     t.w.data = t.storage;
     return t;
 }
@@ -140,9 +118,9 @@ static void test_half_conversion(void)
     CHECKF(bad == 0, "%d halves do not round-trip", bad);
     /* vector conversion == scalar, for every length and offset near the tails */
     uint16_t half[80], brain[80];
-    float src[80];
+    float *src = random_floats(80, 100.0f, 0.0f);
+    REQUIRE(src);
     for (int i = 0; i < 80; i++) {
-        src[i] = frand() * 100.0f;
         half[i] = df_f32_to_f16(src[i]);
         brain[i] = df_f32_to_bf16(src[i]);
     }
@@ -170,6 +148,7 @@ static void test_half_conversion(void)
     df_weight w3 = {DF_DTYPE_F32, 3, {shape[0], shape[1], shape[2]}, src};
     CHECK(df_weight_numel(&w3) == 24);
     CHECK(df_dtype_size(DF_DTYPE_BF16) == 2 && strcmp(df_dtype_name(DF_DTYPE_F16), "F16") == 0);
+    free(src);
 }
 
 typedef struct count_job {

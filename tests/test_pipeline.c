@@ -197,16 +197,6 @@ static void test_bad_requests_and_cancel(void)
     df_runtime_free(runtime);
 }
 
-static int write_scheduler_config(const char *model_dir, const char *json)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model_dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return 0;
-    fputs(json, f);
-    return fclose(f) == 0;
-}
 
 /* Generates with `sampler` (NULL: the checkpoint's) on the model copy whose
  * scheduler config is `json`; the final latents go to *latents (caller frees). */
@@ -215,7 +205,7 @@ static df_status generate_with_config(df_runtime *runtime, const char *dir, cons
                                       char *infotext, size_t infotext_size, df_error *error)
 {
     *latents = NULL;
-    if (!write_scheduler_config(dir, json)) {
+    if (!df_test_write_scheduler_config(dir, json)) {
         snprintf(error->message, sizeof error->message, "cannot write the scheduler config");
         return DF_ERR_IO;
     }

@@ -37,36 +37,9 @@ static double worst[3]; /* max err / bound per precision */
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
-static float frand(void) /* uniform in [-1, 1) */
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
-}
-
 static float *random_floats(int64_t count, float scale, float offset)
 {
-    float *p = malloc((size_t)(count > 0 ? count : 1) * sizeof *p);
-    for (int64_t i = 0; i < count; i++)
-        p[i] = frand() * scale + offset;
-    return p;
-}
-
-/* values rounded to dtype in place; returns the storage the weight views */
-static void *store_weight(df_dtype dtype, float *values, int64_t n)
-{
-    void *storage = malloc((size_t)(n > 0 ? n : 1) * df_dtype_size(dtype));
-    for (int64_t i = 0; i < n; i++) {
-        if (dtype == DF_DTYPE_F32) {
-            ((float *)storage)[i] = values[i];
-        } else if (dtype == DF_DTYPE_F16) {
-            ((uint16_t *)storage)[i] = df_f32_to_f16(values[i]);
-            values[i] = df_f16_to_f32(((uint16_t *)storage)[i]);
-        } else {
-            ((uint16_t *)storage)[i] = df_f32_to_bf16(values[i]);
-            values[i] = df_bf16_to_f32(((uint16_t *)storage)[i]);
-        }
-    }
-    return storage;
+    return df_test_random_floats(&rng_state, count, scale, offset);
 }
 
 static const df_precision reduced[2] = {DF_PRECISION_BF16, DF_PRECISION_INT8};
@@ -93,8 +66,8 @@ static void check_linear(int64_t rows, int64_t in, int64_t out, df_dtype dtype, 
     float *x = random_floats(rows * in, 1.0f, x_offset);
     float *wv = random_floats(out * in, 0.5f, 0.0f);
     float *bv = random_floats(out, 1.0f, 0.0f);
-    void *ws = store_weight(dtype, wv, out * in);
-    void *bs = store_weight(dtype, bv, out);
+    void *ws = df_test_store_weight(dtype, wv, out * in);
+    void *bs = df_test_store_weight(dtype, bv, out);
     df_weight w = {dtype, 2, {out, in}, ws}, b = {dtype, 1, {out}, bs};
     float *y32 = malloc((size_t)(rows * out) * sizeof *y32);
     float *y1 = malloc((size_t)(rows * out) * sizeof *y1);
@@ -172,7 +145,7 @@ static void check_conv(int n, int h, int w, int c_in, int c_out, int k, int stri
     float *x = random_floats(in_count, 1.0f, 0.2f);
     float *wv = random_floats(c_out * kk, 0.5f, 0.0f);
     float *bv = random_floats(c_out, 1.0f, 0.0f);
-    void *ws = store_weight(dtype, wv, c_out * kk), *bs = store_weight(dtype, bv, c_out);
+    void *ws = df_test_store_weight(dtype, wv, c_out * kk), *bs = df_test_store_weight(dtype, bv, c_out);
     df_weight wt = {dtype, 4, {c_out, c_in, k, k}, ws}, bt = {dtype, 1, {c_out}, bs};
     float *y32 = malloc((size_t)out_count * 4), *y1 = malloc((size_t)out_count * 4);
     float *y2 = malloc((size_t)out_count * 4);
