@@ -27,6 +27,12 @@ typedef struct df_scratch {
     size_t bytes;
 } df_scratch;
 
+/* The shared workspace: one holder at a time (taken 0 or 1). */
+typedef struct df_workspace {
+    df_scratch buffer;
+    atomic_int taken;
+} df_workspace;
+
 struct df_pool;
 
 typedef struct df_worker {
@@ -53,8 +59,7 @@ struct df_pool {
     atomic_int_fast64_t next;
     df_pool_stop_fn stop;
     void *stop_user;
-    df_scratch workspace;
-    atomic_int workspace_taken;
+    df_workspace workspace;
     int precision; /* df_pool_set_precision */
 };
 
@@ -151,7 +156,7 @@ void df_pool_free(df_pool *pool)
         pthread_join(pool->workers[i].thread, NULL);
     for (int i = 0; i < pool->size; i++)
         free(pool->scratch[i].data);
-    free(pool->workspace.data);
+    free(pool->workspace.buffer.data);
     pthread_cond_destroy(&pool->done);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);
@@ -277,48 +282,43 @@ int df_pool_current_thread(const df_pool *pool)
     return pool && tls_pool == pool ? tls_thread : 0;
 }
 
-static _Thread_local df_scratch tls_inline_workspace;
-static _Thread_local int tls_inline_workspace_taken;
+/* Inline execution (pool NULL): a workspace per OS thread, as for scratch. */
+static _Thread_local df_workspace tls_inline_workspace;
+
+static df_workspace *workspace_of(df_pool *pool)
+{
+    return pool ? &pool->workspace : &tls_inline_workspace;
+}
+
+static int workspace_take(df_workspace *workspace)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong(&workspace->taken, &expected, 1);
+}
 
 void *df_pool_workspace_acquire(df_pool *pool, size_t bytes)
 {
-    if (!pool) {
-        if (tls_inline_workspace_taken)
-            return NULL;
-        void *data = scratch_grow(&tls_inline_workspace, bytes ? bytes : 64, 0);
-        tls_inline_workspace_taken = data != NULL;
-        return data;
-    }
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
+    df_workspace *workspace = workspace_of(pool);
+    if (!workspace_take(workspace))
         return NULL;
-    void *data = scratch_grow(&pool->workspace, bytes ? bytes : 64, 0);
+    void *data = scratch_grow(&workspace->buffer, bytes ? bytes : 64, 0);
     if (!data)
-        atomic_store(&pool->workspace_taken, 0);
+        atomic_store(&workspace->taken, 0);
     return data;
 }
 
 void df_pool_workspace_release(df_pool *pool)
 {
-    if (!pool)
-        tls_inline_workspace_taken = 0;
-    else
-        atomic_store(&pool->workspace_taken, 0);
+    atomic_store(&workspace_of(pool)->taken, 0);
 }
 
 void df_pool_workspace_trim(df_pool *pool)
 {
-    df_scratch *workspace = pool ? &pool->workspace : &tls_inline_workspace;
-    if (pool) {
-        int expected = 0;
-        if (!atomic_compare_exchange_strong(&pool->workspace_taken, &expected, 1))
-            return;
-    } else if (tls_inline_workspace_taken) {
+    df_workspace *workspace = workspace_of(pool);
+    if (!workspace_take(workspace))
         return;
-    }
-    free(workspace->data);
-    workspace->data = NULL;
-    workspace->bytes = 0;
-    if (pool)
-        atomic_store(&pool->workspace_taken, 0);
+    free(workspace->buffer.data);
+    workspace->buffer.data = NULL;
+    workspace->buffer.bytes = 0;
+    atomic_store(&workspace->taken, 0);
 }
