@@ -27,6 +27,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "models/vae.h"
+#include "runtime/kernels.h"
 #include "runtime/threads.h"
 
 /* Stated tolerance: max abs error <= 1e-4 of the output's max magnitude. */
@@ -231,6 +232,15 @@ static void test_sd1_single_file(void)
     check_model("sd1", df_test_path("tests/fixtures/tiny-sd1.safetensors"), OPEN_CHECKPOINT, 1);
 }
 
+/* Without Winograd: the direct convolutions and the upsamplers' phase conv
+ * (made at load only then) against the same references. */
+static void test_sd1_direct_convolutions(void)
+{
+    df_conv_set_winograd(0);
+    check_model("sd1", df_test_path("tests/fixtures/tiny-sd1"), OPEN_CHECKPOINT, 2);
+    df_conv_set_winograd(1);
+}
+
 static void test_sd2_diffusers(void)
 {
     check_model("sd2", df_test_path("tests/fixtures/tiny-sd2"), OPEN_CHECKPOINT, 1);
@@ -419,6 +429,7 @@ int main(void)
 {
     DF_RUN(test_sd1_diffusers);
     DF_RUN(test_sd1_single_file);
+    DF_RUN(test_sd1_direct_convolutions);
     DF_RUN(test_sd2_diffusers);
     DF_RUN(test_sd2_single_file);
     DF_RUN(test_standalone_diffusers);

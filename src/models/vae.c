@@ -66,7 +66,8 @@ typedef struct vae_level {
     vae_resnet resnets[VAE_MAX_LAYERS + 1];
     vae_conv sampler; /* upsampler/downsampler conv; weight NULL on the last level */
     /* Decoder: the upsampler (nearest 2x, then the 3x3 conv) as one 2x2 conv
-     * on the low-resolution input with 4 output phases (see upsample_conv). */
+     * on the low-resolution input with 4 output phases (see upsample_conv),
+     * made only when Winograd is off at load (NULL otherwise). */
     df_weight phase_weight, phase_bias;
     float *phase_data; /* owned: [4 * c][c][2][2] then the bias [4 * c] */
 } vae_level;
@@ -276,7 +277,8 @@ static void load_decoder(vae_loader *ld, const df_vae_config *cfg, vae_coder *d)
         if (i + 1 < levels) {
             snprintf(name, sizeof name, "decoder.up_blocks.%d.upsamplers.0.conv", i);
             level->sampler = need_conv(ld, name, c, c, 3);
-            if (!ld->status && !phase_weights(level, c))
+            /* the phase conv only pays without Winograd (see upsample_conv) */
+            if (!ld->status && !df_conv_winograd_enabled() && !phase_weights(level, c))
                 ld->status = df_error_set(ld->error, DF_ERR_NO_MEMORY,
                                           "out of memory loading the VAE");
         }
@@ -715,13 +717,15 @@ static void phase_task(void *context, int64_t begin, int64_t end, int thread)
 
 /* diffusers' Upsample2D: nearest 2x then the 3x3 conv. With Winograd the
  * 3x3 conv of the upsampled image is cheaper (36 multiply-adds per 16
- * outputs and channel pair) than the phase conv (16 per 4): upsample into
- * `scratch` and convolve. Otherwise the phase conv of phase_weights into
- * `scratch`, then interleaved into y. `scratch` holds (h+1) x (w+1) x 4c. */
+ * outputs and channel pair) than the phase conv (16 per 4), so the phase
+ * weights are made at load only when Winograd is off; without them:
+ * upsample into `scratch` and convolve. Otherwise the phase conv of
+ * phase_weights into `scratch`, then interleaved into y. `scratch` holds
+ * (h+1) x (w+1) x 4c. */
 static void upsample_conv(const df_vae *vae, const vae_level *level, const float *x, int h, int w,
                           int c, float *scratch, float *y)
 {
-    if (df_conv_winograd_enabled()) {
+    if (!level->phase_data) {
         TIMED(vae, VAE_PROF_UPSAMPLE, df_upsample_nearest2x(vae->pool, x, 1, h, w, c, scratch);
               df_conv2d(vae->pool, scratch, 1, 2 * h, 2 * w, c, level->sampler.weight,
                         level->sampler.bias, 1, 1, y));
