@@ -150,13 +150,7 @@ def ov_child(args, anchor: str, part: str, model: Path, out_png: str | None = No
                   str(args.steps), "--cfg", repr(CFG), "--seed", str(SEED), "--prompt", args.prompt]
     if out_png:
         cmd += ["--out", out_png]
-    code, out, err, rss = BT.run_child(cmd)
-    r = BT.last_json(out)
-    if code != 0 or r is None:
-        print(f"  {anchor} {part} failed (exit {code}):\n{err[-3000:]}")
-        return None
-    r["child_maxrss_bytes"] = rss
-    return r
+    return BT.run_json_child(cmd, f"{anchor} {part}")
 
 
 def sdcpp_child(args, model: Path, steps: int, cfg: float, out_png: str, taesd: str = "",
@@ -166,13 +160,7 @@ def sdcpp_child(args, model: Path, steps: int, cfg: float, out_png: str, taesd: 
            "--seed", str(SEED), "--prompt", args.prompt, "--out", out_png, "--prediction", prediction]
     if taesd:
         cmd += ["--taesd", taesd]
-    code, out, err, rss = BT.run_child(cmd)
-    r = BT.last_json(out)
-    if code != 0 or r is None:
-        print(f"  sdcpp failed (exit {code}):\n{err[-3000:]}\n{out[-1000:]}")
-        return None
-    r["child_maxrss_bytes"] = rss
-    return r
+    return BT.run_json_child(cmd, "sdcpp")
 
 
 def dir_size(path: Path) -> int:

@@ -186,6 +186,18 @@ def last_json(text: str) -> dict | None:
     return None
 
 
+def run_json_child(cmd: list[str], what: str) -> dict | None:
+    """Runs cmd; its last JSON line of stdout with child_maxrss_bytes added,
+    or None after printing why `what` failed."""
+    code, out, err, rss = run_child(cmd)
+    result = last_json(out)
+    if code != 0 or result is None:
+        print(f"  {what} failed (exit {code}):\n{err[-3000:]}\n{out[-500:]}")
+        return None
+    result["child_maxrss_bytes"] = rss
+    return result
+
+
 def run_torch(args, save_output: str | None = None, ids_from: str | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--torch-child", "--model", args.model,
            "--threads", str(args.threads), "--repeat", str(args.repeat), "--prompt", args.prompt,

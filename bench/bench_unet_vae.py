@@ -160,13 +160,7 @@ def run_torch(args, component: str, size: int) -> dict | None:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--torch-child", "--model", args.model,
            "--threads", str(args.threads), "--repeat", str(args.repeat), "--size", str(size),
            "--components", component]
-    code, out, err, rss = BT.run_child(cmd)
-    result = BT.last_json(out)
-    if code != 0 or result is None:
-        print(f"torch side failed for {component} at {size} (exit {code}):\n{err[-4000:]}")
-        return None
-    result["child_maxrss_bytes"] = rss
-    return result
+    return BT.run_json_child(cmd, f"torch side for {component} at {size}")
 
 
 def diffuse_command(args, component: str, size: int) -> list[str]:
