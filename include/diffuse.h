@@ -52,7 +52,8 @@ void df_runtime_free(df_runtime *runtime);
  * quarter of the multiplications, about half the time of the UNet's and
  * the VAE's convolutions, for rounding differences of about 1e-5 of the
  * output scale. Costs up to ~80 MB of working memory per runtime, no copy of
- * the weights. Process-wide: set it before generating. */
+ * the weights. Process-wide: set it before loading models (the VAE makes its
+ * upsamplers' phase-conv weights at load only when it is off). */
 void df_set_winograd(int enabled);
 
 /* ------------------------------------------------------------------------ */
