@@ -243,6 +243,27 @@ typedef struct df_generate_request {
      * Other values are DF_ERR_INVALID_ARGUMENT. Set on the runtime's pool
      * for the duration of the call, as `cancel` is. */
     const char *precision;
+    /* SDXL. prompt_2 / negative_prompt_2: the second text encoder's prompts
+     * (diffusers' prompt_2; NULL: the same as prompt / negative_prompt; an
+     * error on a model with one encoder). With neither negative prompt set,
+     * an SDXL base whose pipeline says force_zeros_for_empty_prompt (the
+     * default) conditions the unconditional half on zeros, as diffusers
+     * does; "" encodes the empty prompt (A1111). */
+    const char *prompt_2;
+    const char *negative_prompt_2;
+    /* Micro-conditioning (add_time_ids), in pixels; 0: the image's size
+     * (original and target) and a (0, 0) crop, diffusers' defaults. */
+    int original_width, original_height, target_width, target_height;
+    int crop_top, crop_left;
+    /* The refiner's aesthetic-score conditioning (default 6.0 and 2.5). */
+    float aesthetic_score, negative_aesthetic_score;
+    /* Base + refiner ("ensemble of expert denoisers"): the base model runs
+     * the steps above refiner_start (a fraction of the schedule in (0, 1),
+     * default 0.8: diffusers' denoising_end) and `refiner` (an SDXL refiner,
+     * or any SDXL model of the same latent space) the rest (denoising_start),
+     * then decodes. NULL: no refiner. */
+    df_model *refiner;
+    float refiner_start;
 } df_generate_request;
 
 /* Presets: the settings few-step (distilled) checkpoints are meant to run

@@ -255,8 +255,8 @@ static void test_sd1_single_file(void)
     REQUIRE(ck);
     CHECK(df_checkpoint_layout(ck) == DF_LAYOUT_SINGLE_FILE);
     CHECK(df_checkpoint_family(ck) == DF_FAMILY_SD1);
-    for (int c = 0; c < DF_COMPONENT_COUNT; c++)
-        CHECK(df_checkpoint_has(ck, (df_component)c));
+    for (int c = 0; c < DF_COMPONENT_COUNT; c++) /* every component but SDXL's second encoder */
+        CHECK(df_checkpoint_has(ck, (df_component)c) == (c != DF_COMPONENT_TEXT_ENCODER_2));
     for (size_t i = 0; i < sizeof sd1_expectations / sizeof sd1_expectations[0]; i++) {
         const char *original =
             df_checkpoint_original_name(ck, sd1_expectations[i].component, sd1_expectations[i].name);
@@ -387,14 +387,13 @@ static void test_sdxl_and_unknown(void)
     CHECK(df_checkpoint_weight(ck, DF_COMPONENT_UNET, "add_embedding.linear_1.weight"));
     df_checkpoint_free(ck);
 
-    /* inspect shows it; the model refuses it by name. */
+    /* inspect shows it; a model needs the whole text encoder and says so. */
     df_runtime *runtime = NULL;
     df_model *model = NULL;
     df_error refusal = {0};
     REQUIRE(df_runtime_create(1, &runtime, &refusal) == DF_OK);
-    CHECK(df_model_open(runtime, path, &model, &refusal) == DF_ERR_UNSUPPORTED && !model);
-    CHECKF(strstr(refusal.message, "SDXL") && strstr(refusal.message, "not supported"), "%s",
-           refusal.message);
+    CHECK(df_model_open(runtime, path, &model, &refusal) != DF_OK && !model);
+    CHECKF(strstr(refusal.message, "text encoder"), "%s", refusal.message);
     df_runtime_free(runtime);
 
     /* A file with no Stable Diffusion tensors at all (a LoRA, say) is refused. */
@@ -546,6 +545,8 @@ static void test_diffusers_folder(void)
         {"decoder.mid_block.attentions.0.proj_attn.bias", 1, {C}},
     };
     REQUIRE(write_file(temp_path("xl/vae/diffusion_pytorch_model.safetensors"), legacy, 2, NULL));
+    spec second[] = {{"text_model.final_layer_norm.weight", 1, {C}}};
+    REQUIRE(write_file(temp_path("xl/text_encoder_2/model.safetensors"), second, 1, NULL));
     ck = open_ok(temp_path("xl"));
     REQUIRE(ck);
     CHECK(df_checkpoint_family(ck) == DF_FAMILY_SDXL);
@@ -618,6 +619,10 @@ static void compare_layouts(const char *folder, const char *single, df_family fa
     CHECK(df_checkpoint_layout(a) == DF_LAYOUT_DIFFUSERS && df_checkpoint_layout(b) == DF_LAYOUT_SINGLE_FILE);
     for (int c = 0; c < DF_COMPONENT_COUNT; c++) {
         df_component component = (df_component)c;
+        if (c == DF_COMPONENT_TEXT_ENCODER_2 && family != DF_FAMILY_SDXL) {
+            CHECK(!df_checkpoint_has(a, component) && !df_checkpoint_has(b, component));
+            continue;
+        }
         CHECK(df_checkpoint_has(a, component) && df_checkpoint_has(b, component));
         size_t mismatches = 0;
         for (size_t i = 0; i < df_checkpoint_count(b, component); i++) {

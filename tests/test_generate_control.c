@@ -180,7 +180,7 @@ static void test_unet_forward_stops_between_blocks(void)
     counter_arm(&counter, -1);
     df_pool_set_stop(pool, count_polls, &counter);
     df_status status = df_unet_forward(model->unet, latents, BATCH, LATENT, LATENT, timesteps,
-                                       context, TOKENS, out, &error);
+                                       context, TOKENS, NULL, out, &error);
     const long full = atomic_load(&counter.calls);
     CHECKF(status == DF_OK, "%s", error.message);
     REQUIRE(full > 100);
@@ -190,7 +190,7 @@ static void test_unet_forward_stops_between_blocks(void)
         out[i] = 12345.0f;
     counter_arm(&counter, 1);
     status = df_unet_forward(model->unet, latents, BATCH, LATENT, LATENT, timesteps, context,
-                             TOKENS, out, &error);
+                             TOKENS, NULL, out, &error);
     CHECK(status == DF_ERR_CANCELLED);
     CHECK(untouched(out, out_values));
     CHECKF(atomic_load(&counter.calls) < full / 10, "%ld polls of %ld",
@@ -199,7 +199,7 @@ static void test_unet_forward_stops_between_blocks(void)
     /* Asked half-way: it ends within the block it was in. */
     counter_arm(&counter, full / 2);
     status = df_unet_forward(model->unet, latents, BATCH, LATENT, LATENT, timesteps, context,
-                             TOKENS, out, &error);
+                             TOKENS, NULL, out, &error);
     long calls = atomic_load(&counter.calls);
     CHECK(status == DF_ERR_CANCELLED);
     CHECK(untouched(out, out_values));

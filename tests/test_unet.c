@@ -95,7 +95,7 @@ static double run_case(df_unet *unet, df_safetensors *ref, const char *name, con
     float *out = malloc(values * sizeof *out);
     df_error error = {0};
     df_status status = df_unet_forward(unet, latents->data, batch, height, width, timesteps->data,
-                                       context->data, tokens, out, &error);
+                                       context->data, tokens, NULL, out, &error);
     CHECKF(status == DF_OK, "%s %s: %s", label, name, error.message);
     double relative = INFINITY;
     if (status == DF_OK) {
@@ -214,7 +214,7 @@ static void test_thread_count_invariance(void)
         outputs[t] = calloc(values, sizeof(float));
         REQUIRE(load("tests/fixtures/tiny-sd2", t + 1, &l));
         df_error error = {0};
-        CHECKF(df_unet_forward(l.unet, latents, batch, height, width, timesteps, context, tokens,
+        CHECKF(df_unet_forward(l.unet, latents, batch, height, width, timesteps, context, tokens, NULL,
                                outputs[t], &error) == DF_OK,
                "%s", error.message);
         unload(&l);
@@ -234,26 +234,26 @@ static void test_bad_arguments(void)
     float *out = calloc(4 * 16 * 16, sizeof *out);
     const float t = 10.0f;
     df_error error = {0};
-    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 77, out, &error) == DF_OK);
+    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 77, NULL, out, &error) == DF_OK);
 
     /* The tiny UNet has two blocks: latents must be even (SD's four: multiples of 8). */
-    CHECK(df_unet_forward(l.unet, latents, 1, 12, 8, &t, context, 77, out, &error) == DF_OK);
-    CHECK(df_unet_forward(l.unet, latents, 1, 7, 8, &t, context, 77, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 1, 12, 8, &t, context, 77, NULL, out, &error) == DF_OK);
+    CHECK(df_unet_forward(l.unet, latents, 1, 7, 8, &t, context, 77, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
     CHECKF(strstr(error.message, "height 7") && strstr(error.message, "multiple of 2"), "%s",
            error.message);
-    CHECK(df_unet_forward(l.unet, latents, 1, 8, 9, &t, context, 77, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 1, 8, 9, &t, context, 77, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
     CHECKF(strstr(error.message, "width 9"), "%s", error.message);
-    CHECK(df_unet_forward(l.unet, latents, 1, 0, 8, &t, context, 77, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 1, 0, 8, &t, context, 77, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
-    CHECK(df_unet_forward(l.unet, latents, 0, 8, 8, &t, context, 77, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 0, 8, 8, &t, context, 77, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
     CHECKF(strstr(error.message, "batch 0"), "%s", error.message);
-    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 0, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 0, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
     const float bad_t = NAN;
-    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &bad_t, context, 77, out, &error) ==
+    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &bad_t, context, 77, NULL, out, &error) ==
           DF_ERR_INVALID_ARGUMENT);
 
     /* A 1024-wide (SD 2.x) context for this 32-wide UNet. */
@@ -267,8 +267,8 @@ static void test_bad_arguments(void)
     size_t small = df_unet_scratch_bytes(l.unet, 1, 8, 8, 77);
     size_t large = df_unet_scratch_bytes(l.unet, 2, 16, 16, 154);
     CHECK(small > 0 && large > small);
-    CHECK(df_unet_forward(l.unet, latents, 1, 16, 16, &t, context, 77, out, &error) == DF_OK);
-    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 77, out, &error) == DF_OK);
+    CHECK(df_unet_forward(l.unet, latents, 1, 16, 16, &t, context, 77, NULL, out, &error) == DF_OK);
+    CHECK(df_unet_forward(l.unet, latents, 1, 8, 8, &t, context, 77, NULL, out, &error) == DF_OK);
     free(latents);
     free(context);
     free(out);
@@ -323,7 +323,7 @@ static void test_bad_checkpoints(void)
     json_t *json = json_loadb(config, size, 0, NULL);
     free(config);
     REQUIRE(json_is_object(json));
-    json_object_set_new(json, "addition_embed_type", json_string("text_time"));
+    json_object_set_new(json, "addition_embed_type", json_string("image"));
     char *text = json_dumps(json, 0);
     REQUIRE(text && write_text(path, text));
     free(text);

@@ -89,6 +89,8 @@ typedef struct bench_state {
     df_vae *vae;
     int batch, latent_height, latent_width, tokens;
     float *input, *timesteps, *context, *output;
+    float *added_values; /* SDXL: text embeds then time ids, random */
+    df_unet_added added;
 } bench_state;
 
 static df_status run_once(bench_state *state, df_error *error)
@@ -96,7 +98,8 @@ static df_status run_once(bench_state *state, df_error *error)
     if (state->is_unet)
         return df_unet_forward(state->unet, state->input, state->batch, state->latent_height,
                                state->latent_width, state->timesteps, state->context,
-                               state->tokens, state->output, error);
+                               state->tokens, state->added_values ? &state->added : NULL,
+                               state->output, error);
     return df_vae_decode(state->vae, state->input, state->batch, state->latent_height,
                          state->latent_width, state->output, error);
 }
@@ -202,6 +205,23 @@ int df_cli_bench(int argc, char **argv)
         for (long i = 0; i < batch; i++)
             state.timesteps[i] = 500;
         fill_normal(state.context, (size_t)batch * DF_CLIP_WINDOW * (size_t)config->cross_attention_dim, 2);
+        if (config->add_embedding_dim) {
+            /* SDXL: a pooled embedding and 6 time ids fill the added
+             * embedding's width (the refiner's 5 + a wider embedding cost
+             * the same); the values only have to be finite. */
+            int ids = 6;
+            int text = config->add_embedding_dim - ids * config->addition_time_embed_dim;
+            if (text <= 0) {
+                ids = 1;
+                text = config->add_embedding_dim - config->addition_time_embed_dim;
+            }
+            state.added_values = malloc((size_t)batch * (size_t)(text + ids) * sizeof(float));
+            if (!state.added_values || text <= 0)
+                goto out_of_memory;
+            fill_normal(state.added_values, (size_t)batch * (size_t)(text + ids), 3);
+            state.added = (df_unet_added){state.added_values, text,
+                                          state.added_values + (size_t)batch * (size_t)text, ids};
+        }
     } else {
         if (df_vae_load(checkpoint, pool, &state.vae, &error) ||
             (tile && df_vae_set_tiling(state.vae, (int)tile, (int)tile / 4, &error)))
@@ -275,6 +295,7 @@ done:
     free(state.output);
     free(state.timesteps);
     free(state.context);
+    free(state.added_values);
     df_unet_free(state.unet);
     df_vae_free(state.vae);
     df_checkpoint_free(checkpoint);

@@ -23,7 +23,7 @@ static void usage(FILE *out)
             "\n"
             "Shows a Stable Diffusion checkpoint: a diffusers folder (text_encoder/, unet/,\n"
             "vae/) or an original single-file .safetensors. Prints the layout, the family\n"
-            "(SD1, SD2; SDXL is recognised but not supported), per component the tensor\n"
+            "(SD1, SD2, SDXL), per component the tensor\n"
             "and parameter counts, dtypes and bytes, the main config values, and notes.\n"
             "\n"
             "  --json    print one JSON object instead of text\n"
@@ -103,12 +103,15 @@ static void human_count(uint64_t count, char *out, size_t size)
 }
 
 /* The config values worth a glance, per component. Arrays print as lists. */
-static const char *const main_keys[DF_COMPONENT_COUNT][8] = {
+static const char *const main_keys[DF_COMPONENT_COUNT][10] = {
     {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
      "max_position_embeddings", "hidden_act", NULL},
     {"in_channels", "out_channels", "block_out_channels", "layers_per_block", "cross_attention_dim",
-     "attention_head_dim", "use_linear_projection", NULL},
+     "attention_head_dim", "transformer_layers_per_block", "use_linear_projection",
+     "projection_class_embeddings_input_dim", NULL},
     {"latent_channels", "block_out_channels", "layers_per_block", "scaling_factor", NULL},
+    {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+     "max_position_embeddings", "hidden_act", "projection_dim", NULL},
 };
 
 static void print_config_text(const df_checkpoint *checkpoint, df_component component)
@@ -145,7 +148,10 @@ static int print_text(const df_checkpoint *checkpoint)
     for (int c = 0; c < DF_COMPONENT_COUNT; c++) {
         df_component component = (df_component)c;
         if (!df_checkpoint_has(checkpoint, component)) {
-            printf("\n%s: absent\n", df_component_name(component));
+            /* only SDXL has a second text encoder: absent is news only there */
+            if (component != DF_COMPONENT_TEXT_ENCODER_2 ||
+                df_checkpoint_family(checkpoint) == DF_FAMILY_SDXL)
+                printf("\n%s: absent\n", df_component_name(component));
             continue;
         }
         summary s = summarise(checkpoint, component);

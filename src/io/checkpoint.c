@@ -68,9 +68,15 @@ struct df_checkpoint {
     char **notes;
     size_t note_count;
     int has_sdxl_marker;
+    /* The few weights that cannot be views of the files (OpenCLIP's
+     * transposed text_projection): copies owned here. */
+    void **copies;
+    size_t copy_count;
+    json_t *model_index; /* diffusers layout: model_index.json, else NULL */
 };
 
-static const char *const component_names[DF_COMPONENT_COUNT] = {"text_encoder", "unet", "vae"};
+static const char *const component_names[DF_COMPONENT_COUNT] = {"text_encoder", "unet", "vae",
+                                                                 "text_encoder_2"};
 
 const char *df_component_name(df_component component)
 {
@@ -208,6 +214,36 @@ static void squeeze(df_weight *weight)
         weight->shape[--weight->ndim] = 0;
 }
 
+/* A 2-D weight stored [in, out] (OpenCLIP's x @ text_projection), added as
+ * a transposed copy [out, in], the Linear weight diffusers stores. */
+static df_status add_transposed(df_checkpoint *checkpoint, const df_name_map *map,
+                                const df_st_tensor *tensor, const char *file, df_weight weight,
+                                df_error *error)
+{
+    if (weight.ndim != 2)
+        return df_error_set(error, DF_ERR_FORMAT, "%s: tensor '%s' should be 2-D but has %d dims",
+                            file, tensor->name, weight.ndim);
+    const size_t element = df_dtype_size(weight.dtype);
+    const int64_t rows = weight.shape[0], cols = weight.shape[1];
+    void **grown = realloc(checkpoint->copies, (checkpoint->copy_count + 1) * sizeof *grown);
+    if (!grown)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "%s: out of memory", checkpoint->path);
+    checkpoint->copies = grown;
+    unsigned char *copy = malloc((size_t)rows * (size_t)cols * element);
+    if (!copy)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "%s: out of memory", checkpoint->path);
+    checkpoint->copies[checkpoint->copy_count++] = copy;
+    const unsigned char *source = weight.data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            memcpy(copy + ((size_t)c * (size_t)rows + (size_t)r) * element,
+                   source + ((size_t)r * (size_t)cols + (size_t)c) * element, element);
+    weight.shape[0] = cols;
+    weight.shape[1] = rows;
+    weight.data = copy;
+    return add_entry(checkpoint, map->component, map->name, tensor, file, weight, error);
+}
+
 /* Adds one file tensor under its mapped name(s). */
 static df_status add_mapped(df_checkpoint *checkpoint, const df_st_tensor *tensor,
                             const char *file, const df_name_map *map, df_error *error)
@@ -220,6 +256,8 @@ static df_status add_mapped(df_checkpoint *checkpoint, const df_st_tensor *tenso
         return add_unused(checkpoint, tensor->name, file, why, error);
     if (map->squeeze)
         squeeze(&weight);
+    if (map->transpose)
+        return add_transposed(checkpoint, map, tensor, file, weight, error);
     if (map->kind == DF_MAP_ONE)
         return add_entry(checkpoint, map->component, map->name, tensor, file, weight, error);
 
@@ -320,15 +358,17 @@ static json_t *string_array(const char *const *values, int count)
 
 #define MAX_BLOCKS 16
 
-static void infer_text_encoder(const df_checkpoint *checkpoint, json_t *config)
+/* One of the CLIP text towers: transformers' CLIPTextConfig from the shapes.
+ * The activation follows the family: OpenAI CLIP (SD 1.x, SDXL's first
+ * encoder) uses quick_gelu, OpenCLIP (SD 2.x, SDXL's second) exact gelu. */
+static void infer_text_encoder(const df_checkpoint *checkpoint, df_component te, json_t *config)
 {
-    const df_component te = DF_COMPONENT_TEXT_ENCODER;
     const df_weight *w = find_weight(checkpoint, te, "text_model.embeddings.token_embedding.weight");
     json_object_set_new(config, "model_type", json_string("clip_text_model"));
     if (w && w->ndim == 2) {
         set_int(config, "vocab_size", w->shape[0]);
         set_int(config, "hidden_size", w->shape[1]);
-        /* 64-wide heads in every released CLIP text encoder (ViT-L 12, ViT-H 16). */
+        /* 64-wide heads in every released CLIP text encoder (ViT-L 12, ViT-H 16, bigG 20). */
         set_int(config, "num_attention_heads", w->shape[1] >= 64 ? w->shape[1] / 64 : 1);
     }
     if ((w = find_weight(checkpoint, te, "text_model.embeddings.position_embedding.weight")) &&
@@ -337,13 +377,15 @@ static void infer_text_encoder(const df_checkpoint *checkpoint, json_t *config)
     if ((w = find_weight(checkpoint, te, "text_model.encoder.layers.0.mlp.fc1.weight")) &&
         w->ndim == 2)
         set_int(config, "intermediate_size", w->shape[0]);
+    if ((w = find_weight(checkpoint, te, "text_projection.weight")) && w->ndim == 2)
+        set_int(config, "projection_dim", w->shape[0]);
     int layers = 0;
     while (layers < 1000 &&
            find_weight(checkpoint, te, "text_model.encoder.layers.%d.layer_norm1.weight", layers))
         layers++;
     set_int(config, "num_hidden_layers", layers);
-    json_object_set_new(config, "hidden_act",
-                        json_string(checkpoint->family == DF_FAMILY_SD2 ? "gelu" : "quick_gelu"));
+    int openclip = te == DF_COMPONENT_TEXT_ENCODER_2 || checkpoint->family == DF_FAMILY_SD2;
+    json_object_set_new(config, "hidden_act", json_string(openclip ? "gelu" : "quick_gelu"));
     json_object_set_new(config, "layer_norm_eps", json_real(1e-5));
 }
 
@@ -355,9 +397,9 @@ static void infer_unet(const df_checkpoint *checkpoint, json_t *config)
         set_int(config, "in_channels", w->shape[1]);
     if ((w = find_weight(checkpoint, unet, "conv_out.weight")) && w->ndim == 4)
         set_int(config, "out_channels", w->shape[0]);
-    int64_t channels[MAX_BLOCKS], heads[MAX_BLOCKS];
+    int64_t channels[MAX_BLOCKS], heads[MAX_BLOCKS], depths[MAX_BLOCKS];
     const char *down_types[MAX_BLOCKS], *up_types[MAX_BLOCKS];
-    int levels = 0, linear = -1, depth = -1;
+    int levels = 0, linear = -1, depth = -1, uniform_depth = 1;
     int64_t cross = -1;
     for (; levels < MAX_BLOCKS; levels++) {
         w = find_weight(checkpoint, unet, "down_blocks.%d.resnets.0.conv1.weight", levels);
@@ -375,13 +417,21 @@ static void infer_unet(const df_checkpoint *checkpoint, json_t *config)
             levels);
         if (k && k->ndim == 2 && cross < 0)
             cross = k->shape[1];
-        if (proj && depth < 0) {
-            depth = 0;
-            while (depth < 100 &&
+        /* Transformer depth per level (SDXL: 1, 2, 10; levels without
+         * attention count as 1, what diffusers' configs say for them). */
+        depths[levels] = 1;
+        if (proj) {
+            int d = 0;
+            while (d < 100 &&
                    find_weight(checkpoint, unet,
                                "down_blocks.%d.attentions.0.transformer_blocks.%d.norm1.weight",
-                               levels, depth))
-                depth++;
+                               levels, d))
+                d++;
+            depths[levels] = d;
+            if (depth < 0)
+                depth = d;
+            else if (d != depth)
+                uniform_depth = 0;
         }
     }
     int ups = 0;
@@ -405,8 +455,10 @@ static void infer_unet(const df_checkpoint *checkpoint, json_t *config)
         set_int(config, "layers_per_block", layers);
     if (cross > 0)
         set_int(config, "cross_attention_dim", cross);
-    if (depth > 0)
+    if (depth > 0 && uniform_depth)
         set_int(config, "transformer_layers_per_block", depth);
+    else if (depth > 0)
+        json_object_set_new(config, "transformer_layers_per_block", int_array(depths, levels));
     json_object_set_new(config, "use_linear_projection", json_boolean(linear == 1));
     /* diffusers' "attention_head_dim" is the head count for SD1 (8 everywhere)
      * and the per-level head count channels/64 for SD2 ([5, 10, 20, 20]). */
@@ -416,8 +468,16 @@ static void infer_unet(const df_checkpoint *checkpoint, json_t *config)
         set_int(config, "attention_head_dim", 8);
     set_int(config, "norm_num_groups", 32);
     set_int(config, "sample_size", 64);
-    if (find_weight(checkpoint, unet, "add_embedding.linear_1.weight"))
+    /* SDXL's added embedding: the pooled text embedding and the size
+     * conditioning, each size value embedded in addition_time_embed_dim
+     * (256 in the base and the refiner; the weights cannot say it, as
+     * diffusers' single-file loader does not either). */
+    if ((w = find_weight(checkpoint, unet, "add_embedding.linear_1.weight")) && w->ndim == 2) {
         json_object_set_new(config, "addition_embed_type", json_string("text_time"));
+        set_int(config, "addition_time_embed_dim", 256);
+        set_int(config, "projection_class_embeddings_input_dim", w->shape[1]);
+        set_int(config, "sample_size", 128);
+    }
 }
 
 static void infer_vae(const df_checkpoint *checkpoint, json_t *config)
@@ -453,8 +513,13 @@ static void infer_vae(const df_checkpoint *checkpoint, json_t *config)
     if (layers)
         set_int(config, "layers_per_block", layers);
     set_int(config, "norm_num_groups", 32);
-    json_object_set_new(config, "scaling_factor", json_real(0.18215));
-    set_int(config, "sample_size", 512);
+    /* SDXL's VAE has SD's shapes but its own latent scale (and diffusers
+     * upcasts it: in f16 it overflows; diffuse computes in f32 anyway). */
+    int sdxl = checkpoint->family == DF_FAMILY_SDXL;
+    json_object_set_new(config, "scaling_factor", json_real(sdxl ? 0.13025 : 0.18215));
+    if (sdxl)
+        json_object_set_new(config, "force_upcast", json_true());
+    set_int(config, "sample_size", sdxl ? 1024 : 512);
 }
 
 /* Overlays `overlay` (an object) on the inferred config, key by key. */
@@ -473,8 +538,8 @@ static df_status build_configs(df_checkpoint *checkpoint, json_t *overlays[DF_CO
             return df_error_set(error, DF_ERR_NO_MEMORY, "%s: out of memory", checkpoint->path);
         if (!t->present)
             continue;
-        if (c == DF_COMPONENT_TEXT_ENCODER)
-            infer_text_encoder(checkpoint, t->config);
+        if (c == DF_COMPONENT_TEXT_ENCODER || c == DF_COMPONENT_TEXT_ENCODER_2)
+            infer_text_encoder(checkpoint, (df_component)c, t->config);
         else if (c == DF_COMPONENT_UNET)
             infer_unet(checkpoint, t->config);
         else
@@ -518,7 +583,7 @@ static df_status detect_family(df_checkpoint *checkpoint, df_family text_family,
     if (checkpoint->has_sdxl_marker ||
         find_entry(checkpoint, DF_COMPONENT_UNET, "add_embedding.linear_1.weight")) {
         checkpoint->family = DF_FAMILY_SDXL;
-        return add_note(checkpoint, "SDXL checkpoint: recognised, not supported yet");
+        return DF_OK;
     }
     df_family from_unet = unet_family(checkpoint);
     if (text_family && from_unet && text_family != from_unet) {
@@ -572,7 +637,8 @@ static df_status open_single_file(df_checkpoint *checkpoint, df_error *error)
                             checkpoint->path, count, first ? first->name : "none");
     }
     for (int c = 0; c < DF_COMPONENT_COUNT; c++)
-        if (!checkpoint->components[c].present)
+        if (!checkpoint->components[c].present &&
+            (c != DF_COMPONENT_TEXT_ENCODER_2 || layout.has_sdxl))
             add_note(checkpoint, "no %s tensors in the file", component_names[c]);
 
     df_family text_family = DF_FAMILY_UNKNOWN;
@@ -789,7 +855,7 @@ static df_status open_diffusers(df_checkpoint *checkpoint, df_error *error)
             checkpoint->has_sdxl_marker = 1;
         if (json_object_get(index, "text_encoder_2"))
             checkpoint->has_sdxl_marker = 1;
-        json_decref(index);
+        checkpoint->model_index = index;
     } else {
         add_note(checkpoint, "no model_index.json");
     }
@@ -803,8 +869,10 @@ static df_status open_diffusers(df_checkpoint *checkpoint, df_error *error)
         table *t = &checkpoint->components[c];
         if (!(t->directory = join_path(root, component_names[c])))
             status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
-        else if (!is_directory(t->directory))
-            add_note(checkpoint, "no %s/ folder", component_names[c]);
+        else if (!is_directory(t->directory)) {
+            if (c != DF_COMPONENT_TEXT_ENCODER_2 || checkpoint->has_sdxl_marker)
+                add_note(checkpoint, "no %s/ folder", component_names[c]);
+        }
         else if ((status = open_component(checkpoint, (df_component)c, t->directory, error)) ==
                  DF_OK) {
             any = 1;
@@ -1089,8 +1157,18 @@ void df_checkpoint_free(df_checkpoint *checkpoint)
     for (size_t i = 0; i < checkpoint->note_count; i++)
         free(checkpoint->notes[i]);
     free(checkpoint->notes);
+    for (size_t i = 0; i < checkpoint->copy_count; i++)
+        free(checkpoint->copies[i]);
+    json_decref(checkpoint->model_index);
+    free(checkpoint->copies);
     free(checkpoint->path);
     free(checkpoint);
+}
+
+int df_checkpoint_pipeline_flag(const df_checkpoint *checkpoint, const char *key, int fallback)
+{
+    json_t *value = checkpoint ? json_object_get(checkpoint->model_index, key) : NULL;
+    return json_is_boolean(value) ? json_is_true(value) : fallback;
 }
 
 df_family df_checkpoint_family(const df_checkpoint *checkpoint)

@@ -24,15 +24,16 @@ typedef enum df_component {
     DF_COMPONENT_TEXT_ENCODER = 0,
     DF_COMPONENT_UNET,
     DF_COMPONENT_VAE,
+    DF_COMPONENT_TEXT_ENCODER_2, /* SDXL's OpenCLIP ViT-bigG (the refiner's only encoder) */
     DF_COMPONENT_COUNT
 } df_component;
 
-const char *df_component_name(df_component component); /* "text_encoder", "unet", "vae" */
+const char *df_component_name(df_component component); /* "text_encoder", "unet", "vae",
+                                                           "text_encoder_2" */
 
 typedef struct df_checkpoint df_checkpoint;
 
-/* path: a diffusers folder, or a .safetensors file. Detects the family;
- * opening an SDXL checkpoint succeeds (inspect reports it), models refuse it. */
+/* path: a diffusers folder, or a .safetensors file. Detects the family. */
 df_status df_checkpoint_open(const char *path, df_checkpoint **out, df_error *error);
 /* A standalone VAE (--vae): a diffusers VAE folder (config.json +
  * diffusion_pytorch_model.safetensors, or a model folder's vae/), or one
@@ -44,6 +45,9 @@ df_status df_checkpoint_open_vae(const char *path, df_checkpoint **out, df_error
 void df_checkpoint_free(df_checkpoint *checkpoint);
 
 df_family df_checkpoint_family(const df_checkpoint *checkpoint);
+/* A boolean of the pipeline's model_index.json (force_zeros_for_empty_prompt,
+ * requires_aesthetics_score); `fallback` when absent or for single files. */
+int df_checkpoint_pipeline_flag(const df_checkpoint *checkpoint, const char *key, int fallback);
 df_layout df_checkpoint_layout(const df_checkpoint *checkpoint);
 const char *df_checkpoint_path(const df_checkpoint *checkpoint);
 int df_checkpoint_has(const df_checkpoint *checkpoint, df_component component);

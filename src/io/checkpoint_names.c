@@ -7,6 +7,13 @@
  *                      fused attn.in_proj split into q/k/v, and the last
  *                      resblock dropped (diffusers keeps 23 of 24 layers: the
  *                      SD2 pipeline conditions on the penultimate layer)
+ *   text encoders,     conditioner.embedders.N.transformer.* (CLIP ViT-L) →
+ *   SDXL               text_encoder; conditioner.embedders.N.model.* (OpenCLIP
+ *                      ViT-bigG; N = 1 in the base, 0 in the refiner) →
+ *                      text_encoder_2 with every layer kept (SDXL takes the
+ *                      penultimate hidden states and the last layer's pooled
+ *                      output) and text_projection transposed into the
+ *                      Linear weight diffusers has
  *   UNet               model.diffusion_model.{input,middle,output}_blocks →
  *                      {down,mid,up}_blocks.{resnets,attentions,down/upsamplers}
  *   VAE                first_stage_model.{encoder,decoder}.{down,mid,up} →
@@ -27,7 +34,7 @@
 #define VAE_PREFIX "first_stage_model."
 #define CLIP_PREFIX "cond_stage_model.transformer."
 #define OPENCLIP_PREFIX "cond_stage_model.model."
-#define SDXL_CLIP_PREFIX "conditioner.embedders.0.transformer."
+#define SDXL_PREFIX "conditioner.embedders."
 
 /* If `text` starts with `prefix`, advances past it. */
 static int eat(const char **text, const char *prefix)
@@ -328,9 +335,12 @@ static void map_clip(const char *p, df_name_map *out)
         skip(out, "unrecognised CLIP text encoder tensor");
 }
 
-static void map_openclip(const df_ldm_layout *layout, const char *p, df_name_map *out)
+/* OpenCLIP's text tower as `te`: SD 2.x's (drop_last: diffusers keeps 23 of
+ * its 24 layers and has no use for the projection) or SDXL's second encoder
+ * (every layer, and the projection). */
+static void map_openclip(const df_ldm_layout *layout, const char *p, df_component te,
+                         int drop_last, df_name_map *out)
 {
-    const df_component te = DF_COMPONENT_TEXT_ENCODER;
     if (!strcmp(p, "token_embedding.weight")) {
         set_name(out, te, "text_model.embeddings.token_embedding.weight");
         return;
@@ -343,6 +353,12 @@ static void map_openclip(const df_ldm_layout *layout, const char *p, df_name_map
         set_name(out, te, "text_model.final_layer_norm.%s", p);
         return;
     }
+    if (!drop_last && !strcmp(p, "text_projection")) {
+        /* x @ text_projection in OpenCLIP, a Linear [proj, width] in diffusers */
+        set_name(out, te, "text_projection.weight");
+        out->transpose = 1;
+        return;
+    }
     if (!strcmp(p, "text_projection") || !strcmp(p, "logit_scale") || !strcmp(p, "attn_mask")) {
         skip(out, "OpenCLIP projection/scale/mask, unused by Stable Diffusion");
         return;
@@ -352,7 +368,7 @@ static void map_openclip(const df_ldm_layout *layout, const char *p, df_name_map
         skip(out, "unrecognised OpenCLIP tensor");
         return;
     }
-    if (layer >= layout->openclip_layers - 1) {
+    if (drop_last && layer >= layout->openclip_layers - 1) {
         skip(out, "last OpenCLIP layer: SD2 conditions on the penultimate one (as diffusers)");
         return;
     }
@@ -380,6 +396,21 @@ static void map_openclip(const df_ldm_layout *layout, const char *p, df_name_map
     skip(out, "unrecognised OpenCLIP tensor");
 }
 
+/* conditioner.embedders.N.*: the SGM conditioner's text towers, told apart
+ * by their module names rather than by N (the refiner's only one is N = 0). */
+static void map_sdxl_embedder(const df_ldm_layout *layout, const char *p, df_name_map *out)
+{
+    int index;
+    if (!eat_index(&p, &index))
+        skip(out, "unrecognised SDXL conditioner tensor");
+    else if (eat(&p, "transformer."))
+        map_clip(p, out); /* SDXL's first text encoder is a CLIP ViT-L like SD1's */
+    else if (eat(&p, "model."))
+        map_openclip(layout, p, DF_COMPONENT_TEXT_ENCODER_2, 0, out);
+    else
+        skip(out, "unrecognised SDXL conditioner tensor");
+}
+
 void df_ldm_map(const df_ldm_layout *layout, const char *original, df_name_map *out)
 {
     memset(out, 0, sizeof *out);
@@ -391,9 +422,9 @@ void df_ldm_map(const df_ldm_layout *layout, const char *original, df_name_map *
     else if (eat(&p, CLIP_PREFIX))
         map_clip(p, out);
     else if (eat(&p, OPENCLIP_PREFIX))
-        map_openclip(layout, p, out);
-    else if (eat(&p, SDXL_CLIP_PREFIX))
-        map_clip(p, out); /* SDXL's first text encoder is a CLIP ViT-L like SD1's */
+        map_openclip(layout, p, DF_COMPONENT_TEXT_ENCODER, 1, out);
+    else if (eat(&p, SDXL_PREFIX))
+        map_sdxl_embedder(layout, p, out);
     else if (!strncmp(original, "model_ema.", 10))
         skip(out, "EMA copy of the UNet");
     else
@@ -406,7 +437,7 @@ void df_diffusers_map(df_component component, const char *name, df_name_map *out
     set_name(out, component, "%s", name);
     if (out->kind != DF_MAP_ONE)
         return;
-    if (component == DF_COMPONENT_TEXT_ENCODER) {
+    if (component == DF_COMPONENT_TEXT_ENCODER || component == DF_COMPONENT_TEXT_ENCODER_2) {
         const char *tail = strrchr(name, '.');
         if (!strcmp(tail ? tail + 1 : name, "position_ids"))
             skip(out, "position_ids is a buffer, not a weight");

@@ -39,6 +39,7 @@ typedef struct df_name_map {
     char name[DF_NAME_MAX];
     char suffix[16];
     int squeeze;        /* 1x1 conv weight exposed as a linear one: drop trailing 1 dims */
+    int transpose;      /* a 2-D weight stored [in, out]: exposed as [out, in] (a copy) */
     const char *reason; /* static text, for DF_MAP_SKIP */
 } df_name_map;
 

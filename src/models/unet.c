@@ -1,13 +1,15 @@
 /*
- * unet.c — diffusers' UNet2DConditionModel (SD 1.x / 2.x): configuration,
- * weights and the scratch plan. The forward pass is in unet_forward.c.
+ * unet.c — diffusers' UNet2DConditionModel (SD 1.x / 2.x / SDXL):
+ * configuration, weights and the scratch plan. The forward pass is in
+ * unet_forward.c.
  *
  * The structure is read from the config (block types, channels, heads, ...)
  * and every weight the forward pass touches is looked up here, once, with
  * its shape checked (df_checkpoint_require), so a forward pass cannot meet a
  * missing or misshapen tensor. Configs asking for something this UNet does
- * not compute (class embeddings, SDXL's added embeddings, dual cross
- * attention, ...) are refused here with DF_ERR_UNSUPPORTED naming the key.
+ * not compute (class embeddings, added embeddings other than SDXL's
+ * "text_time", dual cross attention, ...) are refused here with
+ * DF_ERR_UNSUPPORTED naming the key.
  *
  * Naming follows diffusers: down_blocks.i.{resnets,attentions}.j,
  * down_blocks.i.downsamplers.0.conv, mid_block.{resnets.0,attentions.0,
@@ -51,7 +53,7 @@ static const df_weight *need(loader *ld, const char *name, int64_t d0, int64_t d
 static const df_weight *need_at(loader *ld, const char *prefix, const char *suffix, int64_t d0,
                                 int64_t d1, int64_t d2, int64_t d3)
 {
-    char name[256];
+    char name[600];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
     return need(ld, name, d0, d1, d2, d3);
 }
@@ -89,12 +91,13 @@ static void load_attention(loader *ld, const char *prefix, int dim, int kv_dim,
 }
 
 static void load_transformer(loader *ld, const char *prefix, const df_unet_config *config,
-                             int channels, int heads, unet_transformer *t)
+                             int channels, int heads, int depth, unet_transformer *t)
 {
     char name[256];
     const int c = channels, ff = 4 * channels;
     t->channels = c;
     t->heads = heads;
+    t->depth = depth;
     t->norm_weight = need_at(ld, prefix, "norm.weight", c, 0, 0, 0);
     t->norm_bias = need_at(ld, prefix, "norm.bias", c, 0, 0, 0);
     /* SD 2.x: Linear projections; SD 1.x: 1x1 convs (the same product in NHWC). */
@@ -103,7 +106,7 @@ static void load_transformer(loader *ld, const char *prefix, const df_unet_confi
     t->proj_in_bias = need_at(ld, prefix, "proj_in.bias", c, 0, 0, 0);
     t->proj_out_weight = need_at(ld, prefix, "proj_out.weight", c, c, p2, p2);
     t->proj_out_bias = need_at(ld, prefix, "proj_out.bias", c, 0, 0, 0);
-    for (int i = 0; i < config->transformer_layers && !ld->status; i++) {
+    for (int i = 0; i < depth && !ld->status; i++) {
         unet_block *b = &t->blocks[i];
         snprintf(name, sizeof name, "%s.transformer_blocks.%d", prefix, i);
         b->norm1_weight = need_at(ld, name, "norm1.weight", c, 0, 0, 0);
@@ -170,13 +173,21 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
     unet->time_linear1_bias = need(&ld, "time_embedding.linear_1.bias", temb, 0, 0, 0);
     unet->time_linear2_weight = need(&ld, "time_embedding.linear_2.weight", temb, temb, 0, 0);
     unet->time_linear2_bias = need(&ld, "time_embedding.linear_2.bias", temb, 0, 0, 0);
+    if (config->add_embedding_dim) {
+        unet->add_linear1_weight =
+            need(&ld, "add_embedding.linear_1.weight", temb, config->add_embedding_dim, 0, 0);
+        unet->add_linear1_bias = need(&ld, "add_embedding.linear_1.bias", temb, 0, 0, 0);
+        unet->add_linear2_weight = need(&ld, "add_embedding.linear_2.weight", temb, temb, 0, 0);
+        unet->add_linear2_bias = need(&ld, "add_embedding.linear_2.bias", temb, 0, 0, 0);
+    }
     load_conv(&ld, "conv_in", c0, config->in_channels, 3, &unet->conv_in_weight,
               &unet->conv_in_bias);
 
     for (int i = 0; i < n && !ld.status; i++) {
         unet_level *level = &unet->down[i];
         int attention = config->block_has_attention[i];
-        if (!alloc_level(level, layers, attention, config->transformer_layers))
+        const int depth = config->transformer_layers[i];
+        if (!alloc_level(level, layers, attention, depth))
             return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading the UNet");
         for (int j = 0; j < layers; j++) {
             int in = j == 0 ? (i == 0 ? c0 : channels[i - 1]) : channels[i];
@@ -185,7 +196,7 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
             if (attention) {
                 snprintf(prefix, sizeof prefix, "down_blocks.%d.attentions.%d", i, j);
                 load_transformer(&ld, prefix, config, channels[i], config->attention_heads[i],
-                                 &level->attentions[j]);
+                                 depth, &level->attentions[j]);
             }
         }
         if (i < n - 1) {
@@ -199,11 +210,11 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
 
     /* Mid block: resnet, transformer, resnet at the deepest width. */
     const int deep = channels[n - 1];
-    if (!alloc_level(&unet->mid, 2, 1, config->transformer_layers))
+    if (!alloc_level(&unet->mid, 2, 1, config->mid_transformer_layers))
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading the UNet");
     load_resnet(&ld, "mid_block.resnets.0", config, deep, deep, &unet->mid.resnets[0]);
     load_transformer(&ld, "mid_block.attentions.0", config, deep, config->attention_heads[n - 1],
-                     &unet->mid.attentions[0]);
+                     config->mid_transformer_layers, &unet->mid.attentions[0]);
     load_resnet(&ld, "mid_block.resnets.1", config, deep, deep, &unet->mid.resnets[1]);
 
     /* Up block i mirrors down block r = n-1-i: layers+1 resnets, each
@@ -212,7 +223,8 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
         const int r = n - 1 - i;
         unet_level *level = &unet->up[i];
         int attention = config->block_has_attention[r];
-        if (!alloc_level(level, layers + 1, attention, config->transformer_layers))
+        const int depth = config->transformer_layers[r];
+        if (!alloc_level(level, layers + 1, attention, depth))
             return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading the UNet");
         const int out = channels[r];
         const int prev = i == 0 ? deep : channels[r + 1];
@@ -224,7 +236,7 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
             load_resnet(&ld, prefix, config, current + skip, out, &level->resnets[j]);
             if (attention) {
                 snprintf(prefix, sizeof prefix, "up_blocks.%d.attentions.%d", i, j);
-                load_transformer(&ld, prefix, config, out, config->attention_heads[r],
+                load_transformer(&ld, prefix, config, out, config->attention_heads[r], depth,
                                  &level->attentions[j]);
             }
         }
@@ -254,9 +266,7 @@ typedef struct unsupported_key {
 static const unsupported_key unsupported_keys[] = {
     {"class_embed_type", NULL, 0, 1},
     {"num_class_embeds", NULL, 0, 1},
-    {"addition_embed_type", NULL, 0, 1},
-    {"addition_time_embed_dim", NULL, 0, 1},
-    {"projection_class_embeddings_input_dim", NULL, 0, 1},
+    {"addition_embed_type", "text_time", 0, 0},
     {"encoder_hid_dim", NULL, 0, 1},
     {"encoder_hid_dim_type", NULL, 0, 1},
     {"dual_cross_attention", NULL, 0, 1},
@@ -313,7 +323,7 @@ static df_status refuse_unsupported(const df_checkpoint *checkpoint, const json_
         if (!ok) {
             char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
             df_error_set(error, DF_ERR_UNSUPPORTED,
-                         "%s: unet config %s = %s is not supported (SD 1.x/2.x UNets only)",
+                         "%s: unet config %s = %s is not supported (SD 1.x/2.x/SDXL UNets only)",
                          df_checkpoint_path(checkpoint), u->key, text ? text : "?");
             free(text);
             return DF_ERR_UNSUPPORTED;
@@ -427,21 +437,36 @@ static df_status read_config(df_unet *unet, const df_checkpoint *checkpoint, df_
     config->flip_sin_to_cos = (int)df_checkpoint_config_int(checkpoint, c, "flip_sin_to_cos", 1);
     config->freq_shift = (float)df_checkpoint_config_float(checkpoint, c, "freq_shift", 0);
 
-    int layers[DF_UNET_MAX_BLOCKS];
+    /* Per level; the up levels take the reversed list and the mid block the
+     * last level's depth, as diffusers builds them (a separate
+     * reverse_transformer_layers_per_block is refused above). */
     if (has_layers) {
         status = read_per_block(checkpoint, "transformer_layers_per_block", config->block_count,
-                                layers, error);
+                                config->transformer_layers, error);
         if (status)
             return status;
-        for (int i = 1; i < config->block_count; i++)
-            if (layers[i] != layers[0])
-                return df_error_set(error, DF_ERR_UNSUPPORTED,
-                                    "%s: unet config transformer_layers_per_block differs between "
-                                    "blocks (%d and %d): not supported",
-                                    path, layers[0], layers[i]);
-        config->transformer_layers = layers[0];
     } else {
-        config->transformer_layers = 1;
+        for (int i = 0; i < config->block_count; i++)
+            config->transformer_layers[i] = 1;
+    }
+    config->mid_transformer_layers = config->transformer_layers[config->block_count - 1];
+
+    /* SDXL's added embedding: [pooled text | sinusoids of each time id]. */
+    const char *add_type =
+        df_checkpoint_config_string(checkpoint, c, "addition_embed_type", NULL);
+    if (add_type && !strcmp(add_type, "text_time")) {
+        config->addition_time_embed_dim =
+            (int)df_checkpoint_config_int(checkpoint, c, "addition_time_embed_dim", 0);
+        config->add_embedding_dim =
+            (int)df_checkpoint_config_int(checkpoint, c, "projection_class_embeddings_input_dim", 0);
+        if (config->addition_time_embed_dim <= 0 || config->addition_time_embed_dim > 65536 ||
+            config->addition_time_embed_dim % 2 || config->add_embedding_dim <= 0 ||
+            config->add_embedding_dim > 1 << 20)
+            return df_error_set(error, DF_ERR_FORMAT,
+                                "%s: unet config addition_time_embed_dim %d / "
+                                "projection_class_embeddings_input_dim %d do not make a "
+                                "\"text_time\" added embedding",
+                                path, config->addition_time_embed_dim, config->add_embedding_dim);
     }
     /* diffusers' quirk: attention_head_dim is the number of heads (SD 1.x: 8,
      * SD 2.x: [5, 10, 20, 20]); num_attention_heads, when set, overrides it. */
@@ -454,15 +479,19 @@ static df_status read_config(df_unet *unet, const df_checkpoint *checkpoint, df_
         config->out_channels > 64 || config->layers_per_block <= 0 ||
         config->layers_per_block > 16 || config->cross_attention_dim <= 0 ||
         config->cross_attention_dim > 16384 || config->norm_groups <= 0 ||
-        !(config->norm_eps > 0) || config->norm_eps > 1 || config->transformer_layers > 64 ||
-        !isfinite(config->freq_shift))
+        !(config->norm_eps > 0) || config->norm_eps > 1 || !isfinite(config->freq_shift))
         return df_error_set(error, DF_ERR_FORMAT,
                             "%s: unet config is inconsistent (in_channels %d, out_channels %d, "
                             "layers_per_block %d, cross_attention_dim %d, norm_num_groups %d, "
-                            "norm_eps %g, transformer_layers_per_block %d)",
+                            "norm_eps %g)",
                             path, config->in_channels, config->out_channels,
                             config->layers_per_block, config->cross_attention_dim,
-                            config->norm_groups, config->norm_eps, config->transformer_layers);
+                            config->norm_groups, config->norm_eps);
+    for (int i = 0; i < config->block_count; i++)
+        if (config->transformer_layers[i] > 64)
+            return df_error_set(error, DF_ERR_FORMAT,
+                                "%s: unet config transformer_layers_per_block[%d] = %d (at most 64)",
+                                path, i, config->transformer_layers[i]);
     if (config->block_out_channels[0] % 2)
         return df_error_set(error, DF_ERR_UNSUPPORTED,
                             "%s: unet config block_out_channels[0] = %d is odd (the timestep "
@@ -527,6 +556,17 @@ void df_unet_free(df_unet *unet)
 const df_unet_config *df_unet_get_config(const df_unet *unet)
 {
     return &unet->config;
+}
+
+int df_unet_time_id_count(const df_unet *unet, int text_embeds_dim)
+{
+    const df_unet_config *config = &unet->config;
+    if (!config->add_embedding_dim)
+        return 0;
+    int rest = config->add_embedding_dim - text_embeds_dim;
+    if (rest <= 0 || rest % config->addition_time_embed_dim)
+        return 0;
+    return rest / config->addition_time_embed_dim;
 }
 
 df_status df_unet_check_inputs(const df_unet *unet, int batch, int height, int width,

@@ -3,6 +3,8 @@
  *
  *   temb = linear_2(silu(linear_1(sinusoid(t))));   every resnet adds
  *          time_emb_proj(silu(temb)) to its hidden state
+ *   SDXL:  temb += add_linear_2(silu(add_linear_1([text_embeds |
+ *                                                  sinusoid(each time id)])))
  *   x = conv_in(latents)                            -> skip
  *   down blocks: (resnet [+ transformer] -> skip) x layers, downsample -> skip
  *   mid: resnet, transformer, resnet
@@ -47,6 +49,7 @@ typedef struct unet_shape {
 typedef struct unet_plan {
     size_t input, output;      /* NHWC latents in, NHWC result out */
     size_t sinusoid, temb;     /* [b, c0], [b, 4 c0] */
+    size_t add_input;          /* SDXL: [b, add_embedding_dim] then its hidden [b, 4 c0] */
     size_t temb_proj;          /* [b, widest resnet out] */
     size_t x;                  /* the current activation */
     size_t cat;                /* concat(x, skip) for up resnets */
@@ -78,6 +81,9 @@ static void plan(const df_unet *unet, const unet_shape *shape, unet_plan *p)
     p->output = b * pixels[0] * (size_t)config->out_channels;
     p->sinusoid = b * (size_t)ch[0];
     p->temb = b * 4 * (size_t)ch[0];
+    p->add_input = config->add_embedding_dim
+                       ? b * ((size_t)config->add_embedding_dim + 4 * (size_t)ch[0])
+                       : 0;
     p->skips[p->skip_count++] = b * pixels[0] * (size_t)ch[0];
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < layers; j++)
@@ -115,7 +121,7 @@ static size_t plan_bytes(const unet_plan *p)
 {
     const size_t sizes[] = {p->input, p->output, p->sinusoid, p->temb, p->temb, p->temb_proj,
                             p->x, p->cat, p->tmp_a, p->tmp_b, p->attention, p->ff,
-                            p->context_kv};
+                            p->context_kv, p->add_input};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         total += df_arena_footprint(sizes[i] * sizeof(float));
@@ -229,15 +235,16 @@ static void add_per_sample(df_pool *pool, float *x, const float *bias, int batch
 
 /* diffusers' get_timestep_embedding, computed as torch does in f32:
  * exponent_i = -ln(10000) * i / (half - freq_shift); emb = t * exp(exponent);
- * [sin | cos], swapped to [cos | sin] by flip_sin_to_cos. */
-static void timestep_sinusoid(const df_unet_config *config, const float *timesteps, int batch,
-                              float *out)
+ * [sin | cos], swapped to [cos | sin] by flip_sin_to_cos. `count` values
+ * into rows `stride` floats apart. */
+static void timestep_sinusoid(const df_unet_config *config, const float *timesteps, int count,
+                              int dim, int64_t stride, float *out)
 {
-    const int dim = config->block_out_channels[0], half = dim / 2;
+    const int half = dim / 2;
     const float log_period = (float)-log(10000.0);
     const float denominator = (float)half - config->freq_shift;
-    for (int b = 0; b < batch; b++) {
-        float *row = out + (size_t)b * dim;
+    for (int b = 0; b < count; b++) {
+        float *row = out + (size_t)b * (size_t)stride;
         for (int i = 0; i < half; i++) {
             float exponent = (log_period * (float)i) / denominator;
             float arg = timesteps[b] * expf(exponent);
@@ -327,7 +334,7 @@ static void transformer(unet_pass *pass, const unet_transformer *t, float *x, in
                         UNET_TRANSFORMER_NORM_EPS, 0, normed));
     TIMED(pass, UNET_PROF_LINEAR,
           df_linear(pool, normed, rows, c, t->proj_in_weight, t->proj_in_bias, stream));
-    for (int i = 0; i < config->transformer_layers; i++) {
+    for (int i = 0; i < t->depth; i++) {
         const unet_block *block = &t->blocks[i];
         TIMED(pass, UNET_PROF_NORM, df_layer_norm(pool, stream, rows, c, block->norm1_weight,
                                                   block->norm1_bias, UNET_LAYER_NORM_EPS, normed));
@@ -415,9 +422,45 @@ static void print_profile(df_unet *unet, double total)
             return df_error_set(error, DF_ERR_CANCELLED, "unet: cancelled");      \
     } while (0)
 
+/* SDXL: temb += add_embedding([text_embeds | sinusoids of the time ids]).
+ * input: [batch, add_embedding_dim]; hidden, scratch: [batch, 4 c0]. */
+static df_status add_embedding(df_unet *unet, const df_unet_added *added, int batch, float *input,
+                               float *hidden, float *scratch, float *temb, df_error *error)
+{
+    const df_unet_config *config = &unet->config;
+    if (!added || !added->text_embeds || !added->time_ids)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "unet: this UNet (SDXL) needs the pooled text embedding and time ids");
+    const int text = added->text_embeds_dim, ids = added->time_id_count;
+    const int time_dim = config->addition_time_embed_dim, width = config->add_embedding_dim;
+    if (text <= 0 || ids <= 0 || (int64_t)text + (int64_t)ids * time_dim != width)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "unet: a %d-wide text embedding and %d time ids do not make the "
+                            "UNet's %d-wide added embedding (%d per time id)",
+                            text, ids, width, time_dim);
+    for (int b = 0; b < batch; b++) {
+        float *row = input + (size_t)b * (size_t)width;
+        memcpy(row, added->text_embeds + (size_t)b * (size_t)text, (size_t)text * sizeof(float));
+        for (int i = 0; i < ids; i++)
+            if (!isfinite(added->time_ids[(size_t)b * (size_t)ids + (size_t)i]))
+                return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                    "unet: time id %d of batch item %d is not finite", i, b);
+        timestep_sinusoid(config, added->time_ids + (size_t)b * (size_t)ids, ids, time_dim,
+                          time_dim, row + text);
+    }
+    df_pool *pool = unet->pool;
+    const int64_t values = (int64_t)batch * 4 * config->block_out_channels[0];
+    df_linear(pool, input, batch, width, unet->add_linear1_weight, unet->add_linear1_bias, hidden);
+    df_silu(pool, hidden, values);
+    df_linear(pool, hidden, batch, 4 * config->block_out_channels[0], unet->add_linear2_weight,
+              unet->add_linear2_bias, scratch);
+    df_add(pool, temb, scratch, temb, values);
+    return DF_OK;
+}
+
 df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int height, int width,
                           const float *timesteps, const float *context, int context_tokens,
-                          float *out, df_error *error)
+                          const df_unet_added *added, float *out, df_error *error)
 {
     const df_unet_config *config = &unet->config;
     df_status status = df_unet_check_inputs(unet, batch, height, width, context_tokens,
@@ -448,6 +491,7 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
     float *sinusoid = df_arena_floats(arena, p.sinusoid);
     float *temb = df_arena_floats(arena, p.temb);
     float *temb_silu = df_arena_floats(arena, p.temb);
+    float *add_input = config->add_embedding_dim ? df_arena_floats(arena, p.add_input) : NULL;
     float *x = df_arena_floats(arena, p.x);
     unet_pass pass = {
         .unet = unet, .pool = unet->pool, .batch = batch, .tokens = context_tokens,
@@ -462,6 +506,7 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
     };
     float *skips[sizeof p.skips / sizeof *p.skips];
     int ok = input && output && sinusoid && temb && temb_silu && x && pass.temb_proj &&
+             (add_input || !config->add_embedding_dim) &&
              pass.cat && pass.tmp_a && pass.tmp_b && pass.attention && pass.ff && pass.context_kv;
     for (int i = 0; i < p.skip_count; i++)
         ok = ok && (skips[i] = df_arena_floats(arena, p.skips[i])) != NULL;
@@ -475,12 +520,18 @@ df_status df_unet_forward(df_unet *unet, const float *latents, int batch, int he
     nchw_to_nhwc(latents, batch, config->in_channels, (int64_t)h * w, input);
 
     /* Time embedding; resnets only ever see SiLU(temb). */
-    timestep_sinusoid(config, timesteps, batch, sinusoid);
+    timestep_sinusoid(config, timesteps, batch, c0, c0, sinusoid);
     df_linear(pool, sinusoid, batch, c0, unet->time_linear1_weight, unet->time_linear1_bias,
               temb_silu);
     df_silu(pool, temb_silu, (int64_t)batch * 4 * c0);
     df_linear(pool, temb_silu, batch, 4 * c0, unet->time_linear2_weight,
               unet->time_linear2_bias, temb);
+    if (config->add_embedding_dim) {
+        float *add_hidden = add_input + (size_t)batch * (size_t)config->add_embedding_dim;
+        status = add_embedding(unet, added, batch, add_input, add_hidden, temb_silu, temb, error);
+        if (status)
+            return status;
+    }
     memcpy(temb_silu, temb, (size_t)batch * 4 * (size_t)c0 * sizeof(float));
     df_silu(pool, temb_silu, (int64_t)batch * 4 * c0);
 

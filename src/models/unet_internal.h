@@ -37,10 +37,10 @@ typedef struct unet_block {
 
 /* Transformer2DModel: GroupNorm (eps 1e-6), proj_in, blocks, proj_out, + input. */
 typedef struct unet_transformer {
-    int channels, heads;
+    int channels, heads, depth;
     const df_weight *norm_weight, *norm_bias;
     const df_weight *proj_in_weight, *proj_in_bias, *proj_out_weight, *proj_out_bias;
-    unet_block *blocks; /* config.transformer_layers; points into the level's array */
+    unet_block *blocks; /* `depth` of them; points into the level's array */
 } unet_transformer;
 
 /* A down block, the mid block or an up block: resnets, a transformer after
@@ -70,6 +70,8 @@ struct df_unet {
     const df_checkpoint *checkpoint;
     const df_weight *time_linear1_weight, *time_linear1_bias;
     const df_weight *time_linear2_weight, *time_linear2_bias;
+    const df_weight *add_linear1_weight, *add_linear1_bias; /* SDXL, else NULL */
+    const df_weight *add_linear2_weight, *add_linear2_bias;
     const df_weight *conv_in_weight, *conv_in_bias;
     unet_level down[DF_UNET_MAX_BLOCKS], mid, up[DF_UNET_MAX_BLOCKS];
     const df_weight *norm_out_weight, *norm_out_bias, *conv_out_weight, *conv_out_bias;

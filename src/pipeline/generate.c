@@ -13,6 +13,14 @@
  *   images   = vae.decode(latents / scaling_factor)
  *              (decoder "taesd": AutoencoderTiny's decode(latents / 1.0))
  *
+ * SDXL (StableDiffusionXLPipeline / ...Img2ImgPipeline): the context is both
+ * encoders' penultimate hidden states side by side, and the UNet also gets
+ * the pooled text embedding and add_time_ids (sizes, crop; the refiner's
+ * aesthetic score). Base + refiner: the base runs the schedule down to
+ * refiner_start (denoising_end), the refiner the rest from those latents
+ * (denoising_start) with its own conditioning, on the same generator, and
+ * decodes.
+ *
  * so that a seed gives diffusers' image (DF_SEED_BATCH: one torch-equal
  * generator for the batch). DF_SEED_PER_IMAGE gives AUTOMATIC1111's batches:
  * image i is generated as if alone, with seed + i, so it reproduces from
@@ -53,6 +61,9 @@ void df_generate_request_init(df_generate_request *request)
     request->batch = 1;
     request->clip_skip = 1;
     request->strength = 0.75f;
+    request->aesthetic_score = 6.0f;
+    request->negative_aesthetic_score = 2.5f;
+    request->refiner_start = 0.8f;
 }
 
 void df_generate_result_free(df_generate_result *result)
@@ -178,6 +189,11 @@ typedef struct plan {
     int cfg;                   /* classifier-free guidance on */
     int img2img;
     int taesd_decode;          /* decoder "taesd": the final decode is TAESD's */
+    /* SDXL: add_time_ids (0 of them otherwise) of both halves of CFG */
+    int time_id_count;
+    float time_ids[6], negative_time_ids[6];
+    int zero_negative;         /* force_zeros_for_empty_prompt applies */
+    double denoising_start, denoising_end; /* ensemble fractions; 0: none */
 } plan;
 
 /* request->decoder: 0 for the VAE, 1 for TAESD, or an error naming the field. */
@@ -208,6 +224,66 @@ static df_status check_precision(const df_generate_request *request, df_precisio
                             request->precision);
     if (out)
         *out = precision;
+    return DF_OK;
+}
+
+/* SDXL's fields: only on a model that uses them; add_time_ids as
+ * diffusers' _get_add_time_ids builds them (height before width). */
+static df_status check_sdxl(df_model *model, const df_generate_request *request, plan *p,
+                            df_error *error)
+{
+    const int sdxl = model->text_encoder_2 != NULL;
+    if (!sdxl && (request->prompt_2 || request->negative_prompt_2))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s: this %s model has one text encoder (prompt_2 and "
+                            "negative_prompt_2 are for SDXL)",
+                            request->prompt_2 ? "prompt_2" : "negative_prompt_2",
+                            df_family_name(df_model_family(model)));
+    if (!sdxl && request->refiner)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: the base model is %s; a refiner follows an SDXL base",
+                            df_family_name(df_model_family(model)));
+    const int sizes[] = {request->original_width, request->original_height,
+                         request->target_width, request->target_height};
+    for (int i = 0; i < 4; i++)
+        if (sizes[i] < 0 || sizes[i] > 65536)
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "%s size %d is out of range (0..65536; 0: the image's)",
+                                i < 2 ? "original" : "target", sizes[i]);
+    if (request->crop_top < 0 || request->crop_left < 0 || request->crop_top > 65536 ||
+        request->crop_left > 65536)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "crop %d,%d is out of range (0..65536)", request->crop_top,
+                            request->crop_left);
+    if (!isfinite(request->aesthetic_score) || !isfinite(request->negative_aesthetic_score) ||
+        fabsf(request->aesthetic_score) > 1000 || fabsf(request->negative_aesthetic_score) > 1000)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "aesthetic scores %g / %g are out of range (-1000..1000)",
+                            request->aesthetic_score, request->negative_aesthetic_score);
+    if (!sdxl)
+        return DF_OK;
+    const int pooled = df_model_pooled_dim(model);
+    p->time_id_count = df_unet_time_id_count(model->unet, pooled);
+    if (p->time_id_count != 6 && p->time_id_count != 5)
+        return df_error_set(error, DF_ERR_UNSUPPORTED,
+                            "%s: the UNet's added embedding (%d wide) does not fit a %d-wide "
+                            "pooled text embedding with 6 (base) or 5 (refiner) time ids",
+                            model->path, df_unet_get_config(model->unet)->add_embedding_dim,
+                            pooled);
+    const float original_h = (float)(request->original_height ? request->original_height : p->height);
+    const float original_w = (float)(request->original_width ? request->original_width : p->width);
+    const float values[6] = {original_h, original_w, (float)request->crop_top,
+                             (float)request->crop_left,
+                             (float)(request->target_height ? request->target_height : p->height),
+                             (float)(request->target_width ? request->target_width : p->width)};
+    memcpy(p->time_ids, values, sizeof values);
+    memcpy(p->negative_time_ids, values, sizeof values);
+    if (p->time_id_count == 5) { /* the refiner: the aesthetic score in place of the target */
+        p->time_ids[4] = request->aesthetic_score;
+        p->negative_time_ids[4] = request->negative_aesthetic_score;
+    }
+    p->zero_negative = model->force_zeros_for_empty_prompt && !request->negative_prompt &&
+                       !request->negative_prompt_2;
     return DF_OK;
 }
 
@@ -321,63 +397,97 @@ static df_status check_request(df_model *model, const df_generate_request *reque
                             "rng '%s' is not one of: cpu, philox (A1111's \"NV\")", request->rng);
     if ((status = check_precision(request, NULL, error)))
         return status;
-    return DF_OK;
+    return check_sdxl(model, request, p, error);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Text conditioning                                                        */
 
-/* The prompt and negative prompt encoded with the same number of windows:
- * the shorter is extended with encodings of the empty prompt, as A1111 does
- * (diffusers truncates both to one window; for prompts of up to 75 tokens
- * the two agree). */
-static df_status encode_prompts(df_model *model, const df_generate_request *request, int cfg,
-                                float **cond, float **uncond, size_t *tokens, df_error *error)
+/* A model's conditioning of one generation: the prompt's and (with CFG)
+ * the negative prompt's encodings with the same number of windows (the
+ * shorter is extended with encodings of the empty prompt, as A1111 does;
+ * diffusers truncates both to one window, and for prompts of up to 75
+ * tokens the two agree), and SDXL's pooled embeddings. */
+typedef struct condition {
+    float *cond, *uncond;   /* [tokens, dim] */
+    size_t tokens;
+    int dim;
+    float *pooled, *negative_pooled; /* [pooled_dim]; NULL unless SDXL */
+    int pooled_dim;
+} condition;
+
+static void free_condition(condition *c)
 {
-    *cond = *uncond = NULL;
+    free(c->cond);
+    free(c->uncond);
+    free(c->pooled);
+    free(c->negative_pooled);
+    memset(c, 0, sizeof *c);
+}
+
+static df_status encode_prompts(df_model *model, const df_generate_request *request,
+                                const plan *p, condition *c, df_error *error)
+{
+    memset(c, 0, sizeof *c);
+    c->dim = df_model_text_dim(model);
+    c->pooled_dim = df_model_pooled_dim(model);
+    if (c->pooled_dim &&
+        (!(c->pooled = calloc((size_t)c->pooled_dim, sizeof(float))) ||
+         !(c->negative_pooled = calloc((size_t)c->pooled_dim, sizeof(float)))))
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding prompts");
     size_t cond_tokens = 0, uncond_tokens = 0;
-    const int dim = df_model_text_dim(model);
-    df_status status = df_model_encode_prompt(model, request->prompt, request->clip_skip,
-                                              request->prompt_flags, cond, &cond_tokens, error);
-    if (status)
+    df_status status = df_model_encode_condition(model, request->prompt, request->prompt_2,
+                                                 request->clip_skip, request->prompt_flags,
+                                                 &c->cond, &cond_tokens, c->pooled, error);
+    if (status) {
+        free_condition(c);
         return df_error_prefix(error, "prompt: ");
-    if (cfg) {
-        const char *negative = request->negative_prompt ? request->negative_prompt : "";
-        status = df_model_encode_prompt(model, negative, request->clip_skip, request->prompt_flags,
-                                        uncond, &uncond_tokens, error);
-        if (status) {
-            free(*cond);
-            *cond = NULL;
-            return df_error_prefix(error, "negative prompt: ");
+    }
+    c->tokens = cond_tokens;
+    if (!p->cfg)
+        return DF_OK;
+    if (p->zero_negative) {
+        /* diffusers' force_zeros_for_empty_prompt: zeros_like(prompt_embeds) */
+        if (!(c->uncond = calloc(cond_tokens * (size_t)c->dim, sizeof(float)))) {
+            free_condition(c);
+            return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding prompts");
         }
-        if (cond_tokens != uncond_tokens) {
-            float **shorter = cond_tokens < uncond_tokens ? cond : uncond;
-            size_t *shorter_tokens = cond_tokens < uncond_tokens ? &cond_tokens : &uncond_tokens;
-            size_t target = cond_tokens > uncond_tokens ? cond_tokens : uncond_tokens;
-            float *empty = NULL;
-            size_t empty_tokens = 0;
-            status = df_model_encode_prompt(model, "", request->clip_skip, 0, &empty, &empty_tokens,
-                                            error);
-            float *grown = status ? NULL : realloc(*shorter, target * (size_t)dim * sizeof(float));
-            if (!status && !grown)
-                status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding prompts");
-            if (!status) {
-                *shorter = grown;
-                for (size_t t = *shorter_tokens; t < target; t += DF_CLIP_WINDOW)
-                    memcpy(grown + t * (size_t)dim, empty,
-                           DF_CLIP_WINDOW * (size_t)dim * sizeof(float));
-                *shorter_tokens = target;
-            }
-            free(empty);
-            if (status) {
-                free(*cond);
-                free(*uncond);
-                *cond = *uncond = NULL;
-                return status;
-            }
+        return DF_OK;
+    }
+    const char *negative = request->negative_prompt ? request->negative_prompt : "";
+    status = df_model_encode_condition(model, negative, request->negative_prompt_2,
+                                       request->clip_skip, request->prompt_flags, &c->uncond,
+                                       &uncond_tokens, c->negative_pooled, error);
+    if (status) {
+        free_condition(c);
+        return df_error_prefix(error, "negative prompt: ");
+    }
+    if (cond_tokens != uncond_tokens) {
+        float **shorter = cond_tokens < uncond_tokens ? &c->cond : &c->uncond;
+        size_t *shorter_tokens = cond_tokens < uncond_tokens ? &cond_tokens : &uncond_tokens;
+        size_t target = cond_tokens > uncond_tokens ? cond_tokens : uncond_tokens;
+        float *empty = NULL;
+        size_t empty_tokens = 0;
+        status = df_model_encode_condition(model, "", NULL, request->clip_skip, 0, &empty,
+                                           &empty_tokens, NULL, error);
+        float *grown =
+            status ? NULL : realloc(*shorter, target * (size_t)c->dim * sizeof(float));
+        if (!status && !grown)
+            status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding prompts");
+        if (!status) {
+            *shorter = grown;
+            for (size_t t = *shorter_tokens; t < target; t += DF_CLIP_WINDOW)
+                memcpy(grown + t * (size_t)c->dim, empty,
+                       DF_CLIP_WINDOW * (size_t)c->dim * sizeof(float));
+            *shorter_tokens = target;
+        }
+        free(empty);
+        if (status) {
+            free_condition(c);
+            return status;
         }
     }
-    *tokens = cond_tokens;
+    c->tokens = cond_tokens;
     return DF_OK;
 }
 
@@ -443,6 +553,7 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
 
 typedef struct run_buffers {
     float *latents, *noise, *model_input, *model_output, *timesteps, *context, *image;
+    float *text_embeds, *time_ids; /* SDXL's added conditioning per UNet batch item */
     float *preview_latents, *preview_image;
     uint8_t *preview_pixels;
 } run_buffers;
@@ -451,11 +562,12 @@ typedef struct run_buffers {
  * df_model_estimate_memory counts. Floats, but preview_pixels in bytes. */
 typedef struct buffer_sizes {
     size_t latents, noise, model_input, model_output, timesteps, context, image;
+    size_t text_embeds, time_ids;
     size_t preview_latents, preview_image, preview_pixels;
 } buffer_sizes;
 
 static buffer_sizes run_buffer_sizes(const plan *p, const df_generate_request *request, int batch,
-                                     size_t tokens, int dim)
+                                     size_t tokens, int dim, int pooled_dim)
 {
     const size_t copies = p->cfg ? 2 : 1;
     const size_t latent_count = (size_t)p->latent_channels * (size_t)p->latent_height *
@@ -466,6 +578,8 @@ static buffer_sizes run_buffer_sizes(const plan *p, const df_generate_request *r
         .timesteps = (size_t)batch * copies,
         .context = (size_t)batch * copies * tokens * (size_t)dim,
         .image = (size_t)batch * 3 * (size_t)p->width * (size_t)p->height,
+        .text_embeds = (size_t)batch * copies * (size_t)pooled_dim,
+        .time_ids = p->time_id_count ? (size_t)batch * copies * 6 : 0,
     };
     if (request->preview_every > 0) { /* TAESD decodes at 8x the latent */
         s.preview_latents = latent_count;
@@ -484,6 +598,8 @@ static void free_buffers(run_buffers *b)
     free(b->timesteps);
     free(b->context);
     free(b->image);
+    free(b->text_embeds);
+    free(b->time_ids);
     free(b->preview_latents);
     free(b->preview_image);
     free(b->preview_pixels);
@@ -555,12 +671,18 @@ static df_status preview(df_model *model, const plan *p, run_buffers *b, int bat
     return DF_OK;
 }
 
+/* One model's denoising run of `batch` images on `rng`, from noise (or the
+ * init image), or from `start_latents` (the refiner's stage of an
+ * ensemble: no noise is added). Writes the final latents; decodes them into
+ * `pixels` unless `pixels` is NULL (the base's stage of an ensemble). */
 static df_status run_batch(df_model *model, const df_generate_request *request, const plan *p,
-                           const float *cond, const float *uncond, size_t tokens, int batch,
-                           uint64_t seed, progress_state *progress_state, uint8_t *pixels,
-                           float *final_latents, df_error *error)
+                           const condition *c, int batch, df_rng *rng_state,
+                           const float *start_latents, progress_state *progress_state,
+                           uint8_t *pixels, float *final_latents, df_error *error)
 {
-    const int dim = df_model_text_dim(model);
+    const int dim = c->dim;
+    const size_t tokens = c->tokens;
+    const float *cond = c->cond, *uncond = c->uncond;
     const int copies = p->cfg ? 2 : 1;
     const size_t per_image = (size_t)p->latent_channels * (size_t)p->latent_height *
                              (size_t)p->latent_width;
@@ -569,9 +691,15 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     df_sampler *sampler = NULL;
     df_status status = df_sampler_create(p->sampler, &p->scheduler, request->steps, &p->options,
                                          latent_count, &sampler, error);
-    if (status)
+    if (!status && p->denoising_end > 0)
+        status = df_sampler_set_denoising_end(sampler, p->denoising_end, error);
+    if (!status && p->denoising_start > 0)
+        status = df_sampler_set_denoising_start(sampler, p->denoising_start, error);
+    if (status) {
+        df_sampler_free(sampler);
         return status;
-    const buffer_sizes sizes = run_buffer_sizes(p, request, batch, tokens, dim);
+    }
+    const buffer_sizes sizes = run_buffer_sizes(p, request, batch, tokens, dim, c->pooled_dim);
     b.latents = malloc(sizes.latents * sizeof(float));
     b.noise = malloc(sizes.noise * sizeof(float));
     b.model_input = malloc(sizes.model_input * sizeof(float));
@@ -579,13 +707,18 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     b.timesteps = malloc(sizes.timesteps * sizeof(float));
     b.context = malloc(sizes.context * sizeof(float));
     b.image = malloc(sizes.image * sizeof(float));
+    if (sizes.text_embeds)
+        b.text_embeds = malloc(sizes.text_embeds * sizeof(float));
+    if (sizes.time_ids)
+        b.time_ids = malloc(sizes.time_ids * sizeof(float));
     if (request->preview_every > 0) {
         b.preview_latents = malloc(sizes.preview_latents * sizeof(float));
         b.preview_image = malloc(sizes.preview_image * sizeof(float));
         b.preview_pixels = malloc(sizes.preview_pixels);
     }
     if (!b.latents || !b.noise || !b.model_input || !b.model_output || !b.timesteps ||
-        !b.context || !b.image ||
+        !b.context || !b.image || (sizes.text_embeds && !b.text_embeds) ||
+        (sizes.time_ids && !b.time_ids) ||
         (request->preview_every > 0 && (!b.preview_latents || !b.preview_image || !b.preview_pixels))) {
         status = df_error_set(error, DF_ERR_NO_MEMORY,
                               "out of memory for a %dx%d batch of %d", p->width, p->height, batch);
@@ -602,12 +735,23 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
             memcpy(b.context + (size_t)i * context_values, cond, context_values * sizeof(float));
         }
     }
+    /* SDXL: the pooled embeddings and time ids in the same order. */
+    const int ids = p->time_id_count;
+    for (int i = 0; i < batch * copies && ids; i++) {
+        const int negative = p->cfg && i < batch;
+        memcpy(b.text_embeds + (size_t)i * (size_t)c->pooled_dim,
+               negative ? c->negative_pooled : c->pooled, (size_t)c->pooled_dim * sizeof(float));
+        memcpy(b.time_ids + (size_t)i * (size_t)ids, negative ? p->negative_time_ids : p->time_ids,
+               (size_t)ids * sizeof(float));
+    }
+    const df_unet_added added = {b.text_embeds, c->pooled_dim, b.time_ids, ids};
 
-    df_rng rng;
-    df_rng_seed(&rng, p->rng, seed);
+    df_rng *rng = rng_state;
     const df_vae_config *vae_config = df_vae_get_config(model->vae);
-    if (!p->img2img) {
-        df_rng_randn(&rng, b.latents, latent_count);
+    if (start_latents) {
+        memcpy(b.latents, start_latents, latent_count * sizeof(float));
+    } else if (!p->img2img) {
+        df_rng_randn(rng, b.latents, latent_count);
         const float sigma = df_sampler_init_noise_sigma(sampler);
         for (size_t i = 0; i < latent_count; i++)
             b.latents[i] *= sigma;
@@ -632,13 +776,13 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
         status = df_vae_encode(model->vae, b.image, 1, p->height, p->width, mean, logvar, error);
         if (status)
             goto done;
-        df_rng_randn(&rng, b.noise, per_image);
+        df_rng_randn(rng, b.noise, per_image);
         for (size_t i = 0; i < per_image; i++)
             b.latents[i] = vae_config->scaling_factor *
                            (mean[i] + expf(0.5f * logvar[i]) * b.noise[i]);
         for (int i = 1; i < batch; i++)
             memcpy(b.latents + (size_t)i * per_image, b.latents, per_image * sizeof(float));
-        df_rng_randn(&rng, b.noise, latent_count);
+        df_rng_randn(rng, b.noise, latent_count);
         df_sampler_add_noise(sampler, b.latents, b.noise, b.latents);
     }
 
@@ -661,7 +805,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
             b.timesteps[i] = timesteps[index];
         status = df_unet_forward(model->unet, b.model_input, batch * copies, p->latent_height,
                                  p->latent_width, b.timesteps, b.context, (int)tokens,
-                                 b.model_output, error);
+                                 ids ? &added : NULL, b.model_output, error);
         if (status)
             goto done;
         if (p->cfg) {
@@ -685,7 +829,7 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
                                   progress.step, progress.total);
             goto done;
         }
-        status = df_sampler_step(sampler, index, b.model_output, b.latents, &rng, error);
+        status = df_sampler_step(sampler, index, b.model_output, b.latents, rng, error);
         if (status)
             goto done;
         if (request->progress && request->progress(request->progress_user, &progress)) {
@@ -696,6 +840,8 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     }
     progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
+    if (!pixels)
+        goto done;
 
     if (p->taesd_decode) {
         /* AutoencoderTiny's scaling factor is 1: the latents as they are. */
@@ -735,38 +881,123 @@ int64_t df_random_seed(void)
     return value;
 }
 
+/* The refiner's stage of an ensemble: its plan (the same size, sampler
+ * and settings, no init image: it starts from the base's latents) and the
+ * checks that the two models fit together. */
+static df_status check_refiner(df_model *model, const plan *base, const df_generate_request *request,
+                               plan *p, df_error *error)
+{
+    df_model *refiner = request->refiner;
+    if (refiner == model)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: the refiner is the base model itself");
+    if (!(request->refiner_start > 0 && request->refiner_start < 1))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner_start %g is out of range (between 0 and 1, exclusive)",
+                            request->refiner_start);
+    if (df_model_family(refiner) != DF_FAMILY_SDXL)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: %s is an %s model, not an SDXL refiner", refiner->path,
+                            df_family_name(df_model_family(refiner)));
+    df_generate_request stage = *request;
+    stage.init_pixels = NULL;
+    stage.width = base->width;
+    stage.height = base->height;
+    stage.refiner = NULL;
+    stage.prompt_2 = request->prompt_2 && refiner->text_encoder ? request->prompt_2 : NULL;
+    stage.negative_prompt_2 = request->negative_prompt_2 && refiner->text_encoder
+                                  ? request->negative_prompt_2
+                                  : NULL;
+    df_status status = check_request(refiner, &stage, p, error);
+    if (status)
+        return df_error_prefix(error, "refiner %s: ", refiner->path);
+    if (p->time_id_count != 5)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: %s is an SDXL base model, not a refiner (its UNet takes "
+                            "no aesthetic score)",
+                            refiner->path);
+    const df_vae_config *a = df_vae_get_config(model->vae), *b = df_vae_get_config(refiner->vae);
+    if (p->latent_channels != base->latent_channels || p->scale != base->scale ||
+        a->scaling_factor != b->scaling_factor)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: %s works in another latent space (%d channels, 1/%d scale, "
+                            "scaling factor %g) than the base (%d, 1/%d, %g)",
+                            refiner->path, p->latent_channels, p->scale, b->scaling_factor,
+                            base->latent_channels, base->scale, a->scaling_factor);
+    p->denoising_start = request->refiner_start;
+    return DF_OK;
+}
+
+/* Sampling steps a plan's run takes (progress counts them). */
+static df_status plan_run_steps(const plan *p, const df_generate_request *request, int *out,
+                                df_error *error)
+{
+    df_sampler *probe = NULL;
+    df_status status =
+        df_sampler_create(p->sampler, &p->scheduler, request->steps, &p->options, 1, &probe, error);
+    if (!status && p->denoising_end > 0)
+        status = df_sampler_set_denoising_end(probe, p->denoising_end, error);
+    if (!status && p->denoising_start > 0)
+        status = df_sampler_set_denoising_start(probe, p->denoising_start, error);
+    *out = status ? 0 : df_sampler_run_steps(probe);
+    df_sampler_free(probe);
+    return status;
+}
+
 static df_status generate(df_model *model, const df_generate_request *request,
                           df_generate_result *result, df_error *error)
 {
     const double start = now_seconds();
-    plan p;
+    plan p, refiner_plan;
     df_status status = check_request(model, request, &p, error);
     if (status)
         return status;
+    if (p.time_id_count == 5 && !p.img2img)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s is an SDXL refiner: it refines an init image (img2img) or "
+                            "follows a base model (refiner), and makes no image from noise",
+                            model->path);
+    df_model *refiner = request->refiner;
+    if (refiner) {
+        p.denoising_end = request->refiner_start;
+        if ((status = check_refiner(model, &p, request, &refiner_plan, error)))
+            return status;
+    }
     const uint64_t seed = (uint64_t)(request->seed >= 0 ? request->seed : df_random_seed());
 
-    float *cond = NULL, *uncond = NULL;
-    size_t tokens = 0;
-    status = encode_prompts(model, request, p.cfg, &cond, &uncond, &tokens, error);
-    if (!status && df_pool_stopped(df_runtime_pool(model->runtime))) {
-        free(cond);
-        free(uncond);
-        status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled while encoding");
+    condition c = {0}, refiner_c = {0};
+    status = encode_prompts(model, request, &p, &c, error);
+    if (!status && refiner) {
+        df_generate_request stage = *request;
+        stage.prompt_2 = refiner->text_encoder ? request->prompt_2 : NULL;
+        stage.negative_prompt_2 = refiner->text_encoder ? request->negative_prompt_2 : NULL;
+        status = encode_prompts(refiner, &stage, &refiner_plan, &refiner_c, error);
+        if (status)
+            df_error_prefix(error, "refiner: ");
     }
-    if (status)
-        return status;
-    status = df_unet_check_inputs(model->unet, request->batch * (p.cfg ? 2 : 1), p.latent_height,
-                                  p.latent_width, (int)tokens, df_model_text_dim(model), error);
+    if (!status && df_pool_stopped(df_runtime_pool(model->runtime)))
+        status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled while encoding");
+    if (!status)
+        status = df_unet_check_inputs(model->unet, request->batch * (p.cfg ? 2 : 1),
+                                      p.latent_height, p.latent_width, (int)c.tokens, c.dim, error);
+    if (!status && refiner)
+        status = df_unet_check_inputs(refiner->unet, request->batch * (refiner_plan.cfg ? 2 : 1),
+                                      p.latent_height, p.latent_width, (int)refiner_c.tokens,
+                                      refiner_c.dim, error);
     const int batch = request->batch;
     const size_t image_bytes = (size_t)p.width * (size_t)p.height * 3;
     const size_t latent_values = (size_t)p.latent_channels * (size_t)p.latent_height *
                                  (size_t)p.latent_width;
+    float *handover = NULL; /* the base's latents for the refiner */
     if (!status) {
         result->pixels = malloc((size_t)batch * image_bytes);
         result->latents = malloc((size_t)batch * latent_values * sizeof(float));
         result->seeds = calloc((size_t)batch, sizeof *result->seeds);
         result->infotexts = calloc((size_t)batch, sizeof *result->infotexts);
-        if (!result->pixels || !result->latents || !result->seeds || !result->infotexts)
+        if (refiner)
+            handover = malloc((size_t)batch * latent_values * sizeof(float));
+        if (!result->pixels || !result->latents || !result->seeds || !result->infotexts ||
+            (refiner && !handover))
             status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory for %d images", batch);
     }
     if (!status) {
@@ -777,21 +1008,25 @@ static df_status generate(df_model *model, const df_generate_request *request,
         result->latent_height = p.latent_height;
         result->latent_width = p.latent_width;
         /* Progress counts sampling steps over the whole generation. */
-        df_sampler *probe = NULL;
-        int run_steps = 0;
-        status = df_sampler_create(p.sampler, &p.scheduler, request->steps, &p.options, 1, &probe,
-                                   error);
-        if (!status)
-            run_steps = df_sampler_run_steps(probe);
-        df_sampler_free(probe);
+        int run_steps = 0, refiner_steps = 0;
+        status = plan_run_steps(&p, request, &run_steps, error);
+        if (!status && refiner)
+            status = plan_run_steps(&refiner_plan, request, &refiner_steps, error);
         int runs = request->seed_mode == DF_SEED_PER_IMAGE ? batch : 1;
-        progress_state progress = {start, 0, run_steps * runs};
+        progress_state progress = {start, 0, (run_steps + refiner_steps) * runs};
         for (int run = 0; run < runs && !status; run++) {
             int run_batch_size = runs == 1 ? batch : 1;
-            uint64_t run_seed = seed + (uint64_t)run;
-            status = run_batch(model, request, &p, cond, uncond, tokens, run_batch_size, run_seed,
-                               &progress, result->pixels + (size_t)run * image_bytes,
-                               result->latents + (size_t)run * latent_values, error);
+            uint8_t *pixels = result->pixels + (size_t)run * image_bytes;
+            float *latents = result->latents + (size_t)run * latent_values;
+            df_rng rng;
+            df_rng_seed(&rng, p.rng, seed + (uint64_t)run);
+            /* The refiner continues on the base's generator (one generator
+             * passed to both of diffusers' pipelines). */
+            status = run_batch(model, request, &p, &c, run_batch_size, &rng, NULL, &progress,
+                               refiner ? NULL : pixels, refiner ? handover : latents, error);
+            if (!status && refiner)
+                status = run_batch(refiner, request, &refiner_plan, &refiner_c, run_batch_size,
+                                   &rng, handover, &progress, pixels, latents, error);
         }
         for (int i = 0; i < batch && !status; i++) {
             /* A batch image reproduces from the batch seed (diffusers) or
@@ -803,8 +1038,9 @@ static df_status generate(df_model *model, const df_generate_request *request,
                 status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
         }
     }
-    free(cond);
-    free(uncond);
+    free(handover);
+    free_condition(&c);
+    free_condition(&refiner_c);
     if (status) {
         df_generate_result_free(result);
         return status;
@@ -900,13 +1136,19 @@ df_status df_model_estimate_memory(df_model *model, const df_generate_request *r
     /* Text: the encodings (and the empty prompt's, padding the shorter)
      * and the encoder's scratch for the longest prompt. */
     total = add_bytes(total, mul_bytes(3 * tokens * (size_t)dim, sizeof(float)));
-    total = add_bytes(total, df_clip_text_encoder_scratch_bytes(model->text_encoder,
-                                                                (int)windows) + 64);
+    if (model->text_encoder)
+        total = add_bytes(total, df_clip_text_encoder_scratch_bytes(model->text_encoder,
+                                                                    (int)windows) + 64);
+    if (model->text_encoder_2) /* SDXL: the second encoder's scratch, and its per-encoder copy */
+        total = add_bytes(total, df_clip_text_encoder_scratch_bytes(model->text_encoder_2,
+                                                                    (int)windows) + 64 +
+                                     mul_bytes(tokens * (size_t)dim, sizeof(float)));
     /* One run's buffers and sampler. */
-    const buffer_sizes sizes = run_buffer_sizes(&p, request, run_size, tokens, dim);
+    const buffer_sizes sizes =
+        run_buffer_sizes(&p, request, run_size, tokens, dim, df_model_pooled_dim(model));
     const size_t floats[] = {sizes.latents, sizes.noise, sizes.model_input, sizes.model_output,
                              sizes.timesteps, sizes.context, sizes.image, sizes.preview_latents,
-                             sizes.preview_image};
+                             sizes.preview_image, sizes.text_embeds, sizes.time_ids};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
         total = add_bytes(total, mul_bytes(floats[i], sizeof(float)));
     total = add_bytes(total, sizes.preview_pixels);

@@ -1,7 +1,9 @@
 /*
  * model.c — the public df_model: an opened checkpoint with the parts of the
- * model built on demand. Today that is the text side (tokenizer and CLIP text
- * encoder); the UNet and VAE join here as they are written.
+ * model built on demand, and its text conditioning: one CLIP text encoder
+ * for SD 1.x / 2.x; for SDXL the penultimate hidden states of CLIP ViT-L and
+ * OpenCLIP bigG side by side (2048 wide) and bigG's pooled projection (the
+ * refiner has bigG only). The UNet and VAE are built on first use.
  *
  * Ownership: the model owns its checkpoint (the mmapped files), tokenizer and
  * encoder; it borrows the runtime's pool. Not safe for concurrent calls.
@@ -47,24 +49,39 @@ df_status df_model_open(df_runtime *runtime, const char *path, df_model **out, d
     if (status)
         goto fail;
     df_family family = df_checkpoint_family(model->checkpoint);
-    if (family == DF_FAMILY_SDXL) {
+    if (family != DF_FAMILY_SD1 && family != DF_FAMILY_SD2 && family != DF_FAMILY_SDXL) {
         status = df_error_set(error, DF_ERR_UNSUPPORTED,
-                              "%s: SDXL checkpoints are recognised but not supported yet "
-                              "(SD 1.x and 2.x are)", path);
-        goto fail;
-    }
-    if (family != DF_FAMILY_SD1 && family != DF_FAMILY_SD2) {
-        status = df_error_set(error, DF_ERR_UNSUPPORTED,
-                              "%s: not a Stable Diffusion 1.x or 2.x checkpoint (family unknown)",
+                              "%s: not a Stable Diffusion 1.x, 2.x or SDXL checkpoint (family "
+                              "unknown)",
                               path);
         goto fail;
     }
-    status = df_tokenizer_create_for_pad(family == DF_FAMILY_SD2 ? 0 : DF_CLIP_END_TOKEN,
-                                         &model->tokenizer, error);
-    if (status)
-        goto fail;
-    status = df_clip_text_encoder_load(model->checkpoint, df_runtime_pool(runtime),
-                                       &model->text_encoder, error);
+    df_pool *pool = df_runtime_pool(runtime);
+    const int has_first = df_checkpoint_has(model->checkpoint, DF_COMPONENT_TEXT_ENCODER);
+    if (family == DF_FAMILY_SDXL) {
+        if (!df_checkpoint_has(model->checkpoint, DF_COMPONENT_TEXT_ENCODER_2)) {
+            status = df_error_set(error, DF_ERR_FORMAT,
+                                  "%s: SDXL checkpoint without its second text encoder "
+                                  "(text_encoder_2/ or conditioner.embedders.*.model.*)",
+                                  path);
+            goto fail;
+        }
+        status = df_clip_text_encoder_load(model->checkpoint, DF_COMPONENT_TEXT_ENCODER_2, pool,
+                                           &model->text_encoder_2, error);
+        if (status)
+            goto fail;
+        /* The base pipeline's default (diffusers' StableDiffusionXLPipeline);
+         * the refiner's is off (StableDiffusionXLImg2ImgPipeline). */
+        model->force_zeros_for_empty_prompt = df_checkpoint_pipeline_flag(
+            model->checkpoint, "force_zeros_for_empty_prompt", has_first);
+    }
+    if (family != DF_FAMILY_SDXL || has_first) {
+        status = df_clip_text_encoder_load(model->checkpoint, DF_COMPONENT_TEXT_ENCODER, pool,
+                                           &model->text_encoder, error);
+        if (status)
+            goto fail;
+    }
+    status = df_tokenizer_create_for_pad(df_model_pad_token(model), &model->tokenizer, error);
     if (status)
         goto fail;
     *out = model;
@@ -83,6 +100,7 @@ void df_model_free(df_model *model)
     df_checkpoint_free(model->vae_checkpoint);
     df_unet_free(model->unet);
     df_clip_text_encoder_free(model->text_encoder);
+    df_clip_text_encoder_free(model->text_encoder_2);
     df_tokenizer_free(model->tokenizer);
     df_checkpoint_free(model->checkpoint);
     free(model->path);
@@ -155,20 +173,96 @@ df_layout df_model_layout(const df_model *model)
 
 int df_model_text_dim(const df_model *model)
 {
-    return df_clip_text_encoder_config(model->text_encoder)->hidden_size;
+    int dim = 0;
+    if (model->text_encoder)
+        dim += df_clip_text_encoder_config(model->text_encoder)->hidden_size;
+    if (model->text_encoder_2)
+        dim += df_clip_text_encoder_config(model->text_encoder_2)->hidden_size;
+    return dim;
 }
 
-/* The tokenizers SD checkpoints ship with pad differently: OpenAI CLIP (SD 1.x)
- * pads with the end token, OpenCLIP (SD 2.x) with "!" (id 0). The padded
- * positions are cross-attended to by the UNet, so this matters. */
+int df_model_pooled_dim(const df_model *model)
+{
+    return model->text_encoder_2 ? df_clip_text_encoder_pooled_dim(model->text_encoder_2) : 0;
+}
+
+/* The tokenizers SD checkpoints ship with pad differently: OpenAI CLIP (SD 1.x,
+ * SDXL's first encoder) pads with the end token, OpenCLIP (SD 2.x, SDXL's
+ * second) with "!" (id 0). The padded positions are cross-attended to by
+ * the UNet, so this matters. */
 int32_t df_model_pad_token(const df_model *model)
 {
-    return df_model_family(model) == DF_FAMILY_SD2 ? 0 : DF_CLIP_END_TOKEN;
+    if (df_model_family(model) == DF_FAMILY_SD2)
+        return 0;
+    if (df_model_family(model) == DF_FAMILY_SDXL && !model->text_encoder)
+        return 0;
+    return DF_CLIP_END_TOKEN;
 }
 
 const df_tokenizer *df_model_tokenizer(const df_model *model)
 {
     return model->tokenizer;
+}
+
+/* SDXL's second tokenizer pads with "!" (id 0) where the first pads with
+ * the end token: the same ids but for the padding after each window's end. */
+static void repad_for_second(const int32_t *ids, size_t window_count, int32_t *out)
+{
+    for (size_t w = 0; w < window_count; w++) {
+        const int32_t *window = ids + w * DF_CLIP_WINDOW;
+        int32_t *target = out + w * DF_CLIP_WINDOW;
+        int ended = 0;
+        for (int t = 0; t < DF_CLIP_WINDOW; t++) {
+            target[t] = ended && window[t] == DF_CLIP_END_TOKEN ? 0 : window[t];
+            ended |= window[t] == DF_CLIP_END_TOKEN;
+        }
+    }
+}
+
+/* SDXL: the two encoders' hidden states side by side per token (ids for
+ * each; ids_2 may be ids), and the second's pooled output of window 0. */
+static df_status encode_sdxl(df_model *model, const int32_t *ids, const int32_t *ids_2,
+                             size_t window_count, int clip_skip, float *out, float *pooled,
+                             df_error *error)
+{
+    const size_t rows = window_count * DF_CLIP_WINDOW;
+    const int dim = df_model_text_dim(model);
+    const int first = model->text_encoder
+                          ? df_clip_text_encoder_config(model->text_encoder)->hidden_size
+                          : 0;
+    const int second = dim - first;
+    float *part = malloc(rows * (size_t)(first > second ? first : second) * sizeof(float));
+    float *pooled_all = malloc(window_count * (size_t)df_model_pooled_dim(model) * sizeof(float));
+    int32_t *second_ids = malloc(rows * sizeof *second_ids);
+    df_status status = DF_OK;
+    if (!part || !pooled_all || !second_ids) {
+        status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding the prompt");
+        goto done;
+    }
+    if (model->text_encoder) {
+        status = df_clip_text_encoder_forward_hidden(model->text_encoder, ids, (int)window_count,
+                                                     clip_skip, part, NULL, error);
+        if (status)
+            goto done;
+        for (size_t r = 0; r < rows; r++)
+            memcpy(out + r * (size_t)dim, part + r * (size_t)first, (size_t)first * sizeof(float));
+    }
+    repad_for_second(ids_2, window_count, second_ids);
+    status = df_clip_text_encoder_forward_hidden(model->text_encoder_2, second_ids,
+                                                 (int)window_count, clip_skip, part, pooled_all,
+                                                 error);
+    if (status)
+        goto done;
+    for (size_t r = 0; r < rows; r++)
+        memcpy(out + r * (size_t)dim + first, part + r * (size_t)second,
+               (size_t)second * sizeof(float));
+    if (pooled)
+        memcpy(pooled, pooled_all, (size_t)df_model_pooled_dim(model) * sizeof(float));
+done:
+    free(part);
+    free(pooled_all);
+    free(second_ids);
+    return status;
 }
 
 df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t window_count,
@@ -177,6 +271,8 @@ df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t win
     if (!model || !ids || !out || window_count == 0 || window_count > 4096)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "encode: %zu token windows is out of range (1..4096)", window_count);
+    if (model->text_encoder_2)
+        return encode_sdxl(model, ids, ids, window_count, clip_skip, out, NULL, error);
     return df_clip_text_encoder_forward(model->text_encoder, ids, (int)window_count, clip_skip, out,
                                         error);
 }
@@ -191,30 +287,89 @@ df_status df_model_tokenize(df_model *model, const char *text, unsigned flags,
                                      df_model_pad_token(model), windows, error);
 }
 
-df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip,
-                                 unsigned flags, float **out, size_t *out_tokens,
-                                 df_error *error)
+/* `windows` grown to `count` windows with encodings of the empty prompt
+ * (A1111's padding of the shorter of two prompts). */
+static df_status extend_windows(df_model *model, df_token_windows *windows, size_t count,
+                                df_error *error)
+{
+    if (windows->window_count >= count)
+        return DF_OK;
+    df_token_windows empty;
+    df_status status = df_model_tokenize(model, "", 0, &empty, error);
+    if (status)
+        return status;
+    const size_t values = count * DF_CLIP_WINDOW;
+    int32_t *ids = realloc(windows->ids, values * sizeof *ids);
+    if (ids)
+        windows->ids = ids;
+    float *weights = realloc(windows->weights, values * sizeof *weights);
+    if (weights)
+        windows->weights = weights;
+    if (!ids || !weights) {
+        df_token_windows_free(&empty);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding the prompt");
+    }
+    for (size_t w = windows->window_count; w < count; w++) {
+        memcpy(ids + w * DF_CLIP_WINDOW, empty.ids, DF_CLIP_WINDOW * sizeof *ids);
+        memcpy(weights + w * DF_CLIP_WINDOW, empty.weights, DF_CLIP_WINDOW * sizeof *weights);
+    }
+    windows->window_count = count;
+    df_token_windows_free(&empty);
+    return DF_OK;
+}
+
+df_status df_model_encode_condition(df_model *model, const char *prompt, const char *prompt_2,
+                                    int clip_skip, unsigned flags, float **out,
+                                    size_t *out_tokens, float *pooled, df_error *error)
 {
     *out = NULL;
     *out_tokens = 0;
-    df_token_windows windows;
+    if (prompt_2 && !model->text_encoder_2)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "prompt_2: this model has one text encoder (prompt_2 is for SDXL's "
+                            "second)");
+    if (prompt_2 && !model->text_encoder)
+        prompt = prompt_2; /* the refiner's only encoder is the second */
+    df_token_windows windows = {0}, windows_2 = {0};
     df_status status = df_model_tokenize(model, prompt, flags, &windows, error);
-    if (status)
-        return status;
+    const int separate = prompt_2 && model->text_encoder && strcmp(prompt, prompt_2);
+    if (!status && separate)
+        status = df_model_tokenize(model, prompt_2, flags, &windows_2, error);
+    if (!status && separate) {
+        size_t count = windows.window_count > windows_2.window_count ? windows.window_count
+                                                                     : windows_2.window_count;
+        status = extend_windows(model, &windows, count, error);
+        if (!status)
+            status = extend_windows(model, &windows_2, count, error);
+    }
     const int dim = df_model_text_dim(model);
     size_t tokens = windows.window_count * DF_CLIP_WINDOW;
-    float *hidden = malloc(tokens * (size_t)dim * sizeof(float));
-    if (!hidden) {
-        df_token_windows_free(&windows);
-        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding the prompt");
+    float *hidden = status ? NULL : malloc(tokens * (size_t)dim * sizeof(float));
+    if (!status && !hidden)
+        status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory encoding the prompt");
+    if (!status && model->text_encoder_2)
+        status = encode_sdxl(model, windows.ids, separate ? windows_2.ids : windows.ids,
+                             windows.window_count, clip_skip, hidden, pooled, error);
+    else if (!status)
+        status = df_clip_text_encoder_forward(model->text_encoder, windows.ids,
+                                              (int)windows.window_count, clip_skip, hidden, error);
+    if (!status) {
+        /* A1111's emphasis, per encoder: each weights (and re-means) its own
+         * hidden states, as its two embedders do before they are joined. */
+        const int first = model->text_encoder && model->text_encoder_2
+                              ? df_clip_text_encoder_config(model->text_encoder)->hidden_size
+                              : dim;
+        for (size_t w = 0; w < windows.window_count; w++) {
+            df_prompt_apply_weights_strided(hidden + w * DF_CLIP_WINDOW * (size_t)dim, dim, first,
+                                            windows.weights + w * DF_CLIP_WINDOW);
+            if (first < dim)
+                df_prompt_apply_weights_strided(
+                    hidden + w * DF_CLIP_WINDOW * (size_t)dim + first, dim, dim - first,
+                    (separate ? windows_2.weights : windows.weights) + w * DF_CLIP_WINDOW);
+        }
     }
-    status = df_model_encode_tokens(model, windows.ids, windows.window_count, clip_skip, hidden,
-                                    error);
-    if (!status)
-        for (size_t w = 0; w < windows.window_count; w++)
-            df_prompt_apply_weights(hidden + w * DF_CLIP_WINDOW * (size_t)dim,
-                                    windows.weights + w * DF_CLIP_WINDOW, dim);
     df_token_windows_free(&windows);
+    df_token_windows_free(&windows_2);
     if (status) {
         free(hidden);
         return status;
@@ -222,4 +377,12 @@ df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_s
     *out = hidden;
     *out_tokens = tokens;
     return DF_OK;
+}
+
+df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_skip,
+                                 unsigned flags, float **out, size_t *out_tokens,
+                                 df_error *error)
+{
+    return df_model_encode_condition(model, prompt, NULL, clip_skip, flags, out, out_tokens, NULL,
+                                     error);
 }

@@ -19,13 +19,27 @@ struct df_model {
     df_runtime *runtime;
     char *path;
     df_checkpoint *checkpoint;
+    /* The tokenizer pads as the first encoder's does (SD 2.x and the SDXL
+     * refiner: "!", id 0; else the end token); SDXL's second encoder gets
+     * the same ids with the padding after each end token made 0. */
     df_tokenizer *tokenizer;
-    df_clip_text_encoder *text_encoder;
+    df_clip_text_encoder *text_encoder;   /* NULL for the SDXL refiner */
+    df_clip_text_encoder *text_encoder_2; /* SDXL's OpenCLIP bigG, else NULL */
+    int force_zeros_for_empty_prompt;     /* SDXL base: no negative prompt = zero embeddings */
     df_unet *unet;                  /* NULL until needed */
     df_vae *vae;                    /* NULL until needed */
     df_checkpoint *vae_checkpoint;  /* a standalone VAE (--vae), or NULL */
     df_taesd *taesd;                /* previews, or NULL */
 };
+
+/* The model's conditioning for one prompt (SDXL: prompt_2, NULL meaning
+ * `prompt`, for the second encoder): hidden [tokens, df_model_text_dim],
+ * caller frees; pooled [df_model_pooled_dim] when the model has one (the
+ * first window's, as A1111 takes it), else untouched. */
+df_status df_model_encode_condition(df_model *model, const char *prompt, const char *prompt_2,
+                                    int clip_skip, unsigned flags, float **hidden,
+                                    size_t *tokens, float *pooled, df_error *error);
+int df_model_pooled_dim(const df_model *model); /* 0 unless SDXL */
 
 /* Builds the UNet and VAE if not built yet. */
 df_status df_model_load_denoiser(df_model *model, df_error *error);

@@ -549,6 +549,7 @@ df_status df_sampler_set_strength(df_sampler *s, double strength, df_error *erro
     if (begin > s->timestep_count)
         begin = s->timestep_count;
     s->begin = begin;
+    s->end = 0;
     s->strength = strength;
     df_sampler_reset_state(s);
     return DF_OK;
@@ -557,6 +558,57 @@ df_status df_sampler_set_strength(df_sampler *s, double strength, df_error *erro
 size_t df_sampler_begin_index(const df_sampler *s)
 {
     return s->begin;
+}
+
+/* diffusers' discrete_timestep_cutoff for denoising_start / denoising_end. */
+static double timestep_cutoff(const df_sampler *s, double fraction)
+{
+    const double n = s->config.num_train_timesteps;
+    return (double)(int64_t)llround(n - fraction * n);
+}
+
+df_status df_sampler_set_denoising_end(df_sampler *s, double fraction, df_error *error)
+{
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "denoising end %g outside (0, 1)", fraction);
+    /* StableDiffusionXLPipeline: keep the leading timesteps >= the cutoff. */
+    const double cutoff = timestep_cutoff(s, fraction);
+    size_t end = s->begin;
+    while (end < s->timestep_count && s->timesteps[end] >= cutoff)
+        end++;
+    if (end == s->begin)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "denoising end %g leaves no step of %d for the base model", fraction,
+                            s->steps);
+    s->end = end;
+    return DF_OK;
+}
+
+df_status df_sampler_set_denoising_start(df_sampler *s, double fraction, df_error *error)
+{
+    if (!(fraction > 0.0 && fraction < 1.0))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "denoising start %g outside (0, 1)", fraction);
+    /* StableDiffusionXLImg2ImgPipeline.get_timesteps with denoising_start:
+     * the trailing timesteps below the cutoff, one more for a second-order
+     * sampler so that it does not start between its two evaluations. */
+    const double cutoff = timestep_cutoff(s, fraction);
+    size_t count = 0;
+    for (size_t i = 0; i < s->timestep_count; i++)
+        count += s->timesteps[i] < cutoff;
+    if (sampler_order(s) == 2 && count % 2 == 0)
+        count++;
+    if (count > s->timestep_count)
+        count = s->timestep_count;
+    if (count == 0)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "denoising start %g leaves no step of %d for the refiner", fraction,
+                            s->steps);
+    s->begin = s->timestep_count - count;
+    s->end = 0;
+    df_sampler_reset_state(s);
+    return DF_OK;
 }
 
 /* Per-run latent buffers: Heun 2 (derivative, sample), LMS 4 derivatives,
@@ -686,7 +738,7 @@ void df_sampler_free(df_sampler *s)
 
 const float *df_sampler_timesteps(const df_sampler *s, size_t *count)
 {
-    *count = s->timestep_count - s->begin;
+    *count = (s->end ? s->end : s->timestep_count) - s->begin;
     return s->timesteps + s->begin;
 }
 
@@ -694,7 +746,7 @@ int df_sampler_run_steps(const df_sampler *s)
 {
     /* get_timesteps: num_inference_steps - t_start. */
     const size_t order = sampler_order(s);
-    const size_t skipped = s->begin / order;
+    const size_t skipped = s->begin / order + (s->end ? (s->timestep_count - s->end) / order : 0);
     return skipped >= (size_t)s->steps ? 0 : s->steps - (int)skipped;
 }
 

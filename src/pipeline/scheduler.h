@@ -252,6 +252,12 @@ size_t df_sampler_memory_bytes(df_sampler_kind kind, const df_scheduler_config *
 /* Re-trims the run for img2img strength in [0, 1] (get_timesteps): the
  * first int(steps * strength) steps are kept from the end. Resets the state. */
 df_status df_sampler_set_strength(df_sampler *sampler, double strength, df_error *error);
+/* SDXL's ensemble of expert denoisers (diffusers' denoising_end /
+ * denoising_start, fractions in (0, 1) of the training timesteps): the base
+ * model's run stops before the first timestep below the cutoff; the
+ * refiner's run starts there (and replaces any strength trimming). */
+df_status df_sampler_set_denoising_end(df_sampler *sampler, double fraction, df_error *error);
+df_status df_sampler_set_denoising_start(df_sampler *sampler, double fraction, df_error *error);
 /* The timestep index (into the full schedule) the run starts at
  * (set_begin_index's value, t_start * order). */
 size_t df_sampler_begin_index(const df_sampler *sampler);

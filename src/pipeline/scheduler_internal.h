@@ -29,6 +29,7 @@ struct df_sampler {
     size_t sigma_count;
     float init_noise_sigma;
     size_t begin;                /* set_begin_index (t_start * order) */
+    size_t end;                  /* evaluations run end here (denoising_end); 0: all */
 
     /* scratch for building the schedule */
     float *work;

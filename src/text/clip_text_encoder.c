@@ -5,6 +5,11 @@
  *   for each layer:  x += out_proj(attention(layer_norm1(x), causal))
  *                    x += fc2(act(fc1(layer_norm2(x))))
  *   y = final_layer_norm(x)
+ *   pooled = text_projection(y[end token])     (SDXL's second encoder)
+ *
+ * SDXL conditions on hidden_states[-2] (the stream after the penultimate
+ * layer, not normed) of both towers, and on the pooled output of the
+ * second; SD 1.x / 2.x on y of the whole or a clip-skipped stack.
  *
  * Activations are [sequences * 77, hidden] rows. Scratch is one arena
  * planned from the config and the batch size; nothing is allocated per layer.
@@ -31,51 +36,47 @@ typedef struct clip_layer {
 struct df_clip_text_encoder {
     df_clip_config config;
     df_pool *pool;
+    df_component component;
     const df_weight *token_embedding, *position_embedding;
     const df_weight *final_norm_weight, *final_norm_bias;
+    const df_weight *projection; /* [projection_dim, hidden] or NULL */
     clip_layer *layers;
     df_arena arena;
     int planned_sequences;
 };
 
-static df_status require(const df_checkpoint *checkpoint, const char *name, int64_t d0,
-                         int64_t d1, const df_weight **out, df_error *error)
+static df_status require(const df_checkpoint *checkpoint, df_component component,
+                         const char *name, int64_t d0, int64_t d1, const df_weight **out,
+                         df_error *error)
 {
     int64_t shape[2] = {d0, d1};
-    return df_checkpoint_require(checkpoint, DF_COMPONENT_TEXT_ENCODER, name, d1 ? 2 : 1, shape,
-                                 out, error);
+    return df_checkpoint_require(checkpoint, component, name, d1 ? 2 : 1, shape, out, error);
 }
 
 /* A Linear's weight [out, in] and bias [out]. */
-static df_status require_linear(const df_checkpoint *checkpoint, const char *prefix, int64_t out,
-                                int64_t in, const df_weight **weight, const df_weight **bias,
-                                df_error *error)
+static df_status require_linear(const df_checkpoint *checkpoint, df_component component,
+                                const char *prefix, int64_t out, int64_t in,
+                                const df_weight **weight, const df_weight **bias, df_error *error)
 {
     char name[256];
     snprintf(name, sizeof name, "%s.weight", prefix);
-    df_status status = require(checkpoint, name, out, in, weight, error);
+    df_status status = require(checkpoint, component, name, out, in, weight, error);
     if (status)
         return status;
     snprintf(name, sizeof name, "%s.bias", prefix);
-    return require(checkpoint, name, out, 0, bias, error);
+    return require(checkpoint, component, name, out, 0, bias, error);
 }
 
-static df_status require_norm(const df_checkpoint *checkpoint, const char *prefix, int64_t dim,
-                              const df_weight **weight, const df_weight **bias, df_error *error)
+static df_status require_norm(const df_checkpoint *checkpoint, df_component component,
+                              const char *prefix, int64_t dim, const df_weight **weight,
+                              const df_weight **bias, df_error *error)
 {
-    char name[256];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    df_status status = require(checkpoint, name, dim, 0, weight, error);
-    if (status)
-        return status;
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    return require(checkpoint, name, dim, 0, bias, error);
+    return require_linear(checkpoint, component, prefix, dim, 0, weight, bias, error);
 }
 
-static df_status read_config(const df_checkpoint *checkpoint, df_clip_config *config,
-                             df_error *error)
+static df_status read_config(const df_checkpoint *checkpoint, df_component text,
+                             df_clip_config *config, df_error *error)
 {
-    const df_component text = DF_COMPONENT_TEXT_ENCODER;
     config->hidden_size = (int)df_checkpoint_config_int(checkpoint, text, "hidden_size", 0);
     config->layers = (int)df_checkpoint_config_int(checkpoint, text, "num_hidden_layers", 0);
     config->heads = (int)df_checkpoint_config_int(checkpoint, text, "num_attention_heads", 0);
@@ -86,6 +87,15 @@ static df_status read_config(const df_checkpoint *checkpoint, df_clip_config *co
     config->vocab_size = (int)df_checkpoint_config_int(checkpoint, text, "vocab_size", 49408);
     config->layer_norm_eps =
         (float)df_checkpoint_config_float(checkpoint, text, "layer_norm_eps", 1e-5);
+    /* transformers' pooling rule: eos_token_id 2 (the legacy configs SD and
+     * SDXL ship) pools at the largest id, anything else at its first
+     * occurrence; with CLIP's vocabulary both find the end token. */
+    config->eos_token_id =
+        (int)df_checkpoint_config_int(checkpoint, text, "eos_token_id", DF_CLIP_END_TOKEN);
+    config->projection_dim = df_checkpoint_weight(checkpoint, text, "text_projection.weight")
+                                 ? (int)df_checkpoint_config_int(checkpoint, text,
+                                                                 "projection_dim", 0)
+                                 : 0;
     const char *activation =
         df_checkpoint_config_string(checkpoint, text, "hidden_act", "quick_gelu");
     if (!strcmp(activation, "quick_gelu"))
@@ -102,7 +112,8 @@ static df_status read_config(const df_checkpoint *checkpoint, df_clip_config *co
         config->intermediate_size <= 0 || config->intermediate_size > 1 << 20 ||
         config->max_positions < DF_CLIP_WINDOW || config->max_positions > 1 << 16 ||
         config->vocab_size <= DF_CLIP_END_TOKEN || config->vocab_size > 1 << 24 ||
-        !(config->layer_norm_eps > 0) || config->layer_norm_eps > 1)
+        !(config->layer_norm_eps > 0) || config->layer_norm_eps > 1 ||
+        config->projection_dim < 0 || config->projection_dim > 65536)
         return df_error_set(error, DF_ERR_FORMAT,
                             "%s: text encoder config is inconsistent (hidden_size %d, layers %d, "
                             "heads %d, intermediate_size %d, max_position_embeddings %d, "
@@ -113,31 +124,36 @@ static df_status read_config(const df_checkpoint *checkpoint, df_clip_config *co
     return DF_OK;
 }
 
-df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_pool *pool,
-                                    df_clip_text_encoder **out, df_error *error)
+df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_component component,
+                                    df_pool *pool, df_clip_text_encoder **out, df_error *error)
 {
     *out = NULL;
-    if (!df_checkpoint_has(checkpoint, DF_COMPONENT_TEXT_ENCODER))
-        return df_error_set(error, DF_ERR_FORMAT, "%s: the checkpoint has no text encoder",
-                            df_checkpoint_path(checkpoint));
+    if (!df_checkpoint_has(checkpoint, component))
+        return df_error_set(error, DF_ERR_FORMAT, "%s: the checkpoint has no %s",
+                            df_checkpoint_path(checkpoint), df_component_name(component));
     df_clip_text_encoder *encoder = calloc(1, sizeof *encoder);
     if (!encoder)
         return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading the text encoder");
     encoder->pool = pool;
+    encoder->component = component;
     df_clip_config *config = &encoder->config;
-    df_status status = read_config(checkpoint, config, error);
+    df_status status = read_config(checkpoint, component, config, error);
     if (status)
         goto fail;
     const int64_t hidden = config->hidden_size, inner = config->intermediate_size;
+    const df_component c = component;
 
-    status = require(checkpoint, "text_model.embeddings.token_embedding.weight", config->vocab_size,
-                     hidden, &encoder->token_embedding, error);
+    status = require(checkpoint, c, "text_model.embeddings.token_embedding.weight",
+                     config->vocab_size, hidden, &encoder->token_embedding, error);
     if (!status)
-        status = require(checkpoint, "text_model.embeddings.position_embedding.weight",
+        status = require(checkpoint, c, "text_model.embeddings.position_embedding.weight",
                          config->max_positions, hidden, &encoder->position_embedding, error);
     if (!status)
-        status = require_norm(checkpoint, "text_model.final_layer_norm", hidden,
+        status = require_norm(checkpoint, c, "text_model.final_layer_norm", hidden,
                               &encoder->final_norm_weight, &encoder->final_norm_bias, error);
+    if (!status && config->projection_dim)
+        status = require(checkpoint, c, "text_projection.weight", config->projection_dim, hidden,
+                         &encoder->projection, error);
     if (status)
         goto fail;
 
@@ -150,28 +166,28 @@ df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_pool *po
         clip_layer *layer = &encoder->layers[i];
         char prefix[128];
 #define LAYER(suffix) (snprintf(prefix, sizeof prefix, "text_model.encoder.layers.%d.%s", i, suffix), prefix)
-        status = require_norm(checkpoint, LAYER("layer_norm1"), hidden, &layer->norm1_weight,
+        status = require_norm(checkpoint, c, LAYER("layer_norm1"), hidden, &layer->norm1_weight,
                               &layer->norm1_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("self_attn.q_proj"), hidden, hidden,
+            status = require_linear(checkpoint, c, LAYER("self_attn.q_proj"), hidden, hidden,
                                     &layer->q_weight, &layer->q_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("self_attn.k_proj"), hidden, hidden,
+            status = require_linear(checkpoint, c, LAYER("self_attn.k_proj"), hidden, hidden,
                                     &layer->k_weight, &layer->k_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("self_attn.v_proj"), hidden, hidden,
+            status = require_linear(checkpoint, c, LAYER("self_attn.v_proj"), hidden, hidden,
                                     &layer->v_weight, &layer->v_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("self_attn.out_proj"), hidden, hidden,
+            status = require_linear(checkpoint, c, LAYER("self_attn.out_proj"), hidden, hidden,
                                     &layer->out_weight, &layer->out_bias, error);
         if (!status)
-            status = require_norm(checkpoint, LAYER("layer_norm2"), hidden, &layer->norm2_weight,
+            status = require_norm(checkpoint, c, LAYER("layer_norm2"), hidden, &layer->norm2_weight,
                                   &layer->norm2_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("mlp.fc1"), inner, hidden,
+            status = require_linear(checkpoint, c, LAYER("mlp.fc1"), inner, hidden,
                                     &layer->fc1_weight, &layer->fc1_bias, error);
         if (!status)
-            status = require_linear(checkpoint, LAYER("mlp.fc2"), hidden, inner,
+            status = require_linear(checkpoint, c, LAYER("mlp.fc2"), hidden, inner,
                                     &layer->fc2_weight, &layer->fc2_bias, error);
 #undef LAYER
     }
@@ -208,33 +224,40 @@ static size_t scratch_bytes(const df_clip_config *config, int sequences)
            df_arena_footprint(rows * (size_t)config->intermediate_size * sizeof(float));
 }
 
-df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int32_t *ids,
-                                       int sequences, int clip_skip, float *out,
-                                       df_error *error)
+/* Checks the window count and the ids, and plans the scratch. */
+static df_status prepare(df_clip_text_encoder *encoder, const int32_t *ids, int sequences,
+                         df_error *error)
 {
     const df_clip_config *config = &encoder->config;
     if (sequences <= 0 || sequences > 4096)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "text encoder: %d token windows is out of range (1..4096)", sequences);
-    if (clip_skip < 0 || clip_skip > config->layers)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                            "clip skip %d is out of range: this text encoder has %d layers "
-                            "(1 = use all, up to %d)",
-                            clip_skip, config->layers, config->layers);
-    const int64_t tokens = DF_CLIP_WINDOW;
-    const int64_t rows = (int64_t)sequences * tokens;
+    const int64_t rows = (int64_t)sequences * DF_CLIP_WINDOW;
     for (int64_t i = 0; i < rows; i++)
         if (ids[i] < 0 || ids[i] >= config->vocab_size)
             return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                                 "token id %d at position %lld is outside the vocabulary (0..%d)",
                                 ids[i], (long long)i, config->vocab_size - 1);
-
     if (sequences > encoder->planned_sequences) {
         df_status status = df_arena_reserve(&encoder->arena, scratch_bytes(config, sequences), error);
         if (status)
             return status;
         encoder->planned_sequences = sequences;
     }
+    return DF_OK;
+}
+
+/* The transformer stack: runs `layers_to_run` layers; copies the stream
+ * after `capture_after` layers (1-based; 0: never) into `capture`; writes
+ * the final layer norm of the last stream into `normed_out` (or NULL); and
+ * the projected end-token rows of it into `pooled` (or NULL). */
+static df_status run(df_clip_text_encoder *encoder, const int32_t *ids, int sequences,
+                     int layers_to_run, int capture_after, float *capture, float *normed_out,
+                     float *pooled, df_error *error)
+{
+    const df_clip_config *config = &encoder->config;
+    const int64_t tokens = DF_CLIP_WINDOW;
+    const int64_t rows = (int64_t)sequences * tokens;
     df_arena *arena = &encoder->arena;
     df_arena_reset(arena);
     const int64_t hidden = config->hidden_size;
@@ -258,7 +281,6 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
             target[i] += normed[i];
     }
 
-    const int layers_to_run = config->layers - (clip_skip > 1 ? clip_skip - 1 : 0);
     const int head_dim = (int)(hidden / config->heads);
     const float scale = 1.0f / sqrtf((float)head_dim);
     const float eps = config->layer_norm_eps;
@@ -283,10 +305,77 @@ df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int3
         df_linear(pool, inner, rows, config->intermediate_size, layer->fc2_weight, layer->fc2_bias,
                   normed);
         df_add(pool, x, normed, x, rows * hidden);
+        if (i + 1 == capture_after)
+            memcpy(capture, x, (size_t)(rows * hidden) * sizeof(float));
     }
-    df_layer_norm(pool, x, rows, hidden, encoder->final_norm_weight, encoder->final_norm_bias, eps,
-                  out);
+    if (normed_out)
+        df_layer_norm(pool, x, rows, hidden, encoder->final_norm_weight, encoder->final_norm_bias,
+                      eps, normed_out);
+    if (pooled) {
+        /* Final-normed end-token row of each window (into q), then projected. */
+        for (int s = 0; s < sequences; s++) {
+            const int32_t *window = ids + (int64_t)s * tokens;
+            int at = 0;
+            for (int t = 0; t < tokens; t++)
+                if (config->eos_token_id == 2 ? window[t] > window[at]
+                                              : window[t] == config->eos_token_id) {
+                    at = t;
+                    if (config->eos_token_id != 2)
+                        break;
+                }
+            memcpy(normed + (int64_t)s * hidden, x + ((int64_t)s * tokens + at) * hidden,
+                   (size_t)hidden * sizeof(float));
+        }
+        df_layer_norm(pool, normed, sequences, hidden, encoder->final_norm_weight,
+                      encoder->final_norm_bias, eps, q);
+        if (encoder->projection)
+            df_linear(pool, q, sequences, hidden, encoder->projection, NULL, pooled);
+        else
+            memcpy(pooled, q, (size_t)sequences * (size_t)hidden * sizeof(float));
+    }
     return DF_OK;
+}
+
+df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int32_t *ids,
+                                       int sequences, int clip_skip, float *out,
+                                       df_error *error)
+{
+    const df_clip_config *config = &encoder->config;
+    if (clip_skip < 0 || clip_skip > config->layers)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "clip skip %d is out of range: this text encoder has %d layers "
+                            "(1 = use all, up to %d)",
+                            clip_skip, config->layers, config->layers);
+    df_status status = prepare(encoder, ids, sequences, error);
+    if (status)
+        return status;
+    const int layers_to_run = config->layers - (clip_skip > 1 ? clip_skip - 1 : 0);
+    return run(encoder, ids, sequences, layers_to_run, 0, NULL, out, NULL, error);
+}
+
+df_status df_clip_text_encoder_forward_hidden(df_clip_text_encoder *encoder, const int32_t *ids,
+                                              int sequences, int clip_skip, float *hidden,
+                                              float *pooled, df_error *error)
+{
+    const df_clip_config *config = &encoder->config;
+    const int skip = clip_skip > 1 ? clip_skip : 1;
+    if (clip_skip < 0 || skip >= config->layers)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "clip skip %d is out of range: SDXL conditions on the penultimate "
+                            "layer of this %d-layer text encoder, so clip skip is 1..%d",
+                            clip_skip, config->layers, config->layers - 1);
+    df_status status = prepare(encoder, ids, sequences, error);
+    if (status)
+        return status;
+    /* hidden_states[-(skip + 1)]: the stream after layer L - skip */
+    const int capture_after = config->layers - skip;
+    return run(encoder, ids, sequences, pooled ? config->layers : capture_after, capture_after,
+               hidden, NULL, pooled, error);
+}
+
+int df_clip_text_encoder_pooled_dim(const df_clip_text_encoder *encoder)
+{
+    return encoder->projection ? encoder->config.projection_dim : encoder->config.hidden_size;
 }
 
 size_t df_clip_text_encoder_scratch_bytes(const df_clip_text_encoder *encoder, int sequences)

@@ -1,8 +1,9 @@
 /*
  * clip_text_encoder.h — the CLIP text transformer of SD 1.x (OpenAI ViT-L/14,
- * quick-GELU) and SD 2.x (OpenCLIP ViT-H/14, GELU), as transformers'
- * CLIPTextModel computes it: token + position embeddings, pre-norm causal
- * self-attention blocks, final layer norm.
+ * quick-GELU), SD 2.x (OpenCLIP ViT-H/14, GELU) and SDXL (both ViT-L and
+ * OpenCLIP ViT-bigG/14 with its projection), as transformers'
+ * CLIPTextModel / CLIPTextModelWithProjection compute it: token + position
+ * embeddings, pre-norm causal self-attention blocks, final layer norm.
  *
  * The encoder borrows its weights from a df_checkpoint (which must outlive
  * it) and owns one scratch arena, planned for the largest batch seen so far.
@@ -26,12 +27,15 @@ typedef struct df_clip_config {
     int max_positions;
     int quick_gelu; /* 1: x*sigmoid(1.702x) (OpenAI CLIP), 0: exact GELU (OpenCLIP) */
     float layer_norm_eps;
+    int eos_token_id;   /* where the pooled output is taken (transformers' rule) */
+    int projection_dim; /* text_projection's width (CLIPTextModelWithProjection), else 0 */
 } df_clip_config;
 
 typedef struct df_clip_text_encoder df_clip_text_encoder;
 
-df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_pool *pool,
-                                    df_clip_text_encoder **out, df_error *error);
+/* component: DF_COMPONENT_TEXT_ENCODER or DF_COMPONENT_TEXT_ENCODER_2. */
+df_status df_clip_text_encoder_load(const df_checkpoint *checkpoint, df_component component,
+                                    df_pool *pool, df_clip_text_encoder **out, df_error *error);
 void df_clip_text_encoder_free(df_clip_text_encoder *encoder);
 /* Scratch bytes an encode of `sequences` windows reserves, and what the
  * arena holds now: for memory estimates. */
@@ -46,5 +50,16 @@ const df_clip_config *df_clip_text_encoder_config(const df_clip_text_encoder *en
 df_status df_clip_text_encoder_forward(df_clip_text_encoder *encoder, const int32_t *ids,
                                        int sequences, int clip_skip, float *out,
                                        df_error *error);
+
+/* SDXL's use: hidden[sequences * 77 * hidden_size] = hidden_states[-(clip_skip
+ * + 1)] as transformers numbers them (clip_skip 1: the penultimate layer's
+ * output, as diffusers' SDXL pipeline takes it, with no final layer norm),
+ * and, when `pooled` is not NULL, pooled[sequences * pooled_dim] = the
+ * text_projection (if the encoder has one) of the final-normed last layer
+ * at each window's end token (CLIPTextModelWithProjection's text_embeds). */
+df_status df_clip_text_encoder_forward_hidden(df_clip_text_encoder *encoder, const int32_t *ids,
+                                              int sequences, int clip_skip, float *hidden,
+                                              float *pooled, df_error *error);
+int df_clip_text_encoder_pooled_dim(const df_clip_text_encoder *encoder);
 
 #endif

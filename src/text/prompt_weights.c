@@ -281,24 +281,30 @@ df_status df_tokenize_weighted_windows(const df_tokenizer *tokenizer, const char
     return status;
 }
 
-void df_prompt_apply_weights(float *hidden, const float *weights, int dim)
+void df_prompt_apply_weights_strided(float *hidden, int stride, int dim, const float *weights)
 {
-    const size_t count = (size_t)DF_CLIP_WINDOW * (size_t)dim;
     int weighted = 0;
     for (int t = 0; t < DF_CLIP_WINDOW; t++)
         weighted |= weights[t] != 1.0f;
     if (!weighted)
         return; /* bit-identical to the unweighted encoding */
     double original = 0, scaled = 0;
-    for (size_t i = 0; i < count; i++)
-        original += hidden[i];
+    for (int t = 0; t < DF_CLIP_WINDOW; t++)
+        for (int d = 0; d < dim; d++)
+            original += hidden[(size_t)t * (size_t)stride + (size_t)d];
     for (int t = 0; t < DF_CLIP_WINDOW; t++)
         for (int d = 0; d < dim; d++) {
-            float *value = &hidden[(size_t)t * (size_t)dim + (size_t)d];
+            float *value = &hidden[(size_t)t * (size_t)stride + (size_t)d];
             *value *= weights[t];
             scaled += *value;
         }
     float ratio = (float)(original / scaled);
-    for (size_t i = 0; i < count; i++)
-        hidden[i] *= ratio;
+    for (int t = 0; t < DF_CLIP_WINDOW; t++)
+        for (int d = 0; d < dim; d++)
+            hidden[(size_t)t * (size_t)stride + (size_t)d] *= ratio;
+}
+
+void df_prompt_apply_weights(float *hidden, const float *weights, int dim)
+{
+    df_prompt_apply_weights_strided(hidden, dim, dim, weights);
 }

@@ -36,5 +36,8 @@ df_status df_tokenize_weighted_windows(const df_tokenizer *tokenizer, const char
 
 /* A1111's "Original" emphasis on one window's hidden states [77, dim]. */
 void df_prompt_apply_weights(float *hidden, const float *weights, int dim);
+/* The same on `dim` columns of rows `stride` floats apart (one encoder's
+ * part of SDXL's joined hidden states). */
+void df_prompt_apply_weights_strided(float *hidden, int stride, int dim, const float *weights);
 
 #endif
