@@ -47,7 +47,22 @@ static void usage(FILE *out)
             "                          %s)\n"
             "  -p, --prompt TEXT       the prompt (required; a single argument without -p\n"
             "                          is taken as the prompt too)\n"
-            "      --negative TEXT     negative prompt (default: empty)\n"
+            "      --negative TEXT     negative prompt (default: empty; SDXL base: zero\n"
+            "                          conditioning, as diffusers; give \"\" for the empty\n"
+            "                          prompt's encoding, as A1111)\n"
+            "      --prompt-2 TEXT     SDXL: the second text encoder's prompt (diffusers'\n"
+            "                          prompt_2) (default: the prompt)\n"
+            "      --negative-2 TEXT   SDXL: the second encoder's negative prompt (default:\n"
+            "                          the negative prompt)\n"
+            "      --refiner PATH      SDXL: a refiner checkpoint that takes over at\n"
+            "                          --refiner-start (base + refiner in one run)\n"
+            "      --refiner-start X   fraction of the schedule the base runs, 0..1\n"
+            "                          exclusive (diffusers' denoising_end) (default: 0.8)\n"
+            "      --original-size WxH SDXL micro-conditioning (default: the image size)\n"
+            "      --target-size WxH   SDXL micro-conditioning (default: the image size)\n"
+            "      --crop TOP,LEFT     SDXL crop conditioning in pixels (default: 0,0)\n"
+            "      --aesthetic-score X SDXL refiner's conditioning (default: 6.0; the\n"
+            "                          negative half: --negative-aesthetic-score, 2.5)\n"
             "      --steps N           sampling steps, 1..1000 (default: 20)\n"
             "      --cfg X             classifier-free guidance scale, 0..100; <= 1 turns it\n"
             "                          off (default: 7.5)\n"
@@ -71,7 +86,8 @@ static void usage(FILE *out)
             "                          (AUTOMATIC1111) (default: batch)\n"
             "  -W, --width N           image width up to 4096, a multiple of the model's size\n"
             "                          multiple (64 for SD) (default: the model's default\n"
-            "                          size, 512 for SD 1.x, 768 for SD 2.x-v; img2img: the\n"
+            "                          size, 512 for SD 1.x, 768 for SD 2.x-v, 1024 for\n"
+            "                          SDXL; img2img: the\n"
             "                          init image's width rounded down to the multiple)\n"
             "  -H, --height N          image height, as --width\n"
             "  -n, --batch N           images to generate, 1..64 (default: 1)\n"
@@ -140,6 +156,29 @@ static int parse_float(const char *option, const char *text, double min, double 
         return 2;
     }
     *out = (float)value;
+    return 0;
+}
+
+/* "WxH" (SDXL sizes) or "TOP,LEFT" (the crop): two integers in [0, 65536]. */
+static int parse_pair(const char *option, const char *text, char separator, int *first,
+                      int *second)
+{
+    char *end = NULL;
+    errno = 0;
+    long a = strtol(text, &end, 10), b = -1;
+    if (!errno && end != text && *end == separator) {
+        const char *rest = end + 1;
+        b = strtol(rest, &end, 10);
+        if (end == rest || *end)
+            b = -1;
+    }
+    if (errno || a < 0 || a > 65536 || b < 0 || b > 65536) {
+        fprintf(stderr, "diffuse: %s expects two integers 0..65536 as A%cB, got '%s'\n", option,
+                separator, text);
+        return 2;
+    }
+    *first = (int)a;
+    *second = (int)b;
     return 0;
 }
 
@@ -346,7 +385,9 @@ enum {
     OPT_DECODER,
     OPT_PRESET,
     OPT_PRECISION,
-    OPT_NO_WINOGRAD
+    OPT_NO_WINOGRAD,
+    OPT_PROMPT_2, OPT_NEGATIVE_2, OPT_REFINER, OPT_REFINER_START, OPT_ORIGINAL_SIZE,
+    OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE
 };
 
 int df_cli_generate(int argc, char **argv)
@@ -381,6 +422,15 @@ int df_cli_generate(int argc, char **argv)
         {"preset", required_argument, 0, OPT_PRESET},
         {"precision", required_argument, 0, OPT_PRECISION},
         {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
+        {"prompt-2", required_argument, 0, OPT_PROMPT_2},
+        {"negative-2", required_argument, 0, OPT_NEGATIVE_2},
+        {"refiner", required_argument, 0, OPT_REFINER},
+        {"refiner-start", required_argument, 0, OPT_REFINER_START},
+        {"original-size", required_argument, 0, OPT_ORIGINAL_SIZE},
+        {"target-size", required_argument, 0, OPT_TARGET_SIZE},
+        {"crop", required_argument, 0, OPT_CROP},
+        {"aesthetic-score", required_argument, 0, OPT_AESTHETIC_SCORE},
+        {"negative-aesthetic-score", required_argument, 0, OPT_NEGATIVE_AESTHETIC_SCORE},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -397,7 +447,9 @@ int df_cli_generate(int argc, char **argv)
     df_generate_request request;
     df_generate_request_init(&request);
     const char *model_path = df_cli_default_model(), *output = NULL, *init_path = NULL,
-               *vae_path = NULL, *taesd_path = NULL, *preview_path = NULL;
+               *vae_path = NULL, *taesd_path = NULL, *preview_path = NULL,
+               *refiner_path = NULL;
+    int refiner_start_given = 0;
     long threads = 0, width = 0, height = 0, batch = 1, steps = 20, clip_skip = 1,
          quality = DF_IMAGE_QUALITY_DEFAULT, preview_every = 5;
     int quiet = 0, strength_given = 0, choice = 0, estimate_only = 0;
@@ -460,6 +512,37 @@ int df_cli_generate(int argc, char **argv)
             request.seed_mode = choice ? DF_SEED_PER_IMAGE : DF_SEED_BATCH;
             break;
         case OPT_NO_WINOGRAD: df_set_winograd(0); break;
+        case OPT_PROMPT_2: request.prompt_2 = optarg; break;
+        case OPT_NEGATIVE_2: request.negative_prompt_2 = optarg; break;
+        case OPT_REFINER: refiner_path = optarg; break;
+        case OPT_REFINER_START:
+            if (parse_float("--refiner-start", optarg, 0.001, 0.999, &request.refiner_start))
+                return 2;
+            refiner_start_given = 1;
+            break;
+        case OPT_ORIGINAL_SIZE:
+            if (parse_pair("--original-size", optarg, 'x', &request.original_width,
+                           &request.original_height))
+                return 2;
+            break;
+        case OPT_TARGET_SIZE:
+            if (parse_pair("--target-size", optarg, 'x', &request.target_width,
+                           &request.target_height))
+                return 2;
+            break;
+        case OPT_CROP:
+            if (parse_pair("--crop", optarg, ',', &request.crop_top, &request.crop_left))
+                return 2;
+            break;
+        case OPT_AESTHETIC_SCORE:
+            if (parse_float("--aesthetic-score", optarg, -1000, 1000, &request.aesthetic_score))
+                return 2;
+            break;
+        case OPT_NEGATIVE_AESTHETIC_SCORE:
+            if (parse_float("--negative-aesthetic-score", optarg, -1000, 1000,
+                            &request.negative_aesthetic_score))
+                return 2;
+            break;
         case OPT_PRECISION:
             if (parse_choice("--precision", optarg, precision_names, &choice))
                 return 2;
@@ -528,6 +611,10 @@ int df_cli_generate(int argc, char **argv)
                         "a diffusers AutoencoderTiny folder or taesd_decoder.safetensors)\n");
         return 2;
     }
+    if (refiner_start_given && !refiner_path) {
+        fprintf(stderr, "diffuse generate: --refiner-start needs --refiner PATH\n");
+        return 2;
+    }
     if (strength_given && !init_path) {
         fprintf(stderr, "diffuse generate: --strength applies to img2img; give --init-image\n");
         return 2;
@@ -554,7 +641,7 @@ int df_cli_generate(int argc, char **argv)
     int exit_code = 1;
     df_error error = {0};
     df_runtime *runtime = NULL;
-    df_model *model = NULL;
+    df_model *model = NULL, *refiner = NULL;
     df_image init = {0};
     df_generate_result result = {0};
     struct sigaction previous_action;
@@ -607,6 +694,14 @@ int df_cli_generate(int argc, char **argv)
     if (taesd_path && df_model_load_taesd(model, taesd_path, &error)) {
         fprintf(stderr, "diffuse generate: --taesd: %s\n", error.message);
         goto done;
+    }
+    if (refiner_path) {
+        if (df_model_open(runtime, refiner_path, &refiner, &error) ||
+            (taesd_path && df_model_load_taesd(refiner, taesd_path, &error))) {
+            fprintf(stderr, "diffuse generate: --refiner: %s\n", error.message);
+            goto done;
+        }
+        request.refiner = refiner;
     }
 
     /* The size: what was asked, else the init image's rounded down to the
@@ -713,6 +808,7 @@ done:
         sigaction(SIGINT, &previous_action, NULL);
     df_generate_result_free(&result);
     df_image_free(&init);
+    df_model_free(refiner);
     df_model_free(model);
     df_runtime_free(runtime);
     for (long i = 0; i < batch; i++)

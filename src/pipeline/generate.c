@@ -537,6 +537,12 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
         n += snprintf(text + n, size - (size_t)n, "Denoising strength: %g, ", request->strength);
     if (request->clip_skip > 1)
         n += snprintf(text + n, size - (size_t)n, "Clip skip: %d, ", request->clip_skip);
+    if (request->refiner) { /* A1111's names for the refiner */
+        const char *refiner = strrchr(request->refiner->path, '/');
+        refiner = refiner && refiner[1] ? refiner + 1 : request->refiner->path;
+        n += snprintf(text + n, size - (size_t)n, "Refiner: %.200s, Refiner switch at: %g, ",
+                      refiner, request->refiner_start);
+    }
     n += snprintf(text + n, size - (size_t)n, "RNG: %s, ", p->rng == DF_RNG_PHILOX ? "NV" : "CPU");
     /* The precision it was computed in (after any fallback to f32), so an
      * image says how to reproduce it; f32 is left out as before. */
