@@ -132,21 +132,25 @@ static df_status get_string(const json_t *body, const char *name, size_t max_byt
 }
 
 /* "precision": one of DF_PRECISION_NAMES, or absent/null for the server's
- * default; kept only when it is not f32, so f32 requests read as before. */
+ * default. The value is dropped when it is f32 and so is that default, so
+ * f32 requests read as before; an f32 that differs from the default is
+ * kept, or the stored request would re-run in the default's precision after
+ * a restart. */
 static df_status parse_precision(const json_t *body, const df_request_limits *limits,
                                  df_request_params *p, df_request_error *error)
 {
     df_status status = get_string(body, "precision", 16, &p->precision, error);
     if (status)
         return status;
-    df_precision precision;
+    df_precision precision, fallback;
     if (p->precision && (!*p->precision || !df_precision_parse(p->precision, &precision)))
         return fail(error, "precision", "expected one of \"f32\", \"bf16\", \"int8\"");
-    if (!p->precision && limits->default_precision &&
-        !(p->precision = strdup(limits->default_precision)))
+    if (!df_precision_parse(limits->default_precision, &fallback)) /* checked at start-up */
+        fallback = DF_PRECISION_F32;
+    if (!p->precision && !(p->precision = strdup(df_precision_name(fallback))))
         return fail(error, "precision", "out of memory");
-    if (p->precision && df_precision_parse(p->precision, &precision) &&
-        precision == DF_PRECISION_F32) {
+    if (df_precision_parse(p->precision, &precision) && precision == DF_PRECISION_F32 &&
+        fallback == DF_PRECISION_F32) {
         free(p->precision);
         p->precision = NULL;
     }

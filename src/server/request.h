@@ -7,9 +7,10 @@
  * same everywhere.
  *
  * Invariants: a params object filled by df_request_parse is complete (the
- * random seed and the model's default size are resolved at parse time), so
- * df_request_to_json of it, parsed again, gives the same generation — this is
- * what the job store keeps and what a restart re-runs.
+ * random seed, the model's default size and the default precision are
+ * resolved at parse time), so df_request_to_json of it, parsed again under
+ * the same limits, gives the same generation — this is what the job store
+ * keeps and what a restart re-runs.
  */
 #ifndef DF_SERVER_REQUEST_H
 #define DF_SERVER_REQUEST_H
@@ -80,8 +81,9 @@ struct df_request_params {
      * fields above that the request left out; kept to show what ran. */
     char *decoder;
     char *preset;
-    /* "precision": "bf16" or "int8", the request's or else the server's
-     * default; NULL: f32. */
+    /* "precision": the request's, else the server's default: "bf16" or
+     * "int8"; "f32" only where that default is not f32 (so the stored
+     * request re-runs in f32); NULL: f32. */
     char *precision;
 };
 
