@@ -2,8 +2,8 @@
  * fuzz_request.c — libFuzzer target: the bytes are an HTTP request body.
  * Parsed as JSON (any value, duplicate keys rejected, as the routes do) and
  * validated by df_request_parse under two servers' limits (one model; a
- * catalogue with a resolver, previews and a default precision of bf16), it
- * must give DF_OK or an error,
+ * catalogue with a resolver, previews, and a server and a per-model default
+ * precision that differ), it must give DF_OK or an error,
  * never a crash, a leak or an out-of-bounds access (ASan/UBSan are on).
  *
  * Invariants checked (abort() when broken):
@@ -35,21 +35,23 @@ void df_generate_request_init(df_generate_request *request)
 }
 
 /* The catalogue of the second server: "tiny" (the default) and
- * "tiny-v.safetensors" with another multiple and default size. */
-static int resolve(void *user, const char *name, char *resolved, size_t resolved_size,
-                   int *size_multiple, int *default_size, char *message, size_t message_size)
+ * "tiny-v.safetensors" with another multiple and default size and its own
+ * precision (--model-precision), over the server's (bf16, below). */
+static int resolve(void *user, const char *name, df_request_model *out, char *message,
+                   size_t message_size)
 {
     (void)user;
     if (!name || !strcmp(name, "tiny")) {
-        snprintf(resolved, resolved_size, "tiny");
-        *size_multiple = 64;
-        *default_size = 512;
+        snprintf(out->name, sizeof out->name, "tiny");
+        out->size_multiple = 64;
+        out->default_size = 512;
         return 0;
     }
     if (!strcmp(name, "tiny-v") || !strcmp(name, "tiny-v.safetensors")) {
-        snprintf(resolved, resolved_size, "tiny-v.safetensors");
-        *size_multiple = 8;
-        *default_size = 768;
+        snprintf(out->name, sizeof out->name, "tiny-v.safetensors");
+        out->size_multiple = 8;
+        out->default_size = 768;
+        out->precision = "f32";
         return 0;
     }
     snprintf(message, message_size, "unknown model '%s' (available: tiny, tiny-v.safetensors)",
