@@ -159,6 +159,14 @@ static const char *model_precision(const df_server *server, const char *name)
     return NULL;
 }
 
+const char *df_server_default_precision(const df_server *server, const char *name)
+{
+    const char *precision = model_precision(server, name);
+    if (!precision)
+        precision = server->config->precision;
+    return precision && *precision ? precision : "f32";
+}
+
 /* --model-precision settings that no offered model answers to are
  * accepted (a --models-dir rescan may bring the model), but may be typos:
  * each is said on stderr, at start-up and after each rescan. */

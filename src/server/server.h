@@ -106,6 +106,10 @@ typedef struct df_server {
     pthread_mutex_t access_log_lock;
 } df_server;
 
+/* The precision a request on the offered model `name` gets when it names
+ * none: the model's --model-precision, else --precision, else "f32". */
+const char *df_server_default_precision(const df_server *server, const char *name);
+
 /* Runs the server until SIGINT or SIGTERM; returns the exit status (0 after a
  * clean shutdown, 1 when it could not start). Call before any thread exists:
  * it blocks the signals for every thread it creates. */
