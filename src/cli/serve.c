@@ -51,7 +51,13 @@ static void usage(FILE *out)
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "                            and requests with \"decoder\": \"taesd\"\n"
             "      --precision NAME      f32, bf16 or int8: what requests that do not set\n"
-            "                            \"precision\" compute in (default: f32)\n"
+            "                            \"precision\" compute in, unless their model has a\n"
+            "                            --model-precision (default: f32)\n"
+            "      --model-precision NAME=PRECISION\n"
+            "                            requests on the model NAME (as GET /v1/models\n"
+            "                            lists it) that do not set \"precision\" compute in\n"
+            "                            PRECISION (f32, bf16 or int8); repeatable, once\n"
+            "                            per model; a NAME not offered (yet) is a warning\n"
             "      --no-winograd         direct 3x3 convolutions instead of Winograd\n"
             "                            F(4x4,3x3) (slower; rounding ~1e-5 apart)\n"
             "      --listen HOST:PORT    address to listen on; port 0 picks a free one\n"
@@ -136,12 +142,13 @@ int df_cli_serve(int argc, char **argv)
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
            OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
-           OPT_PRECISION, OPT_NO_WINOGRAD,
+           OPT_PRECISION, OPT_MODEL_PRECISION, OPT_NO_WINOGRAD,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
         {"precision", required_argument, 0, OPT_PRECISION},
+        {"model-precision", required_argument, 0, OPT_MODEL_PRECISION},
         {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
         {"models-dir", required_argument, 0, OPT_MODELS_DIR},
         {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
@@ -169,6 +176,8 @@ int df_cli_serve(int argc, char **argv)
     df_server_config_default(&config);
     config.data_dir = df_cli_default_data_dir(); /* --data, below, wins */
     const char *model = NULL;
+    /* --model-precision, parsed (here: they must outlive df_server_run). */
+    df_server_model_precision model_precisions[64];
     long value = 0;
     optind = 1;
     int option;
@@ -191,6 +200,31 @@ int df_cli_serve(int argc, char **argv)
             }
             config.precision = optarg;
             break;
+        case OPT_MODEL_PRECISION: {
+            if (config.model_precision_count == (int)(sizeof model_precisions /
+                                                      sizeof *model_precisions)) {
+                fprintf(stderr, "diffuse: --model-precision is given more than %d times\n",
+                        config.model_precision_count);
+                return 2;
+            }
+            df_server_model_precision *setting = &model_precisions[config.model_precision_count];
+            df_error error = {0};
+            if (df_server_model_precision_parse(optarg, setting, &error)) {
+                fprintf(stderr, "diffuse: --model-precision '%s': %s\n", optarg, error.message);
+                return 2;
+            }
+            /* Two values for one model: which one was meant is not ours to guess. */
+            for (int i = 0; i < config.model_precision_count; i++)
+                if (!strcmp(model_precisions[i].name, setting->name)) {
+                    fprintf(stderr, "diffuse: --model-precision: the model '%s' is given "
+                            "twice (%s and %s)\n", setting->name, model_precisions[i].precision,
+                            setting->precision);
+                    return 2;
+                }
+            config.model_precisions = model_precisions;
+            config.model_precision_count++;
+            break;
+        }
         case OPT_LISTEN: config.listen = optarg; break;
         case OPT_DATA: config.data_dir = optarg; break;
         case 'h': usage(stdout); return 0;

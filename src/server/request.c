@@ -131,22 +131,28 @@ static df_status get_string(const json_t *body, const char *name, size_t max_byt
     return DF_OK;
 }
 
-/* "precision": one of DF_PRECISION_NAMES, or absent/null for the server's
- * default; kept only when it is not f32, so f32 requests read as before. */
+/* "precision": one of DF_PRECISION_NAMES, or absent/null for the default:
+ * the model's own (`model_precision`, NULL: none), else the server's. The
+ * value is dropped when it is f32 and so is that default, so f32 requests
+ * read as before; an f32 that differs from the default is kept, or the
+ * stored request would re-run in the default's precision after a restart. */
 static df_status parse_precision(const json_t *body, const df_request_limits *limits,
-                                 df_request_params *p, df_request_error *error)
+                                 const char *model_precision, df_request_params *p,
+                                 df_request_error *error)
 {
     df_status status = get_string(body, "precision", 16, &p->precision, error);
     if (status)
         return status;
-    df_precision precision;
+    df_precision precision, fallback;
     if (p->precision && (!*p->precision || !df_precision_parse(p->precision, &precision)))
         return fail(error, "precision", "expected one of \"f32\", \"bf16\", \"int8\"");
-    if (!p->precision && limits->default_precision &&
-        !(p->precision = strdup(limits->default_precision)))
+    const char *default_name = model_precision ? model_precision : limits->default_precision;
+    if (!df_precision_parse(default_name, &fallback)) /* checked at start-up */
+        fallback = DF_PRECISION_F32;
+    if (!p->precision && !(p->precision = strdup(df_precision_name(fallback))))
         return fail(error, "precision", "out of memory");
-    if (p->precision && df_precision_parse(p->precision, &precision) &&
-        precision == DF_PRECISION_F32) {
+    if (df_precision_parse(p->precision, &precision) && precision == DF_PRECISION_F32 &&
+        fallback == DF_PRECISION_F32) {
         free(p->precision);
         p->precision = NULL;
     }
@@ -194,14 +200,18 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     const json_t *model = field(body, "model");
     if (model && !json_is_string(model))
         return fail(error, "model", "expected a string (a model name)");
+    const char *model_precision = NULL; /* the resolved model's own default */
     if (limits->resolve_model) {
-        char resolved[256], message[768];
+        df_request_model resolved = {0};
+        char message[768];
         if (limits->resolve_model(limits->resolve_user, model ? json_string_value(model) : NULL,
-                                  resolved, sizeof resolved, &size_multiple, &default_size,
-                                  message, sizeof message))
+                                  &resolved, message, sizeof message))
             return fail(error, "model", "%s", message);
-        if (!(p->model = strdup(resolved)))
+        if (!(p->model = strdup(resolved.name)))
             return fail(error, "model", "out of memory");
+        size_multiple = resolved.size_multiple;
+        default_size = resolved.default_size;
+        model_precision = resolved.precision;
     } else if (model) {
         return fail(error, "model", "this server offers one model (start it with --models-dir "
                                     "DIR for several)");
@@ -351,7 +361,7 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         return fail(error, "rng", "expected \"cpu\" or \"philox\"");
     if (p->prediction && strcmp(p->prediction, "epsilon") && strcmp(p->prediction, "v_prediction"))
         return fail(error, "prediction", "expected \"epsilon\" or \"v_prediction\"");
-    if ((status = parse_precision(body, limits, p, error)))
+    if ((status = parse_precision(body, limits, model_precision, p, error)))
         return status;
     return DF_OK;
 }

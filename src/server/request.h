@@ -7,9 +7,10 @@
  * same everywhere.
  *
  * Invariants: a params object filled by df_request_parse is complete (the
- * random seed and the model's default size are resolved at parse time), so
- * df_request_to_json of it, parsed again, gives the same generation — this is
- * what the job store keeps and what a restart re-runs.
+ * random seed, the model's default size and the default precision are
+ * resolved at parse time), so df_request_to_json of it, parsed again under
+ * the same limits, gives the same generation — this is what the job store
+ * keeps and what a restart re-runs.
  */
 #ifndef DF_SERVER_REQUEST_H
 #define DF_SERVER_REQUEST_H
@@ -19,12 +20,21 @@
 
 #include "diffuse.h"
 
-/* Resolves a request's "model" (NULL: the server's default) to the name of
- * an offered model, copied into resolved, and sets *size_multiple and
- * *default_size to that model's. Returns 0, or -1 with a message in
- * `message` (an unknown name; the message lists the offered ones). */
-typedef int (*df_request_model_fn)(void *user, const char *name, char *resolved,
-                                   size_t resolved_size, int *size_multiple, int *default_size,
+/* What a request's "model" resolves to: the offered model and what the
+ * request is checked and completed with on it. */
+typedef struct df_request_model {
+    char name[256];          /* the offered model's name */
+    int size_multiple, default_size;
+    /* Its own default precision (`diffuse serve --model-precision
+     * NAME=PRECISION`): "f32", "bf16" or "int8", valid until the parse
+     * returns; NULL: none, the server's default_precision applies. */
+    const char *precision;
+} df_request_model;
+
+/* Resolves a request's "model" (NULL: the server's default) to an offered
+ * model, filling `out`. Returns 0, or -1 with a message in `message` (an
+ * unknown name; the message lists the offered ones). */
+typedef int (*df_request_model_fn)(void *user, const char *name, df_request_model *out,
                                    char *message, size_t message_size);
 
 typedef struct df_request_params df_request_params;
@@ -40,7 +50,8 @@ typedef struct df_request_limits {
     size_t max_init_image_bytes; /* base64 text of init_image */
     int previews;          /* the server has a TAESD decoder (previews, decoder "taesd") */
     /* Several models: resolves "model" and gives that model's size limits
-     * (NULL: "model" must be absent, sizes are the fields above). */
+     * and default precision (NULL: "model" must be absent, sizes are the
+     * fields above). */
     df_request_model_fn resolve_model;
     void *resolve_user;
     /* Called last on a request that passed every other check (model
@@ -50,8 +61,9 @@ typedef struct df_request_limits {
     int (*check_request)(void *user, const df_request_params *params, char *param,
                          size_t param_size, char *message, size_t message_size);
     void *check_user;
-    /* The precision of requests that do not name one (`diffuse serve
-     * --precision`): "bf16" or "int8", or NULL for f32. */
+    /* The precision of requests that do not name one and whose model has
+     * none of its own (`diffuse serve --precision`): "f32", "bf16" or
+     * "int8", or NULL for f32. */
     const char *default_precision;
 } df_request_limits;
 
@@ -80,8 +92,9 @@ struct df_request_params {
      * fields above that the request left out; kept to show what ran. */
     char *decoder;
     char *preset;
-    /* "precision": "bf16" or "int8", the request's or else the server's
-     * default; NULL: f32. */
+    /* "precision": the request's, else its model's default, else the
+     * server's: "bf16" or "int8"; "f32" only where that default is not f32
+     * (so the stored request re-runs in f32); NULL: f32. */
     char *precision;
 };
 

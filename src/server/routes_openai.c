@@ -3,7 +3,8 @@
  *   POST /v1/images/generations        {"created", "data": [{"b64_json"} | {"url"}]}
  *                                      or, with "stream": true, server-sent events
  *   GET  /v1/images/files/{job}/{n}.{ext}?expires=&signature=   a "url" result
- *   GET  /v1/models, GET /v1/models/{model}                      OpenAI's list shape
+ *   GET  /v1/models, GET /v1/models/{model}                      OpenAI's list shape,
+ *                                      each model with its default "precision"
  *
  * Translation: size "WxH" -> width/height, n -> batch, partial_images ->
  * preview_every; our extensions (negative_prompt, steps, guidance_scale,
@@ -905,10 +906,14 @@ static enum MHD_Result image_file(df_http_request *request)
 /* ------------------------------------------------------------------------ */
 /* GET /v1/models                                                           */
 
-static json_t *model_object(const df_model_entry *entry)
+/* OpenAI's model object, plus "precision": what a request on it that sets
+ * none computes in (its --model-precision, else the server's --precision),
+ * so a client can see it without sending a request. */
+static json_t *model_object(const df_server *server, const df_model_entry *entry)
 {
-    return json_pack("{s:s, s:s, s:i, s:s}", "id", entry->name, "object", "model", "created", 0,
-                     "owned_by", "diffuse");
+    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", entry->name, "object", "model",
+                     "created", 0, "owned_by", "diffuse", "precision",
+                     df_server_default_precision(server, entry->name));
 }
 
 static enum MHD_Result list_models(df_http_request *request)
@@ -917,7 +922,7 @@ static enum MHD_Result list_models(df_http_request *request)
     json_t *data = json_array();
     const df_model_entry *entry;
     for (int i = 0; data && (entry = df_models_entry(server->models, i)); i++)
-        json_array_append_new(data, model_object(entry));
+        json_array_append_new(data, model_object(server, entry));
     return df_http_send_json(request, 200, json_pack("{s:s, s:o}", "object", "list", "data", data),
                              NULL);
 }
@@ -940,7 +945,7 @@ static enum MHD_Result get_model(df_http_request *request)
     if (!entry)
         return df_http_send_error(request, 404, "invalid_request_error", "model_not_found",
                                   "model", NULL, "The model '%s' does not exist", name);
-    return df_http_send_json(request, 200, model_object(entry), NULL);
+    return df_http_send_json(request, 200, model_object(server, entry), NULL);
 }
 
 const df_http_route df_routes_openai[] = {

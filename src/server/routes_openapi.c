@@ -129,7 +129,7 @@
 "    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'Ignored'}," \
 "    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
-"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the model --model-precision, else the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'comments': {'type': 'object', 'nullable': true, 'description': 'Ignored'}," \
 "    'infotext': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
@@ -308,7 +308,7 @@ static const char document[] =
 "    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'},"
 "    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'vae (default) or taesd: the decoder of the final image; taesd (TAESD, far cheaper, slightly softer) needs a server started with --taesd, else 400'},"
 "    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1'},"
-"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the server --precision (f32 by default)'}}},"
+"    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the model --model-precision, else the server --precision (f32 by default); GET /v1/models shows it per model'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"
@@ -354,7 +354,7 @@ static const char document[] =
 "  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"
 "    'created': {'type': 'integer'}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIImage'}},"
 "    'output_format': {'type': 'string'}, 'size': {'type': 'string'}}},"
-"  'OpenAIModel': {'type': 'object', 'required': ['id', 'object'], 'properties': {'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['model']}, 'created': {'type': 'integer'}, 'owned_by': {'type': 'string'}}},"
+"  'OpenAIModel': {'type': 'object', 'required': ['id', 'object'], 'properties': {'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['model']}, 'created': {'type': 'integer'}, 'owned_by': {'type': 'string'}, 'precision': {'type': 'string', 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: what a request on this model that sets no precision computes in (--model-precision, else --precision)'}}},"
 "  'OpenAIModelList': {'type': 'object', 'required': ['object', 'data'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIModel'}}}},"
 "  'VertexInstance': {'description': 'A prompt, or an object with prompt and any GenerationParameters field but batch, n, preview_every and model (they override parameters)',"
 "   'oneOf': [{'type': 'string'}, {'type': 'object', 'required': ['prompt'], 'properties': {'prompt': {'type': 'string'}}, 'additionalProperties': true}]},"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "runtime/error.h"
+#include "runtime/precision.h"
 #include "server/auth.h"
 #include "server/datadir.h"
 #include "server/limits.h"
@@ -110,13 +111,89 @@ static int check_memory(void *user, const df_request_params *params, char *param
     return -1;
 }
 
+df_status df_server_model_precision_parse(const char *text, df_server_model_precision *out,
+                                          df_error *error)
+{
+    memset(out, 0, sizeof *out);
+    const char *equals = strchr(text, '=');
+    if (!equals)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "expected NAME=PRECISION (a model name, then f32, bf16 or int8)");
+    size_t length = (size_t)(equals - text);
+    if (!length)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "NAME is empty (expected NAME=PRECISION)");
+    if (length >= sizeof out->name)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "NAME is longer than %zu bytes",
+                            sizeof out->name - 1);
+    /* A path would never match: models are named by file or folder name. */
+    if (memchr(text, '/', length))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "NAME is a model's name as GET /v1/models lists it (its file or "
+                            "folder name), not a path");
+    df_precision precision;
+    if (!equals[1] || !df_precision_parse(equals + 1, &precision))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "PRECISION '%s' is not one of " DF_PRECISION_NAMES, equals + 1);
+    memcpy(out->name, text, length);
+    snprintf(out->precision, sizeof out->precision, "%s", df_precision_name(precision));
+    return DF_OK;
+}
+
+/* The --model-precision of the offered model `name` (a catalogue name), or
+ * NULL. A setting names a model as a request's "model" does (".safetensors"
+ * may be left off), so it is matched through the catalogue; a setting of
+ * the exact name wins over one that only finds it so. */
+static const char *model_precision(const df_server *server, const char *name)
+{
+    const df_server_config *config = server->config;
+    for (int i = 0; i < config->model_precision_count; i++)
+        if (!strcmp(config->model_precisions[i].name, name))
+            return config->model_precisions[i].precision;
+    for (int i = 0; i < config->model_precision_count; i++) {
+        const df_model_entry *entry =
+            df_models_find(server->models, config->model_precisions[i].name);
+        if (entry && !strcmp(entry->name, name))
+            return config->model_precisions[i].precision;
+    }
+    return NULL;
+}
+
+const char *df_server_default_precision(const df_server *server, const char *name)
+{
+    const char *precision = model_precision(server, name);
+    if (!precision)
+        precision = server->config->precision;
+    return precision && *precision ? precision : "f32";
+}
+
+/* --model-precision settings that no offered model answers to are
+ * accepted (a --models-dir rescan may bring the model), but may be typos:
+ * each is said on stderr, at start-up and after each rescan. */
+static void warn_unoffered_precisions(const df_server *server)
+{
+    const df_server_config *config = server->config;
+    for (int i = 0; i < config->model_precision_count; i++) {
+        const df_server_model_precision *setting = &config->model_precisions[i];
+        if (df_models_find(server->models, setting->name))
+            continue;
+        char names[1024];
+        df_models_names(server->models, names, sizeof names);
+        df_log_warning("--model-precision %s=%s: no model '%s' is offered (offered: %s); %s",
+                       setting->name, setting->precision, setting->name, names,
+                       config->models_dir
+                           ? "it applies once a rescan of --models-dir (SIGHUP) finds one"
+                           : "without --models-dir it never applies");
+    }
+}
+
 /* The request model's "model" resolver (request.h): a name of the catalogue,
- * or the current default. */
-static int resolve_model(void *user, const char *name, char *resolved, size_t resolved_size,
-                         int *size_multiple, int *default_size, char *message,
+ * or the current default, with the model's --model-precision. */
+static int resolve_model(void *user, const char *name, df_request_model *out, char *message,
                          size_t message_size)
 {
-    df_models *models = user;
+    const df_server *server = user;
+    df_models *models = server->models;
     char default_name[256];
     if (!name) {
         df_models_default(models, default_name, sizeof default_name);
@@ -129,9 +206,11 @@ static int resolve_model(void *user, const char *name, char *resolved, size_t re
         snprintf(message, message_size, "unknown model '%s' (available: %s)", name, names);
         return -1;
     }
-    snprintf(resolved, resolved_size, "%s", entry->name);
-    *size_multiple = entry->size_multiple;
-    *default_size = entry->default_size;
+    snprintf(out->name, sizeof out->name, "%s", entry->name);
+    out->size_multiple = entry->size_multiple;
+    out->default_size = entry->default_size;
+    /* Points into the config, which outlives every parse. */
+    out->precision = model_precision(server, entry->name);
     return 0;
 }
 
@@ -291,6 +370,7 @@ static void reload(df_server *server)
         else
             df_log_info("SIGHUP: %d model(s) offered",
                         df_models_count(server->models));
+        warn_unoffered_precisions(server);
     }
 }
 
@@ -407,10 +487,11 @@ int df_server_run(const df_server_config *config)
     server.limits.max_prompt_bytes = config->max_prompt_bytes;
     server.limits.previews = config->taesd_path != NULL;
     server.limits.resolve_model = resolve_model;
-    server.limits.resolve_user = server.models;
+    server.limits.resolve_user = &server;
     server.limits.check_request = check_memory;
     server.limits.check_user = &server;
     server.limits.default_precision = config->precision;
+    warn_unoffered_precisions(&server);
     server.max_memory = config->max_memory ? config->max_memory : df_server_default_max_memory();
     char max_memory[32];
     format_bytes((double)server.max_memory, max_memory, sizeof max_memory);

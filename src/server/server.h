@@ -30,6 +30,21 @@
 #include "server/request.h"
 #include "server/store.h"
 
+/* `diffuse serve --model-precision NAME=PRECISION`: the precision of
+ * requests on the model NAME that do not name one. */
+typedef struct df_server_model_precision {
+    char name[256];      /* a model name as the catalogue lists it (or without
+                            ".safetensors", as a request's "model") */
+    char precision[8];   /* "f32", "bf16" or "int8" */
+} df_server_model_precision;
+
+/* Parses "NAME=PRECISION" into `out`: DF_ERR_INVALID_ARGUMENT saying what is
+ * wrong (no '=', an empty or too long NAME, a PRECISION other than f32,
+ * bf16, int8). Whether NAME is offered is not checked: a --models-dir
+ * rescan (SIGHUP) may bring it later. */
+df_status df_server_model_precision_parse(const char *text, df_server_model_precision *out,
+                                          df_error *error);
+
 typedef struct df_server_config {
     const char *model_path;   /* -m; the default model (NULL: the first of models_dir) */
     const char *models_dir;   /* NULL: model_path alone */
@@ -59,8 +74,12 @@ typedef struct df_server_config {
                                  default, df_server_default_max_memory() */
     const char *access_log;   /* NULL: stderr; "off": none; else a file (appended) */
     /* --precision: what requests that name none compute in ("bf16",
-     * "int8"; NULL or "f32": f32) */
+     * "int8"; NULL or "f32": f32), unless their model has its own: */
     const char *precision;
+    /* --model-precision, in the order given, names distinct (borrowed;
+     * NULL when count is 0). */
+    const df_server_model_precision *model_precisions;
+    int model_precision_count;
 } df_server_config;
 
 /* Defaults for everything but model_path / models_dir. */
@@ -86,6 +105,10 @@ typedef struct df_server {
     FILE *access_log;         /* NULL: none */
     pthread_mutex_t access_log_lock;
 } df_server;
+
+/* The precision a request on the offered model `name` gets when it names
+ * none: the model's --model-precision, else --precision, else "f32". */
+const char *df_server_default_precision(const df_server *server, const char *name);
 
 /* Runs the server until SIGINT or SIGTERM; returns the exit status (0 after a
  * clean shutdown, 1 when it could not start). Call before any thread exists:

@@ -2,7 +2,8 @@
  * fuzz_request.c — libFuzzer target: the bytes are an HTTP request body.
  * Parsed as JSON (any value, duplicate keys rejected, as the routes do) and
  * validated by df_request_parse under two servers' limits (one model; a
- * catalogue with a resolver and previews), it must give DF_OK or an error,
+ * catalogue with a resolver, previews, and a server and a per-model default
+ * precision that differ), it must give DF_OK or an error,
  * never a crash, a leak or an out-of-bounds access (ASan/UBSan are on).
  *
  * Invariants checked (abort() when broken):
@@ -10,7 +11,7 @@
  *    into a JSON error body, which jansson refuses otherwise);
  *  - a success round-trips: df_request_to_json, written as text and parsed
  *    again as the job store does on restart, parses under the same limits to
- *    the same generation (request.h states this);
+ *    the same generation, precision included (request.h states this);
  *  - df_request_base64_decode of the raw bytes never reads or writes outside
  *    them, and what it returns fits the size it reports.
  *
@@ -34,21 +35,23 @@ void df_generate_request_init(df_generate_request *request)
 }
 
 /* The catalogue of the second server: "tiny" (the default) and
- * "tiny-v.safetensors" with another multiple and default size. */
-static int resolve(void *user, const char *name, char *resolved, size_t resolved_size,
-                   int *size_multiple, int *default_size, char *message, size_t message_size)
+ * "tiny-v.safetensors" with another multiple and default size and its own
+ * precision (--model-precision), over the server's (bf16, below). */
+static int resolve(void *user, const char *name, df_request_model *out, char *message,
+                   size_t message_size)
 {
     (void)user;
     if (!name || !strcmp(name, "tiny")) {
-        snprintf(resolved, resolved_size, "tiny");
-        *size_multiple = 64;
-        *default_size = 512;
+        snprintf(out->name, sizeof out->name, "tiny");
+        out->size_multiple = 64;
+        out->default_size = 512;
         return 0;
     }
     if (!strcmp(name, "tiny-v") || !strcmp(name, "tiny-v.safetensors")) {
-        snprintf(resolved, resolved_size, "tiny-v.safetensors");
-        *size_multiple = 8;
-        *default_size = 768;
+        snprintf(out->name, sizeof out->name, "tiny-v.safetensors");
+        out->size_multiple = 8;
+        out->default_size = 768;
+        out->precision = "f32";
         return 0;
     }
     snprintf(message, message_size, "unknown model '%s' (available: tiny, tiny-v.safetensors)",
@@ -76,7 +79,8 @@ static int same_generation(const df_request_params *a, const df_request_params *
            same_text(a->sampler, b->sampler) && same_text(a->schedule, b->schedule) &&
            same_text(a->spacing, b->spacing) && same_text(a->rng, b->rng) &&
            same_text(a->prediction, b->prediction) && same_text(a->model, b->model) &&
-           same_text(a->init_image, b->init_image) && a->width == b->width &&
+           same_text(a->init_image, b->init_image) && same_text(a->precision, b->precision) &&
+           a->width == b->width &&
            a->height == b->height && a->steps == b->steps && a->batch == b->batch &&
            a->clip_skip == b->clip_skip && a->preview_every == b->preview_every &&
            a->weighting == b->weighting && a->guidance_scale == b->guidance_scale &&
@@ -162,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     catalogue.max_prompt_bytes = 1000;
     catalogue.previews = 1;
     catalogue.resolve_model = resolve;
+    catalogue.default_precision = "bf16";
     parse_round_trip(body, &catalogue);
     json_decref(body);
     return 0;

@@ -60,6 +60,8 @@ request_seeds() {
     body batch-and-n '{"prompt":"a","batch":1,"n":2}'
     body strength-alone '{"prompt":"a","strength":0.5,"guidance_scale":-1}'
     body bad-base64 '{"prompt":"a","init_image":"data:image/png;base64,!!!="}'
+    body precision '{"prompt":"a","precision":"f32","model":"tiny-v"}'
+    body precision-default '{"prompt":"a","model":"tiny-v.safetensors","precision":null}'
     body names '{"prompt":"\u00e9\u4e2d","sampler":"nope","schedule":"x","spacing":"y","seed":9223372036854775807,"seed_mode":"batch","model":"missing"}'
 }
 
