@@ -1203,6 +1203,33 @@ df_status df_model_estimate_memory(df_model *model, const df_generate_request *r
     total = add_bytes(total, mul_bytes((size_t)batch, image_bytes + per_image * sizeof(float) +
                                                           sizeof(int64_t) + 4096));
     total = add_bytes(total, image_bytes);
+    if (request->refiner) {
+        /* Base + refiner: the refiner's arenas are held beside the base's
+         * (its UNet at the same shape, its text encoder, its VAE decode),
+         * with its encodings and the latents handed over. */
+        df_model *refiner = request->refiner;
+        plan refiner_plan;
+        p.denoising_end = request->refiner_start;
+        status = check_refiner(model, &p, request, &refiner_plan, error);
+        if (status)
+            return status;
+        const int refiner_dim = df_model_text_dim(refiner);
+        const int refiner_copies = refiner_plan.cfg ? 2 : 1;
+        total = add_bytes(total, mul_bytes(3 * tokens * (size_t)refiner_dim, sizeof(float)));
+        if (refiner->text_encoder_2)
+            total = add_bytes(total, df_clip_text_encoder_scratch_bytes(refiner->text_encoder_2,
+                                                                        (int)windows) + 64);
+        if (refiner->text_encoder)
+            total = add_bytes(total, df_clip_text_encoder_scratch_bytes(refiner->text_encoder,
+                                                                        (int)windows) + 64);
+        total = add_bytes(total, df_unet_scratch_bytes(refiner->unet, run_size * refiner_copies,
+                                                       p.latent_height, p.latent_width,
+                                                       (int)tokens) + 64);
+        if (!p.taesd_decode)
+            total = add_bytes(total, df_vae_decode_scratch_bytes(refiner->vae, p.latent_height,
+                                                                 p.latent_width) + 64);
+        total = add_bytes(total, mul_bytes((size_t)batch * per_image, sizeof(float)));
+    }
     *out_bytes = total;
     return DF_OK;
 }
