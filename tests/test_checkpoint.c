@@ -619,7 +619,9 @@ static void compare_layouts(const char *folder, const char *single, df_family fa
     CHECK(df_checkpoint_layout(a) == DF_LAYOUT_DIFFUSERS && df_checkpoint_layout(b) == DF_LAYOUT_SINGLE_FILE);
     for (int c = 0; c < DF_COMPONENT_COUNT; c++) {
         df_component component = (df_component)c;
-        if (c == DF_COMPONENT_TEXT_ENCODER_2 && family != DF_FAMILY_SDXL) {
+        if ((c == DF_COMPONENT_TEXT_ENCODER_2 && family != DF_FAMILY_SDXL) ||
+            (c == DF_COMPONENT_TEXT_ENCODER && !df_checkpoint_has(a, component))) {
+            /* SD 1.x/2.x have no second encoder, the SDXL refiner no first */
             CHECK(!df_checkpoint_has(a, component) && !df_checkpoint_has(b, component));
             continue;
         }
@@ -662,6 +664,10 @@ static void compare_layouts(const char *folder, const char *single, df_family fa
         {DF_COMPONENT_VAE, "latent_channels"},           {DF_COMPONENT_VAE, "layers_per_block"},
         {DF_COMPONENT_UNET, "block_out_channels"},       {DF_COMPONENT_UNET, "attention_head_dim"},
         {DF_COMPONENT_VAE, "block_out_channels"},
+        {DF_COMPONENT_UNET, "transformer_layers_per_block"},
+        {DF_COMPONENT_UNET, "projection_class_embeddings_input_dim"},
+        {DF_COMPONENT_TEXT_ENCODER_2, "hidden_size"}, {DF_COMPONENT_TEXT_ENCODER_2, "num_hidden_layers"},
+        {DF_COMPONENT_TEXT_ENCODER_2, "projection_dim"},
     };
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         int64_t va[8] = {0}, vb[8] = {0};
@@ -676,8 +682,11 @@ static void compare_layouts(const char *folder, const char *single, df_family fa
         CHECKF(na == nb && !memcmp(va, vb, sizeof va), "%s %s.%s: folder %lld (%d values), single file %lld (%d values)",
                folder, df_component_name(keys[k].component), keys[k].key, (long long)va[0], na, (long long)vb[0], nb);
     }
-    CHECK(!strcmp(df_checkpoint_config_string(a, DF_COMPONENT_TEXT_ENCODER, "hidden_act", "a"),
-                  df_checkpoint_config_string(b, DF_COMPONENT_TEXT_ENCODER, "hidden_act", "b")));
+    for (int c = 0; c < DF_COMPONENT_COUNT; c++)
+        if ((c == DF_COMPONENT_TEXT_ENCODER || c == DF_COMPONENT_TEXT_ENCODER_2) &&
+            df_checkpoint_has(a, (df_component)c))
+            CHECK(!strcmp(df_checkpoint_config_string(a, (df_component)c, "hidden_act", "a"),
+                          df_checkpoint_config_string(b, (df_component)c, "hidden_act", "b")));
     CHECK(df_checkpoint_config_float(a, DF_COMPONENT_VAE, "scaling_factor", 1) ==
           df_checkpoint_config_float(b, DF_COMPONENT_VAE, "scaling_factor", 2));
     df_checkpoint_free(a);
@@ -705,6 +714,17 @@ static void test_fixtures_sd2(void)
         compare_layouts("tiny-sd2", "tiny-sd2.safetensors", DF_FAMILY_SD2);
 }
 
+/* SDXL's SGM names (both encoders, OpenCLIP's transposed projection, the
+ * per-level transformer depth, label_emb) and the refiner's (bigG only, as
+ * embedder 0) give the folders' tensors exactly. */
+static void test_fixtures_sdxl(void)
+{
+    if (have_fixture("tiny-sdxl") && have_fixture("tiny-sdxl.safetensors"))
+        compare_layouts("tiny-sdxl", "tiny-sdxl.safetensors", DF_FAMILY_SDXL);
+    if (have_fixture("tiny-sdxl-refiner") && have_fixture("tiny-sdxl-refiner.safetensors"))
+        compare_layouts("tiny-sdxl-refiner", "tiny-sdxl-refiner.safetensors", DF_FAMILY_SDXL);
+}
+
 int main(void)
 {
     snprintf(temp_dir, sizeof temp_dir, "%s/df_test_ck_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -719,6 +739,7 @@ int main(void)
     DF_RUN(test_diffusers_folder);
     DF_RUN(test_fixtures_sd1);
     DF_RUN(test_fixtures_sd2);
+    DF_RUN(test_fixtures_sdxl);
     char command[600];
     snprintf(command, sizeof command, "rm -rf '%s'", temp_dir);
     if (system(command) != 0)

@@ -149,6 +149,12 @@ static df_status scheduler_config(const df_model *model, const char *prediction,
             ? DF_PREDICTION_V
             : DF_PREDICTION_EPSILON;
     df_scheduler_config_default_sd(config, default_prediction);
+    if (df_model_family(model) == DF_FAMILY_SDXL) {
+        /* What diffusers' from_single_file reads from the SDXL base and
+         * refiner repositories: Euler with leading spacing. */
+        config->timestep_spacing = DF_SPACING_LEADING;
+        snprintf(class_name, class_name_size, "EulerDiscreteScheduler");
+    }
     if (df_model_layout(model) == DF_LAYOUT_DIFFUSERS) {
         char path[4096];
         snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", model->path);
