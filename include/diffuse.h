@@ -255,6 +255,15 @@ typedef struct df_generate_request {
      * (original and target) and a (0, 0) crop, diffusers' defaults. */
     int original_width, original_height, target_width, target_height;
     int crop_top, crop_left;
+    /* The unconditional half's, as diffusers' negative_original_size,
+     * negative_crops_coords_top_left and negative_target_size: from noise
+     * they count only when both negative sizes are given (else the
+     * positive ones are used); in img2img and the refiner a missing
+     * negative size is the positive one and the negative crop is its own
+     * (default 0, 0; the base's img2img keeps the positive crop). */
+    int negative_original_width, negative_original_height;
+    int negative_target_width, negative_target_height;
+    int negative_crop_top, negative_crop_left;
     /* The refiner's aesthetic-score conditioning (default 6.0 and 2.5). */
     float aesthetic_score, negative_aesthetic_score;
     /* Base + refiner ("ensemble of expert denoisers"): the base model runs

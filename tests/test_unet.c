@@ -330,11 +330,11 @@ static void test_bad_checkpoints(void)
     CHECK(load_failure(directory, &error) == DF_ERR_UNSUPPORTED);
     CHECKF(strstr(error.message, "addition_embed_type"), "%s", error.message);
 
-    /* An up block that does not mirror its down block. */
+    /* An up block of a kind this UNet does not compute. */
     json_object_del(json, "addition_embed_type");
     json_t *ups = json_array();
     json_array_append_new(ups, json_string("UpBlock2D"));
-    json_array_append_new(ups, json_string("UpBlock2D"));
+    json_array_append_new(ups, json_string("AttnUpBlock2D"));
     json_object_set_new(json, "up_block_types", ups);
     text = json_dumps(json, 0);
     REQUIRE(text && write_text(path, text));

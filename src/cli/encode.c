@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "diffuse.h"
+#include "runtime/error.h"
 #include "io/safetensors_writer.h"
 #include "text/prompt_weights.h"
 
@@ -163,12 +164,40 @@ int df_cli_encode(int argc, char **argv)
     long runs = repeat > 0 ? repeat + 1 : 1; /* with --repeat, run 0 is the warm-up */
     for (long run = 0; run < runs; run++) {
         double start = now_seconds();
-        if (df_model_encode_tokens(model, ids, window_count, (int)clip_skip, hidden, &error))
-            goto done;
+        if (df_model_family(model) == DF_FAMILY_SDXL) {
+            /* SDXL: each prompt through both tokenizers (the second splits
+             * off every "!", so its windows are its own) and both encoders,
+             * as generation conditions on it; one window count per prompt
+             * as the first tokenizer counts (the second's may differ only
+             * for "!"-heavy prompts, then the output says so by size). */
+            size_t at = 0;
+            for (int i = optind; i < argc; i++) {
+                float *encoded = NULL;
+                size_t tokens = 0;
+                if (df_model_encode_prompt(model, argv[i], (int)clip_skip,
+                                           weighting ? DF_PROMPT_WEIGHTING : 0, &encoded, &tokens,
+                                           &error))
+                    goto done;
+                if (at + tokens > rows) {
+                    free(encoded);
+                    df_error_set(&error, DF_ERR_INVALID_ARGUMENT,
+                                 "prompt %d needs more windows with SDXL's second tokenizer "
+                                 "than with its first; encode it alone",
+                                 i - optind + 1);
+                    goto done;
+                }
+                memcpy(hidden + at * (size_t)dim, encoded, tokens * (size_t)dim * sizeof(float));
+                at += tokens;
+                free(encoded);
+            }
+        } else {
+            if (df_model_encode_tokens(model, ids, window_count, (int)clip_skip, hidden, &error))
+                goto done;
+            for (size_t w = 0; w < window_count; w++)
+                df_prompt_apply_weights(hidden + w * DF_CLIP_WINDOW * (size_t)dim,
+                                        weights + w * DF_CLIP_WINDOW, dim);
+        }
         double seconds = now_seconds() - start;
-        for (size_t w = 0; w < window_count; w++)
-            df_prompt_apply_weights(hidden + w * DF_CLIP_WINDOW * (size_t)dim,
-                                    weights + w * DF_CLIP_WINDOW, dim);
         if (repeat > 0 && run == 0)
             continue;
         total += seconds;

@@ -222,7 +222,7 @@ static df_status load_weights(df_unet *unet, const df_checkpoint *checkpoint, df
     for (int i = 0; i < n && !ld.status; i++) {
         const int r = n - 1 - i;
         unet_level *level = &unet->up[i];
-        int attention = config->block_has_attention[r];
+        int attention = config->up_has_attention[i];
         const int depth = config->transformer_layers[r];
         if (!alloc_level(level, layers + 1, attention, depth))
             return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading the UNet");
@@ -410,12 +410,15 @@ static df_status read_config(df_unet *unet, const df_checkpoint *checkpoint, df_
                                 "%s: unet config down_block_types[%d] = \"%s\" is not supported "
                                 "(CrossAttnDownBlock2D or DownBlock2D)",
                                 path, i, down);
-        const char *want = config->block_has_attention[i] ? "CrossAttnUpBlock2D" : "UpBlock2D";
-        if (strcmp(up, want))
+        /* Up block count-1-i works at down block i's resolution; its
+         * attention is its own (usually the mirror of the down block's). */
+        if (!strcmp(up, "CrossAttnUpBlock2D"))
+            config->up_has_attention[count - 1 - i] = 1;
+        else if (strcmp(up, "UpBlock2D"))
             return df_error_set(error, DF_ERR_UNSUPPORTED,
-                                "%s: unet config up_block_types[%d] = \"%s\" does not mirror "
-                                "down_block_types[%d] (expected %s)",
-                                path, count - 1 - i, up, i, want);
+                                "%s: unet config up_block_types[%d] = \"%s\" is not supported "
+                                "(CrossAttnUpBlock2D or UpBlock2D)",
+                                path, count - 1 - i, up);
     }
     if (df_checkpoint_config_string_at(checkpoint, c, "down_block_types", (size_t)count) ||
         df_checkpoint_config_string_at(checkpoint, c, "up_block_types", (size_t)count))

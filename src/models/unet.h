@@ -23,7 +23,9 @@ typedef struct df_unet_config {
     int in_channels, out_channels;
     int block_count;                        /* down blocks (= up blocks) */
     int block_out_channels[DF_UNET_MAX_BLOCKS];
-    int block_has_attention[DF_UNET_MAX_BLOCKS]; /* per down block (up blocks mirror) */
+    int block_has_attention[DF_UNET_MAX_BLOCKS]; /* per down block */
+    int up_has_attention[DF_UNET_MAX_BLOCKS];    /* per up block, in up order (most
+                                                    mirror the down blocks) */
     int attention_heads[DF_UNET_MAX_BLOCKS];     /* heads per down block */
     int layers_per_block;
     int transformer_layers[DF_UNET_MAX_BLOCKS]; /* per down level (up levels mirror):

@@ -106,7 +106,8 @@ static void plan(const df_unet *unet, const unet_shape *shape, unet_plan *p)
         p->tmp_a = max_size(p->tmp_a, 2 * act); /* norm1 of a concat */
         p->tmp_b = max_size(p->tmp_b, act);
         p->temb_proj = max_size(p->temb_proj, b * (size_t)widest);
-        if (config->block_has_attention[i] || i == n - 1) { /* the mid block is at n-1 */
+        if (config->block_has_attention[i] || config->up_has_attention[n - 1 - i] ||
+            i == n - 1) { /* the mid block is at n-1 */
             size_t tokens = b * pixels[i] * (size_t)ch[i];
             p->attention = max_size(p->attention, 4 * tokens);
             size_t ff_rows = b * pixels[i] < UNET_FF_ROWS ? b * pixels[i] : UNET_FF_ROWS;

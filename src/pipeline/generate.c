@@ -249,18 +249,21 @@ static df_status check_sdxl(df_model *model, const df_generate_request *request,
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "refiner: the base model is %s; a refiner follows an SDXL base",
                             df_family_name(df_model_family(model)));
-    const int sizes[] = {request->original_width, request->original_height,
-                         request->target_width, request->target_height};
-    for (int i = 0; i < 4; i++)
+    const int sizes[] = {request->original_width,          request->original_height,
+                         request->target_width,            request->target_height,
+                         request->negative_original_width, request->negative_original_height,
+                         request->negative_target_width,   request->negative_target_height,
+                         request->crop_top,                request->crop_left,
+                         request->negative_crop_top,       request->negative_crop_left};
+    static const char *const size_names[] = {"original", "original", "target", "target",
+                                             "negative original", "negative original",
+                                             "negative target", "negative target", "crop",
+                                             "crop", "negative crop", "negative crop"};
+    for (int i = 0; i < 12; i++)
         if (sizes[i] < 0 || sizes[i] > 65536)
             return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                                "%s size %d is out of range (0..65536; 0: the image's)",
-                                i < 2 ? "original" : "target", sizes[i]);
-    if (request->crop_top < 0 || request->crop_left < 0 || request->crop_top > 65536 ||
-        request->crop_left > 65536)
-        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                            "crop %d,%d is out of range (0..65536)", request->crop_top,
-                            request->crop_left);
+                                "%s size %d is out of range (0..65536; 0: the default)",
+                                size_names[i], sizes[i]);
     if (!isfinite(request->aesthetic_score) || !isfinite(request->negative_aesthetic_score) ||
         fabsf(request->aesthetic_score) > 1000 || fabsf(request->negative_aesthetic_score) > 1000)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
@@ -276,17 +279,47 @@ static df_status check_sdxl(df_model *model, const df_generate_request *request,
                             "pooled text embedding with 6 (base) or 5 (refiner) time ids",
                             model->path, df_unet_get_config(model->unet)->add_embedding_dim,
                             pooled);
-    const float original_h = (float)(request->original_height ? request->original_height : p->height);
-    const float original_w = (float)(request->original_width ? request->original_width : p->width);
-    const float values[6] = {original_h, original_w, (float)request->crop_top,
-                             (float)request->crop_left,
-                             (float)(request->target_height ? request->target_height : p->height),
-                             (float)(request->target_width ? request->target_width : p->width)};
-    memcpy(p->time_ids, values, sizeof values);
-    memcpy(p->negative_time_ids, values, sizeof values);
-    if (p->time_id_count == 5) { /* the refiner: the aesthetic score in place of the target */
+    /* diffusers' _get_add_time_ids: (original h, w, crop top, left, target
+     * h, w), the refiner (original h, w, crop top, left, aesthetic score). */
+    const int h = p->height, w = p->width;
+    const float original_h = (float)(request->original_height ? request->original_height : h);
+    const float original_w = (float)(request->original_width ? request->original_width : w);
+    const float target_h = (float)(request->target_height ? request->target_height : h);
+    const float target_w = (float)(request->target_width ? request->target_width : w);
+    const float positive[6] = {original_h, original_w, (float)request->crop_top,
+                               (float)request->crop_left, target_h, target_w};
+    memcpy(p->time_ids, positive, sizeof positive);
+    const int negative_sizes = (request->negative_original_width || request->negative_original_height) &&
+                               (request->negative_target_width || request->negative_target_height);
+    const float negative_original_h =
+        request->negative_original_height ? (float)request->negative_original_height : original_h;
+    const float negative_original_w =
+        request->negative_original_width ? (float)request->negative_original_width : original_w;
+    const float negative_target_h =
+        request->negative_target_height ? (float)request->negative_target_height : target_h;
+    const float negative_target_w =
+        request->negative_target_width ? (float)request->negative_target_width : target_w;
+    const int from_latents = p->img2img || p->denoising_start > 0; /* the Img2Img pipeline */
+    if (p->time_id_count == 5) {
         p->time_ids[4] = request->aesthetic_score;
-        p->negative_time_ids[4] = request->negative_aesthetic_score;
+        const float negative[5] = {negative_original_h, negative_original_w,
+                                   (float)request->negative_crop_top,
+                                   (float)request->negative_crop_left,
+                                   request->negative_aesthetic_score};
+        memcpy(p->negative_time_ids, negative, sizeof negative);
+    } else if (from_latents) { /* its negative ids keep the positive crop */
+        const float negative[6] = {negative_original_h, negative_original_w,
+                                   (float)request->crop_top, (float)request->crop_left,
+                                   negative_target_h, negative_target_w};
+        memcpy(p->negative_time_ids, negative, sizeof negative);
+    } else if (negative_sizes) {
+        const float negative[6] = {negative_original_h, negative_original_w,
+                                   (float)request->negative_crop_top,
+                                   (float)request->negative_crop_left, negative_target_h,
+                                   negative_target_w};
+        memcpy(p->negative_time_ids, negative, sizeof negative);
+    } else {
+        memcpy(p->negative_time_ids, positive, sizeof positive);
     }
     p->zero_negative = model->force_zeros_for_empty_prompt && !request->negative_prompt &&
                        !request->negative_prompt_2;

@@ -82,6 +82,8 @@ df_status df_model_open(df_runtime *runtime, const char *path, df_model **out, d
             goto fail;
     }
     status = df_tokenizer_create_for_pad(df_model_pad_token(model), &model->tokenizer, error);
+    if (!status && model->text_encoder && model->text_encoder_2)
+        status = df_tokenizer_create_for_pad(0, &model->tokenizer_2, error);
     if (status)
         goto fail;
     *out = model;
@@ -102,6 +104,7 @@ void df_model_free(df_model *model)
     df_clip_text_encoder_free(model->text_encoder);
     df_clip_text_encoder_free(model->text_encoder_2);
     df_tokenizer_free(model->tokenizer);
+    df_tokenizer_free(model->tokenizer_2);
     df_checkpoint_free(model->checkpoint);
     free(model->path);
     free(model);
@@ -204,8 +207,11 @@ const df_tokenizer *df_model_tokenizer(const df_model *model)
     return model->tokenizer;
 }
 
-/* SDXL's second tokenizer pads with "!" (id 0) where the first pads with
- * the end token: the same ids but for the padding after each window's end. */
+/* df_model_encode_tokens' second-encoder ids from the first tokenizer's:
+ * its padding after each window's end made "!" (id 0). This is the second
+ * tokenizer's output for text without "!" (which that tokenizer splits off
+ * as a token of its own); prompts go through df_model_encode_condition,
+ * which runs both tokenizers. */
 static void repad_for_second(const int32_t *ids, size_t window_count, int32_t *out)
 {
     for (size_t w = 0; w < window_count; w++) {
@@ -247,7 +253,10 @@ static df_status encode_sdxl(df_model *model, const int32_t *ids, const int32_t 
         for (size_t r = 0; r < rows; r++)
             memcpy(out + r * (size_t)dim, part + r * (size_t)first, (size_t)first * sizeof(float));
     }
-    repad_for_second(ids_2, window_count, second_ids);
+    if (ids_2 == ids && model->text_encoder)
+        repad_for_second(ids_2, window_count, second_ids);
+    else
+        memcpy(second_ids, ids_2, rows * sizeof *second_ids);
     status = df_clip_text_encoder_forward_hidden(model->text_encoder_2, second_ids,
                                                  (int)window_count, clip_skip, part, pooled_all,
                                                  error);
@@ -277,25 +286,31 @@ df_status df_model_encode_tokens(df_model *model, const int32_t *ids, size_t win
                                         error);
 }
 
+static df_status tokenize_with(const df_tokenizer *tokenizer, int32_t pad, const char *text,
+                               unsigned flags, df_token_windows *windows, df_error *error)
+{
+    return (flags & DF_PROMPT_WEIGHTING)
+               ? df_tokenize_weighted_windows(tokenizer, text, strlen(text), pad, windows, error)
+               : df_tokenize_windows(tokenizer, text, strlen(text), pad, windows, error);
+}
+
 df_status df_model_tokenize(df_model *model, const char *text, unsigned flags,
                             df_token_windows *windows, df_error *error)
 {
-    return (flags & DF_PROMPT_WEIGHTING)
-               ? df_tokenize_weighted_windows(model->tokenizer, text, strlen(text),
-                                              df_model_pad_token(model), windows, error)
-               : df_tokenize_windows(model->tokenizer, text, strlen(text),
-                                     df_model_pad_token(model), windows, error);
+    return tokenize_with(model->tokenizer, df_model_pad_token(model), text, flags, windows,
+                         error);
 }
 
-/* `windows` grown to `count` windows with encodings of the empty prompt
- * (A1111's padding of the shorter of two prompts). */
-static df_status extend_windows(df_model *model, df_token_windows *windows, size_t count,
-                                df_error *error)
+/* `windows` grown to `count` windows with the empty prompt's (A1111's
+ * padding of the shorter of two prompts). */
+static df_status extend_windows(df_model *model, const df_tokenizer *tokenizer, int32_t pad,
+                                df_token_windows *windows, size_t count, df_error *error)
 {
+    (void)model;
     if (windows->window_count >= count)
         return DF_OK;
     df_token_windows empty;
-    df_status status = df_model_tokenize(model, "", 0, &empty, error);
+    df_status status = tokenize_with(tokenizer, pad, "", 0, &empty, error);
     if (status)
         return status;
     const size_t values = count * DF_CLIP_WINDOW;
@@ -332,15 +347,18 @@ df_status df_model_encode_condition(df_model *model, const char *prompt, const c
         prompt = prompt_2; /* the refiner's only encoder is the second */
     df_token_windows windows = {0}, windows_2 = {0};
     df_status status = df_model_tokenize(model, prompt, flags, &windows, error);
-    const int separate = prompt_2 && model->text_encoder && strcmp(prompt, prompt_2);
+    /* SDXL base: the second encoder's own tokenization of its prompt */
+    const int separate = model->tokenizer_2 != NULL;
     if (!status && separate)
-        status = df_model_tokenize(model, prompt_2, flags, &windows_2, error);
+        status = tokenize_with(model->tokenizer_2, 0, prompt_2 ? prompt_2 : prompt, flags,
+                               &windows_2, error);
     if (!status && separate) {
         size_t count = windows.window_count > windows_2.window_count ? windows.window_count
                                                                      : windows_2.window_count;
-        status = extend_windows(model, &windows, count, error);
+        status = extend_windows(model, model->tokenizer, df_model_pad_token(model), &windows,
+                                count, error);
         if (!status)
-            status = extend_windows(model, &windows_2, count, error);
+            status = extend_windows(model, model->tokenizer_2, 0, &windows_2, count, error);
     }
     const int dim = df_model_text_dim(model);
     size_t tokens = windows.window_count * DF_CLIP_WINDOW;

@@ -20,9 +20,12 @@ struct df_model {
     char *path;
     df_checkpoint *checkpoint;
     /* The tokenizer pads as the first encoder's does (SD 2.x and the SDXL
-     * refiner: "!", id 0; else the end token); SDXL's second encoder gets
-     * the same ids with the padding after each end token made 0. */
+     * refiner: "!", id 0; else the end token). SDXL's base has a second one
+     * for text_encoder_2, padding with "!" — which, being a special token
+     * of transformers' tokenizer, also splits every "!" of the text off as
+     * its own token: the two tokenizations of one prompt differ. */
     df_tokenizer *tokenizer;
+    df_tokenizer *tokenizer_2;            /* SDXL base only, else NULL */
     df_clip_text_encoder *text_encoder;   /* NULL for the SDXL refiner */
     df_clip_text_encoder *text_encoder_2; /* SDXL's OpenCLIP bigG, else NULL */
     int force_zeros_for_empty_prompt;     /* SDXL base: no negative prompt = zero embeddings */
