@@ -9,6 +9,7 @@ Usage:
 For each size S and component:
   unet  a classifier-free-guidance step: batch 2, latents [2,4,S/f,S/f] (f = the
         VAE's spatial factor, 8 for real models), timestep 500, context [2,77,dim]
+        (SDXL: and the added text_embeds and time_ids)
   vae   a decode of latents [1,4,S/f,S/f] to a [1,3,S,S] image
 PyTorch: diffusers' UNet2DConditionModel / AutoencoderKL from the diffusers
 folder, or from a single .safetensors file through diffusers' LDM converters
@@ -128,9 +129,19 @@ def torch_child(args) -> None:
         latents = torch.randn(batch, net.config.in_channels, h, h, generator=g)
         context = torch.randn(batch, TOKENS, net.config.cross_attention_dim, generator=g)
         t = torch.full((batch,), float(TIMESTEP))
+        added = None
+        if net.config.addition_embed_type == "text_time":
+            # SDXL: a pooled embedding and size conditioning of the real
+            # widths (6 time ids for the base, 5 for the refiner).
+            time_dim = net.config.addition_time_embed_dim
+            width = net.config.projection_class_embeddings_input_dim
+            ids = 6 if width - 6 * time_dim > 0 else 5
+            added = {"text_embeds": torch.randn(batch, width - ids * time_dim, generator=g),
+                     "time_ids": torch.tensor([[size, size, 0, 0, size, size][:ids]] * batch,
+                                              dtype=torch.float32)}
 
         def step():
-            return net(latents, t, encoder_hidden_states=context).sample
+            return net(latents, t, encoder_hidden_states=context, added_cond_kwargs=added).sample
     else:
         batch = 1
         latents = torch.randn(batch, net.config.latent_channels, h, h, generator=g)
