@@ -98,7 +98,7 @@ quality: deps-test build-diffuse
 # tools/venv.sh; the tiny models first, since the other tools read them).
 FIXTURE_TOOLS = make_token_fixtures make_ftfy_tables make_ftfy_fixtures make_rng_fixtures \
   make_image_fixtures make_scheduler_fixtures make_weighting_fixtures make_model_fixtures \
-  make_pipeline_fixtures
+  make_pipeline_fixtures make_sdxl_fixtures
 fixtures:
 	bash tools/venv.sh
 	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_fixtures.py --out tests/fixtures
@@ -107,10 +107,15 @@ fixtures:
 
 # Full-size random SD 1.5 / 2.1 / SD-Turbo-shaped checkpoints (exact names and
 # shapes, both layouts) and a full-size TAESD in FULLSIZE_DIR (about 9 GB and
-# 5 minutes), then loaded by `diffuse inspect` to prove the loader.
+# 5 minutes), then loaded by `diffuse inspect` to prove the loader. The
+# SDXL-shaped ones are big (about 14 GB and 3 minutes per model with both
+# layouts; the refiner 12 GB), so only when asked (`diffuse inspect` needs the
+# C side's SDXL support):
+#   make fullsize FULLSIZE_SDXL="sdxl sdxl-refiner sdxl-turbo"
+FULLSIZE_SDXL ?=
 fullsize: build-diffuse
 	bash tools/venv.sh
-	for m in sd15 sd21 sd-turbo; do \
+	for m in sd15 sd21 sd-turbo $(FULLSIZE_SDXL); do \
 	  [ -e $(FULLSIZE_DIR)/$$m.safetensors ] || HF_HUB_OFFLINE=1 .venv-tools/bin/python \
 	    tools/make_fullsize.py --model $$m --layout both --dtype f16 --out $(FULLSIZE_DIR) || exit 1; \
 	  for p in $(FULLSIZE_DIR)/$$m $(FULLSIZE_DIR)/$$m.safetensors; do \

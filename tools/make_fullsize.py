@@ -5,6 +5,27 @@ testing loaders and timing at real size without downloading weights. The
 values are a cheap random fill (normal(0, 0.02), norms around 1): names and
 shapes matter, not quality.
 
+SDXL, both layouts like the others (the single file in Stability's SGM
+naming: conditioner.embedders.*, model.diffusion_model.* with label_emb,
+first_stage_model.*; no DDPM schedule buffers):
+  sdxl          stabilityai/stable-diffusion-xl-base-1.0: CLIP ViT-L text_encoder
+                (768), OpenCLIP bigG text_encoder_2 (1280 wide, 32 layers,
+                projection 1280), UNet block_out_channels (320, 640, 1280),
+                transformer_layers_per_block (1, 2, 10), attention_head_dim
+                (5, 10, 20), cross_attention_dim 2048, addition_time_embed_dim
+                256, projection_class_embeddings_input_dim 2816, sample_size 128;
+                VAE scaling_factor 0.13025, force_upcast; EulerDiscreteScheduler,
+                timestep_spacing "leading". About 6.9 GB per layout in f16.
+  sdxl-refiner  stabilityai/stable-diffusion-xl-refiner-1.0: text_encoder_2 only
+                (conditioner.embedders.0.model.* in the single file), UNet
+                (384, 768, 1536, 1536), transformer_layers_per_block 4,
+                attention_head_dim (6, 12, 24, 24), cross_attention_dim 1280,
+                projection_class_embeddings_input_dim 2560,
+                requires_aesthetics_score. About 6.1 GB per layout.
+  sdxl-turbo    stabilityai/sdxl-turbo: the SDXL base networks at sample_size 64
+                (512x512), EulerAncestralDiscreteScheduler with timestep_spacing
+                "trailing".
+
 Two more shapes for the one-step benchmark (bench/bench_anchors.py):
   sd-turbo  what stabilityai/sd-turbo ships: the SD 2.1 architecture
             (OpenCLIP-H text encoder, 1024 wide; UNet attention_head_dim
@@ -16,23 +37,28 @@ Two more shapes for the one-step benchmark (bench/bench_anchors.py):
             diffusion_pytorch_model.safetensors (--layout is ignored).
 
 Usage:
-    .venv-tools/bin/python tools/make_fullsize.py --model sd15|sd21|sd-turbo|taesd \\
+    .venv-tools/bin/python tools/make_fullsize.py \\
+        --model sd15|sd21|sd-turbo|sdxl|sdxl-refiner|sdxl-turbo|taesd \\
         --layout diffusers|single|both --dtype f16|f32 --out DIR [--no-verify]
 
 Writes DIR/<name>/ (diffusers folder: model_index.json, scheduler/,
-tokenizer/, text_encoder/, unet/, vae/) and/or DIR/<name>.safetensors, <name>
-being the model (sd15, sd21) for f16 and <model>-f32 for f32
+tokenizer/, text_encoder/, unet/, vae/; SDXL: tokenizer_2/ and text_encoder_2/
+too, the refiner without tokenizer/ and text_encoder/) and/or
+DIR/<name>.safetensors, <name> being the model (sd15, sd21, sdxl, ...) for
+f16 and <model>-f32 for f32
 (original single-file layout: cond_stage_model.* -- for SD 2.1 the 24-block
 OpenCLIP text tower whose last block diffusers drops --, model.diffusion_model.*,
 first_stage_model.*, and the DDPM schedule buffers; no diffuse_config metadata,
 so loaders must infer the real configs as they do for real checkpoints).
 
 One component is built and written at a time (the single file is streamed),
-so peak memory stays around one UNet. Deterministic (fixed seeds).
+so peak memory stays around one UNet (resident size also counts the mmapped
+files the check reads). Deterministic (fixed seeds).
 
 Check (unless --no-verify): diffusers' single-file converters run on the
 written single file give back exactly the folder's tensors (every tensor when
-both layouts are written; names and shapes otherwise).
+both layouts are written; names and shapes otherwise); for SDXL, diffusers'
+checkpoint detection must also call the file xl_base / xl_refiner.
 """
 
 from __future__ import annotations
@@ -73,24 +99,55 @@ MODELS = {
                          "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "trailing",
                          "trained_betas": None, "use_karras_sigmas": False},
                      pad="!", diffusers_version="0.24.0.dev0"),
+    "sdxl": dict(family="sdxl", text_encoder=L.SDXL_TEXT_ENCODER, text_encoder_2=L.SDXL_TEXT_ENCODER_2,
+                 unet=L.SDXL_UNET, vae=L.SDXL_VAE, scheduler=L.SDXL_SCHEDULER, diffusers_version="0.19.0.dev0"),
+    "sdxl-refiner": dict(family="sdxl_refiner", text_encoder_2=L.SDXL_TEXT_ENCODER_2, unet=L.SDXL_REFINER_UNET,
+                         vae=L.SDXL_VAE, scheduler=L.SDXL_SCHEDULER, diffusers_version="0.19.0.dev0"),
+    # stabilityai/sdxl-turbo: SDXL base's networks at 512 px, Euler ancestral
+    # with trailing timesteps.
+    "sdxl-turbo": dict(family="sdxl", text_encoder=L.SDXL_TEXT_ENCODER, text_encoder_2=L.SDXL_TEXT_ENCODER_2,
+                       unet=dict(L.SDXL_UNET, _diffusers_version="0.24.0.dev0", sample_size=64),
+                       vae=L.SDXL_VAE, scheduler=L.SDXL_TURBO_SCHEDULER, diffusers_version="0.24.0.dev0"),
 }
 TAESD_SEED = 15
-SEED = {"text_encoder": 11, "unet": 12, "vae": 13, "extra": 14}
-COMPONENTS = ("text_encoder", "unet", "vae")
-FILES = {"text_encoder": "model.safetensors", "unet": "diffusion_pytorch_model.safetensors",
-         "vae": "diffusion_pytorch_model.safetensors"}
+SEED = {"text_encoder": 11, "unet": 12, "vae": 13, "extra": 14, "text_encoder_2": 16}
+FILES = {"text_encoder": "model.safetensors", "text_encoder_2": "model.safetensors",
+         "unet": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors"}
+SDXL_FAMILIES = ("sdxl", "sdxl_refiner")
+
+
+def components(spec: dict) -> tuple:
+    if spec["family"] == "sdxl":
+        return ("text_encoder", "text_encoder_2", "unet", "vae")
+    if spec["family"] == "sdxl_refiner":
+        return ("text_encoder_2", "unet", "vae")
+    return ("text_encoder", "unet", "vae")
+
+
+def ldm_prefixes(spec: dict, component: str) -> tuple:
+    """The single file's name prefixes of a component."""
+    if component == "unet":
+        return (L.UNET_PREFIX,)
+    if component == "vae":
+        return (L.VAE_PREFIX,)
+    if spec["family"] == "sdxl":
+        return (L.SDXL_CLIP_PREFIX,) if component == "text_encoder" else (L.SDXL_OPENCLIP_PREFIX,)
+    if spec["family"] == "sdxl_refiner":
+        return (L.SDXL_REFINER_OPENCLIP_PREFIX,)
+    return ("cond_stage_model.",)
 
 
 def meta_model(component: str, config: dict, layers: int | None = None):
     """The model on the meta device: names, shapes and module types, no memory."""
     with torch.device("meta"):
-        if component == "text_encoder":
-            from transformers import CLIPTextConfig, CLIPTextModel
+        if component in ("text_encoder", "text_encoder_2"):
+            from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
             cfg = {k: v for k, v in config.items() if not k.startswith("_")}
             if layers is not None:
                 cfg["num_hidden_layers"] = layers
-            return CLIPTextModel(CLIPTextConfig(**cfg))
+            cls = CLIPTextModelWithProjection if component == "text_encoder_2" else CLIPTextModel
+            return cls(CLIPTextConfig(**cfg))
         if component == "unet":
             from diffusers import UNet2DConditionModel
 
@@ -135,12 +192,20 @@ def to_ldm(component: str, state: dict, spec: dict, extra: dict | None, dtype: t
         return L.unet_to_ldm(state, spec["unet"])
     if component == "vae":
         return L.vae_to_ldm(state, spec["vae"])
+    meta = next(iter(state.values())).device.type == "meta"
+    if spec["family"] in SDXL_FAMILIES and component == "text_encoder":
+        ldm = L.clip_to_ldm(state, prefix=L.SDXL_CLIP_PREFIX)
+        ldm[L.SDXL_CLIP_PREFIX + "text_model.embeddings.position_ids"] = torch.arange(77, dtype=torch.int64)[None]
+        return ldm
+    if spec["family"] in SDXL_FAMILIES:  # text_encoder_2: OpenCLIP names, every layer kept
+        prefix = L.SDXL_OPENCLIP_PREFIX if spec["family"] == "sdxl" else L.SDXL_REFINER_OPENCLIP_PREFIX
+        logit = torch.empty((), dtype=dtype, device="meta") if meta else torch.tensor(4.6052, dtype=dtype)
+        return L.sdxl_openclip_to_sgm(state, spec["text_encoder_2"]["num_hidden_layers"], prefix, logit_scale=logit)
     if spec["family"] == "sd1":
         ldm = L.clip_to_ldm(state)
         ldm[L.CLIP_PREFIX + "text_model.embeddings.position_ids"] = torch.arange(77, dtype=torch.int64)[None]
         return ldm
     d = spec["text_encoder"]["hidden_size"]
-    meta = state["text_model.final_layer_norm.weight"].device.type == "meta"
     if meta:
         projection = torch.empty((d, d), dtype=dtype, device="meta")
         logit = torch.empty((), dtype=dtype, device="meta")
@@ -174,30 +239,39 @@ def build(args) -> list[Path]:
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
 
+    sdxl = spec["family"] in SDXL_FAMILIES
+    comps = components(spec)
     if write_folder:
-        for sub in ("scheduler",) + COMPONENTS:
+        for sub in ("scheduler",) + comps:
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        index = L.model_index(spec["family"], spec["diffusers_version"], True)
+        if sdxl:
+            index = L.sdxl_model_index(spec["family"] == "sdxl_refiner", spec["diffusers_version"])
+        else:
+            index = L.model_index(spec["family"], spec["diffusers_version"], True)
         index["scheduler"] = ["diffusers", spec["scheduler"]["_class_name"]]
         L.write_json(folder / "model_index.json", index)
         L.write_json(folder / "scheduler" / "scheduler_config.json", spec["scheduler"])
-        L.write_tokenizer_files(folder / "tokenizer", spec["pad"], full=True)
-        for c in COMPONENTS:
+        if "text_encoder" in comps:
+            L.write_tokenizer_files(folder / "tokenizer", L.END_TOKEN if sdxl else spec["pad"], full=True)
+        if "text_encoder_2" in comps:
+            L.write_tokenizer_files(folder / "tokenizer_2", "!", full=True)
+        for c in comps:
             L.write_json(folder / c / "config.json", spec[c])
         written.append(folder)
 
     writer = None
-    buffers = L.ldm_scheduler_buffers(spec["scheduler"], dtype)
+    # SGM (SDXL) checkpoints carry no DDPM schedule buffers
+    buffers = {} if sdxl else L.ldm_scheduler_buffers(spec["scheduler"], dtype)
     if write_single:
         entries = []
-        for c in COMPONENTS:
+        for c in comps:
             ldm = to_ldm(c, meta_state(meta_model(c, spec[c])), spec,
                          extra_layer(spec, dtype, meta=True) if c == "text_encoder" else None, dtype)
             entries += [(k, v.dtype if v.dtype == torch.int64 else dtype, tuple(v.shape)) for k, v in ldm.items()]
         entries += [(k, v.dtype, tuple(v.shape)) for k, v in buffers.items()]
         writer = L.SafetensorsStreamWriter(single, entries, {"format": "pt"})
 
-    for c in COMPONENTS:
+    for c in comps:
         t0 = time.time()
         model = meta_model(c, spec[c])
         state = random_state(model, SEED[c], dtype)
@@ -251,17 +325,18 @@ def build_taesd(args) -> list[Path]:
 
 def verify(spec: dict, single: Path, folder: Path | None, dtype: torch.dtype) -> None:
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     t0 = time.time()
-    prefixes = {"text_encoder": ("cond_stage_model.",), "unet": (L.UNET_PREFIX,), "vae": (L.VAE_PREFIX,)}
-    configs = {c: spec[c] for c in COMPONENTS}
+    configs = {c: spec[c] for c in components(spec)}
     with safe_open(single, "pt") as f:
         keys = list(f.keys())
-        for c in COMPONENTS:
-            ldm = {k: f.get_tensor(k) for k in keys if k.startswith(prefixes[c])}
+        if spec["family"] in SDXL_FAMILIES:
+            assert not any(k.startswith(("cond_stage_model.", "betas", "alphas_cumprod")) for k in keys)
+        for c in components(spec):
+            ldm = {k: f.get_tensor(k) for k in keys if k.startswith(ldm_prefixes(spec, c))}
             if folder is not None:
-                want = load_file(folder / c / FILES[c])
+                # the folder's tensors are read one at a time while comparing
+                want = L.LazySafetensors(folder / c / FILES[c])
                 lines = L.verify_ldm_roundtrip(ldm, spec["family"], configs, {c: want})
             else:
                 want = meta_state(meta_model(c, spec[c]))
@@ -280,6 +355,19 @@ def verify_shapes(ldm, spec, configs, component, want) -> list[str]:
         got = sfu.convert_ldm_unet_checkpoint(ldm, configs["unet"])
     elif component == "vae":
         got = sfu.convert_ldm_vae_checkpoint(ldm, configs["vae"])
+    elif spec["family"] in SDXL_FAMILIES and component == "text_encoder":
+        got = sfu.convert_ldm_clip_checkpoint(ldm)
+        got.pop("text_model.embeddings.position_ids", None)
+    elif spec["family"] in SDXL_FAMILIES:
+        prefix = ldm_prefixes(spec, component)[0]
+
+        class _Cfg2:
+            class config:
+                hidden_size = configs[component]["hidden_size"]
+        got = sfu.convert_open_clip_checkpoint(_Cfg2, ldm, prefix=prefix)
+        kind = sfu.infer_diffusers_model_type(ldm)
+        if kind != ("xl_base" if spec["family"] == "sdxl" else "xl_refiner"):
+            raise AssertionError(f"diffusers detects {kind}")
     elif spec["family"] == "sd1":
         got = sfu.convert_ldm_clip_checkpoint(ldm)
         got.pop("text_model.embeddings.position_ids", None)

@@ -1,18 +1,29 @@
 """Shared code of the diffuse developer tools: model configs, the diffusers ->
-original (LDM / CompVis) naming of Stable Diffusion 1.x / 2.x weights, its
-check against diffusers' own converters, the CLIP tokenizer files, and a
-streaming safetensors writer.
+original (LDM / CompVis, and SGM for SDXL) naming of Stable Diffusion 1.x /
+2.x / XL weights, its check against diffusers' own converters, the CLIP
+tokenizer files, and a streaming safetensors writer.
 
-Imported by tools/make_fixtures.py, tools/make_fullsize.py and
-bench/bench_text_encoder.py; not a script.
+Imported by tools/make_fixtures.py, tools/make_sdxl_fixtures.py,
+tools/make_fullsize.py and bench/bench_text_encoder.py; not a script.
 
 Naming (diffusers -> single file):
   text encoder, SD 1.x   text_model.*  ->  cond_stage_model.transformer.text_model.*
   text encoder, SD 2.x   text_model.*  ->  cond_stage_model.model.* (OpenCLIP:
                          fused attn.in_proj_{weight,bias}, text_projection,
                          logit_scale, and one more resblock than diffusers keeps)
+  text encoders, SDXL    (Stability's generative-models, "SGM", single files)
+                         text_encoder   text_model.* -> conditioner.embedders.0.transformer.text_model.*
+                                        (plus embeddings.position_ids, int64 [1, 77])
+                         text_encoder_2 -> conditioner.embedders.1.model.* (OpenCLIP names as
+                                        SD 2.x, every layer kept; text_projection stored
+                                        [width, projection_dim] = the diffusers Linear
+                                        weight transposed; logit_scale)
+                         refiner: its only encoder (text_encoder_2) -> conditioner.embedders.0.model.*
   unet                   *  ->  model.diffusion_model.* (input_blocks / middle_block /
-                         output_blocks numbering of the LDM UNet)
+                         output_blocks numbering of the LDM UNet; SDXL's add_embedding
+                         linear_1 / linear_2 -> label_emb.0.0 / label_emb.0.2; levels
+                         without attention simply have no input_blocks.N.1 / output_blocks.N.1,
+                         and each attention keeps its transformer_blocks.K numbering)
   vae                    *  ->  first_stage_model.* (encoder.down.i.block.j, mid.attn_1
                          with 1x1-conv q/k/v/proj_out, decoder.up numbered bottom-up)
 The mapping is the inverse of diffusers/loaders/single_file_utils.py
@@ -38,6 +49,10 @@ UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 CLIP_PREFIX = "cond_stage_model.transformer."
 OPENCLIP_PREFIX = "cond_stage_model.model."
+# SDXL (SGM) single files
+SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer."
+SDXL_OPENCLIP_PREFIX = "conditioner.embedders.1.model."
+SDXL_REFINER_OPENCLIP_PREFIX = "conditioner.embedders.0.model."
 
 # --------------------------------------------------------------------------
 # Released configs (runwayml/stable-diffusion-v1-5, stabilityai/stable-diffusion-2-1),
@@ -187,6 +202,179 @@ SD21_SCHEDULER = {
 }
 
 
+# stabilityai/stable-diffusion-xl-base-1.0 / -refiner-1.0 / sdxl-turbo, written
+# as their config.json files are (text_encoder is CLIP ViT-L/14 as in SD 1.x
+# but with the SDXL repository's token ids; text_encoder_2 is OpenCLIP
+# ViT-bigG/14 with its projection).
+
+SDXL_TEXT_ENCODER = {
+    "architectures": ["CLIPTextModel"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 0,
+    "dropout": 0.0,
+    "eos_token_id": 2,
+    "hidden_act": "quick_gelu",
+    "hidden_size": 768,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 3072,
+    "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77,
+    "model_type": "clip_text_model",
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "pad_token_id": 1,
+    "projection_dim": 768,
+    "torch_dtype": "float16",
+    "transformers_version": "4.32.0.dev0",
+    "vocab_size": 49408,
+}
+
+SDXL_TEXT_ENCODER_2 = {
+    "architectures": ["CLIPTextModelWithProjection"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 0,
+    "dropout": 0.0,
+    "eos_token_id": 2,
+    "hidden_act": "gelu",
+    "hidden_size": 1280,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 5120,
+    "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77,
+    "model_type": "clip_text_model",
+    "num_attention_heads": 20,
+    "num_hidden_layers": 32,
+    "pad_token_id": 1,
+    "projection_dim": 1280,
+    "torch_dtype": "float16",
+    "transformers_version": "4.32.0.dev0",
+    "vocab_size": 49408,
+}
+
+SDXL_UNET = {
+    "_class_name": "UNet2DConditionModel",
+    "_diffusers_version": "0.19.0.dev0",
+    "act_fn": "silu",
+    "addition_embed_type": "text_time",
+    "addition_embed_type_num_heads": 64,
+    "addition_time_embed_dim": 256,
+    "attention_head_dim": [5, 10, 20],
+    "block_out_channels": [320, 640, 1280],
+    "center_input_sample": False,
+    "class_embed_type": None,
+    "class_embeddings_concat": False,
+    "conv_in_kernel": 3,
+    "conv_out_kernel": 3,
+    "cross_attention_dim": 2048,
+    "cross_attention_norm": None,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "downsample_padding": 1,
+    "dual_cross_attention": False,
+    "encoder_hid_dim": None,
+    "encoder_hid_dim_type": None,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 4,
+    "layers_per_block": 2,
+    "mid_block_only_cross_attention": None,
+    "mid_block_scale_factor": 1,
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "norm_eps": 1e-05,
+    "norm_num_groups": 32,
+    "num_attention_heads": None,
+    "num_class_embeds": None,
+    "only_cross_attention": False,
+    "out_channels": 4,
+    "projection_class_embeddings_input_dim": 2816,
+    "resnet_out_scale_factor": 1.0,
+    "resnet_skip_time_act": False,
+    "resnet_time_scale_shift": "default",
+    "sample_size": 128,
+    "time_cond_proj_dim": None,
+    "time_embedding_act_fn": None,
+    "time_embedding_dim": None,
+    "time_embedding_type": "positional",
+    "timestep_post_act": None,
+    "transformer_layers_per_block": [1, 2, 10],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "upcast_attention": None,
+    "use_linear_projection": True,
+}
+
+SDXL_REFINER_UNET = dict(
+    SDXL_UNET,
+    attention_head_dim=[6, 12, 24, 24],
+    block_out_channels=[384, 768, 1536, 1536],
+    cross_attention_dim=1280,
+    down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    projection_class_embeddings_input_dim=2560,
+    transformer_layers_per_block=4,
+    up_block_types=["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+)
+
+SDXL_VAE = {
+    "_class_name": "AutoencoderKL",
+    "_diffusers_version": "0.20.0.dev0",
+    "act_fn": "silu",
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+    "force_upcast": True,
+    "in_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "out_channels": 3,
+    "sample_size": 1024,
+    "scaling_factor": 0.13025,
+    "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+}
+
+SDXL_SCHEDULER = {
+    "_class_name": "EulerDiscreteScheduler",
+    "_diffusers_version": "0.19.0.dev0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "interpolation_type": "linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "sample_max_value": 1.0,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+    "use_karras_sigmas": False,
+}
+
+SDXL_TURBO_SCHEDULER = dict(SDXL_SCHEDULER, _class_name="EulerAncestralDiscreteScheduler",
+                            _diffusers_version="0.24.0.dev0", timestep_spacing="trailing")
+
+
+def sdxl_model_index(refiner: bool, diffusers_version: str) -> dict:
+    """model_index.json of an SDXL base (StableDiffusionXLPipeline) or refiner
+    (StableDiffusionXLImg2ImgPipeline: no CLIP-L, aesthetic-score time ids,
+    no zeroed negative prompt)."""
+    index = {
+        "_class_name": "StableDiffusionXLImg2ImgPipeline" if refiner else "StableDiffusionXLPipeline",
+        "_diffusers_version": diffusers_version,
+        "force_zeros_for_empty_prompt": not refiner,
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        "text_encoder": [None, None] if refiner else ["transformers", "CLIPTextModel"],
+        "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+        "tokenizer": [None, None] if refiner else ["transformers", "CLIPTokenizer"],
+        "tokenizer_2": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    if refiner:
+        index["requires_aesthetics_score"] = True
+    return index
+
+
 def model_index(family: str, diffusers_version: str, with_tokenizer: bool) -> dict:
     scheduler = "PNDMScheduler" if family == "sd1" else "DDIMScheduler"
     index = {
@@ -279,6 +467,8 @@ def token_windows(tokenizer, prompt: str, pad_id: int) -> list[list[int]]:
 _UNET_FIXED = {
     "time_embedding.linear_1": "time_embed.0",
     "time_embedding.linear_2": "time_embed.2",
+    "add_embedding.linear_1": "label_emb.0.0",  # SDXL's text_time embedding
+    "add_embedding.linear_2": "label_emb.0.2",
     "conv_in": "input_blocks.0.0",
     "conv_norm_out": "out.0",
     "conv_out": "out.2",
@@ -381,9 +571,10 @@ def vae_to_ldm(state: dict, config: dict) -> dict:
     return out
 
 
-def clip_to_ldm(state: dict) -> dict:
-    """SD 1.x: transformers' CLIPTextModel names under cond_stage_model.transformer."""
-    return {CLIP_PREFIX + k: v for k, v in state.items()}
+def clip_to_ldm(state: dict, prefix: str = CLIP_PREFIX) -> dict:
+    """SD 1.x: transformers' CLIPTextModel names under cond_stage_model.transformer.
+    (SDXL's first encoder: prefix SDXL_CLIP_PREFIX)."""
+    return {prefix + k: v for k, v in state.items()}
 
 
 _OPENCLIP_LAYER = {
@@ -396,11 +587,14 @@ _OPENCLIP_LAYER = {
 
 
 def openclip_to_ldm(state: dict, layers: int, extra: dict | None = None, text_projection=None,
-                    logit_scale=None) -> dict:
+                    logit_scale=None, prefix: str = OPENCLIP_PREFIX) -> dict:
     """SD 2.x: OpenCLIP names. `extra`: the state of one more layer (diffusers
     names, layer index `layers`), present in real SD 2 checkpoints (OpenCLIP's
-    24th block) and dropped by diffusers."""
-    P = OPENCLIP_PREFIX
+    24th block) and dropped by diffusers. `text_projection` is stored as
+    given (OpenCLIP's [width, projection] matrix). SDXL: prefix
+    SDXL_OPENCLIP_PREFIX / SDXL_REFINER_OPENCLIP_PREFIX, no extra layer; see
+    sdxl_openclip_to_sgm."""
+    P = prefix
     out = {}
     out[P + "token_embedding.weight"] = state["text_model.embeddings.token_embedding.weight"]
     out[P + "positional_embedding"] = state["text_model.embeddings.position_embedding.weight"]
@@ -430,6 +624,16 @@ def openclip_to_ldm(state: dict, layers: int, extra: dict | None = None, text_pr
     if missing:
         raise KeyError(f"OpenCLIP mapping does not cover: {sorted(missing)[:5]}")
     return out
+
+
+def sdxl_openclip_to_sgm(state: dict, layers: int, prefix: str, logit_scale=None) -> dict:
+    """SDXL's text_encoder_2 (transformers' CLIPTextModelWithProjection state:
+    text_model.* and text_projection.weight [projection, width]) in OpenCLIP
+    names under `prefix`, text_projection transposed to OpenCLIP's [width,
+    projection], every layer kept."""
+    text_model = {k: v for k, v in state.items() if k != "text_projection.weight"}
+    projection = state["text_projection.weight"].t().contiguous()
+    return openclip_to_ldm(text_model, layers, text_projection=projection, logit_scale=logit_scale, prefix=prefix)
 
 
 def ldm_scheduler_buffers(config: dict, dtype=torch.float32) -> dict:
@@ -481,8 +685,22 @@ def verify_ldm_roundtrip(ldm: dict, family: str, configs: dict, states: dict, sa
     """Runs diffusers' single-file converters on `ldm` and checks that each
     gives back exactly `states[component]` (names, shapes, values). Returns a
     list of what was checked; raises AssertionError otherwise. `states` may
-    hold only some components."""
+    hold only some components (and may be any mapping, e.g. a lazy view of a
+    safetensors file).
+
+    family: "sd1", "sd2", "sdxl" (components text_encoder = CLIP-L,
+    text_encoder_2 = OpenCLIP under conditioner.embedders.1.model., unet, vae)
+    or "sdxl_refiner" (text_encoder_2 under conditioner.embedders.0.model.).
+    For the SDXL families, when `ldm` holds the OpenCLIP tower, diffusers'
+    own checkpoint-type detection (infer_diffusers_model_type) must also say
+    xl_base / xl_refiner."""
     from diffusers.loaders import single_file_utils as sfu
+
+    def hidden(component):
+        class _Cfg:  # convert_open_clip_checkpoint reads text_model.config.hidden_size
+            class config:
+                hidden_size = configs[component]["hidden_size"]
+        return _Cfg
 
     checked = []
     for component, state in states.items():
@@ -490,24 +708,26 @@ def verify_ldm_roundtrip(ldm: dict, family: str, configs: dict, states: dict, sa
             got = sfu.convert_ldm_unet_checkpoint(ldm, configs["unet"])
         elif component == "vae":
             got = sfu.convert_ldm_vae_checkpoint(ldm, configs["vae"])
-        elif component == "text_encoder" and family == "sd1":
+        elif component == "text_encoder" and family in ("sd1", "sdxl"):
             got = sfu.convert_ldm_clip_checkpoint(ldm)
             got.pop("text_model.embeddings.position_ids", None)
-        elif component == "text_encoder":
+        elif component == "text_encoder" and family == "sd2":
             layers = configs["text_encoder"]["num_hidden_layers"]
             # diffusers hard-codes the 24th OpenCLIP block (index 23) as the one
             # to drop; our tiny models have fewer layers, so drop the extra one
             # here the same way before converting.
             extra = f"{OPENCLIP_PREFIX}transformer.resblocks.{layers}."
             view = {k: v for k, v in ldm.items() if not k.startswith(extra)}
-
-            class _Cfg:  # convert_open_clip_checkpoint reads text_model.config.hidden_size
-                class config:
-                    hidden_size = configs["text_encoder"]["hidden_size"]
-
-            got = sfu.convert_open_clip_checkpoint(_Cfg, view)
+            got = sfu.convert_open_clip_checkpoint(hidden("text_encoder"), view)
+        elif component == "text_encoder_2" and family in ("sdxl", "sdxl_refiner"):
+            prefix = SDXL_OPENCLIP_PREFIX if family == "sdxl" else SDXL_REFINER_OPENCLIP_PREFIX
+            got = sfu.convert_open_clip_checkpoint(hidden("text_encoder_2"), ldm, prefix=prefix)
+            kind = sfu.infer_diffusers_model_type(ldm)
+            want_kind = "xl_base" if family == "sdxl" else "xl_refiner"
+            if kind != want_kind:
+                raise AssertionError(f"{family}: diffusers detects the checkpoint as {kind}, not {want_kind}")
         else:
-            raise ValueError(component)
+            raise ValueError(f"{family}: {component}")
         keys = None
         if sample:
             names = sorted(state)
@@ -517,6 +737,33 @@ def verify_ldm_roundtrip(ldm: dict, family: str, configs: dict, states: dict, sa
         checked.append(f"{component}: {len(state)} tensors, names match exactly, "
                        f"{len(keys) if keys is not None else len(state)} compared bit-exactly")
     return checked
+
+
+class LazySafetensors:
+    """A read-only mapping over a .safetensors file that loads a tensor only
+    when it is asked for (verify_ldm_roundtrip's `states` without holding a
+    multi-GB component twice)."""
+
+    def __init__(self, path):
+        from safetensors import safe_open
+
+        self._f = safe_open(str(path), "pt")
+        self._keys = list(self._f.keys())
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def keys(self):
+        return list(self._keys)
+
+    def __getitem__(self, key):
+        return self._f.get_tensor(key)
 
 
 # --------------------------------------------------------------------------
