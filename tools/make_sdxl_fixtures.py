@@ -744,8 +744,9 @@ def case(name, sampler="euler", *, model=BASE, pipeline="txt2img", steps=8, sche
          guidance=5.0, prompt=PROMPT, prompt_2=None, negative=None, negative_2=None, width=SIZE, height=SIZE,
          size_passed=True, batch=1, clip_skip=None, strength=1.0, init_image=None, original_size=None,
          crops=(0, 0), target_size=None, negative_original_size=None, negative_crops=(0, 0),
-         negative_target_size=None, aesthetic=None, negative_aesthetic=None, denoising_end=None, refiner=None):
-    return {"name": name, "model": model, "pipeline": pipeline, "sampler": sampler, "schedule": schedule,
+         negative_target_size=None, aesthetic=None, negative_aesthetic=None, denoising_end=None, refiner=None,
+         windowed=False):
+    return {"name": name, "windowed": windowed, "model": model, "pipeline": pipeline, "sampler": sampler, "schedule": schedule,
             "spacing": spacing, "steps": steps, "guidance_scale": guidance, "prompt": prompt, "prompt_2": prompt_2,
             "negative_prompt": negative, "negative_prompt_2": negative_2, "seed": None, "width": width,
             "height": height, "size_passed": size_passed, "batch": batch, "diffusers_clip_skip": clip_skip,
@@ -771,7 +772,11 @@ def sdxl_cases() -> list[dict]:
         case("euler_negative_empty", negative=""),  # passed: encoded, not zeroed
         case("euler_prompt_2", prompt_2="an oil painting, vivid colours", negative=NEGATIVE,
              negative_2="jpeg artifacts, watermark"),
-        case("euler_long_prompt", prompt=PROMPTS[-1], negative="blurry, low quality, " * 20),
+        # Longer than one window: windowed as A1111 does (diffuse's rule, where
+        # diffusers would truncate), see a1111_embeddings; the short prompt is
+        # padded with the empty prompt's windows to the negative's count.
+        case("a1111_long_prompt", prompt=PROMPTS[-1], negative="blurry, low quality, " * 20,
+             windowed=True),
         case("euler_microcond", original_size=(64, 48), crops=(4, 8), target_size=(20, 28)),
         case("euler_microcond_negative", negative=NEGATIVE, original_size=(64, 48), crops=(4, 8),
              target_size=(20, 28), negative_original_size=(16, 16), negative_crops=(0, 2),
@@ -861,6 +866,47 @@ def perturbing(unet):
     return unet.register_forward_hook(hook)
 
 
+@torch.no_grad()
+def a1111_embeddings(pipe, c: dict) -> dict:
+    """prompt_embeds & co. for prompts longer than a window, as A1111 (and
+    diffuse) build them: each tokenizer chunks its text into 75-token windows
+    (modules/sd_hijack_clip.py tokenize_line, ported in
+    make_weighting_fixtures.py; tokenizer_2 pads with "!"), the shorter of the
+    two chunk lists is extended with the empty prompt's window, each window
+    goes through both encoders (hidden_states[-2]) and is joined, the windows
+    are concatenated along the tokens, the pooled embedding is window 0's;
+    the shorter of prompt and negative is extended with the empty prompt's
+    joined windows. The pipeline then runs on these embeddings."""
+    import make_weighting_fixtures as W
+
+    def windows(text, tokenizer, pad_id):
+        return [ids for ids, _ in W.tokenize_line(tokenizer, text, pad_id)]
+
+    def encode(text, text_2):
+        w1 = windows(text, pipe.tokenizer, W.END)
+        w2 = windows(text_2, pipe.tokenizer_2, 0)
+        empty1, empty2 = windows("", pipe.tokenizer, W.END)[0], windows("", pipe.tokenizer_2, 0)[0]
+        n = max(len(w1), len(w2))
+        w1 += [empty1] * (n - len(w1))
+        w2 += [empty2] * (n - len(w2))
+        o1 = pipe.text_encoder(torch.tensor(w1), output_hidden_states=True)
+        o2 = pipe.text_encoder_2(torch.tensor(w2), output_hidden_states=True)
+        joined = torch.cat([o1.hidden_states[-2], o2.hidden_states[-2]], dim=-1)  # [n, 77, d]
+        return joined.reshape(1, n * 77, -1), o2.text_embeds[:1]
+
+    prompt, negative = c["prompt"], c["negative_prompt"] if c["negative_prompt"] is not None else ""
+    cond, pooled = encode(prompt, c["prompt_2"] if c["prompt_2"] is not None else prompt)
+    uncond, negative_pooled = encode(negative, c["negative_prompt_2"] if c["negative_prompt_2"] is not None
+                                     else negative)
+    empty, _ = encode("", "")
+    while cond.shape[1] < uncond.shape[1]:
+        cond = torch.cat([cond, empty], dim=1)
+    while uncond.shape[1] < cond.shape[1]:
+        uncond = torch.cat([uncond, empty], dim=1)
+    return {"prompt_embeds": cond, "negative_prompt_embeds": uncond, "pooled_prompt_embeds": pooled,
+            "negative_pooled_prompt_embeds": negative_pooled}
+
+
 def run_pipeline_case(pipes: dict, c: dict):
     """Returns (tensors, info) for one case."""
     gen = lambda seed: torch.Generator("cpu").manual_seed(seed)  # noqa: E731
@@ -880,8 +926,9 @@ def run_pipeline_case(pipes: dict, c: dict):
                 handle.remove()
         return result, recorder
 
+    prompts = a1111_embeddings(pipes["base"], c) if c["windowed"] else prompt_kwargs(c)
     common = dict(num_inference_steps=c["steps"], guidance_scale=c["guidance_scale"], num_images_per_prompt=b,
-                  eta=c["eta"], **prompt_kwargs(c))
+                  eta=c["eta"], **prompts)
     tensors = {}
     if c["pipeline"] == "txt2img":
         pipe = pipes["base"]
