@@ -1,5 +1,6 @@
 """End-to-end text-to-image benchmark: one whole generation with diffusers'
-StableDiffusionPipeline (PyTorch, CPU, float32) and with `diffuse generate`,
+StableDiffusionPipeline (SDXL folders: StableDiffusionXLPipeline; PyTorch,
+CPU, float32) and with `diffuse generate`,
 on the same weights, side by side in one run.
 
 Usage:
@@ -97,6 +98,20 @@ def scheduler_config(model: Path, family: str) -> dict:
     return dict(L.SD15_SCHEDULER if family == "sd1" else L.SD21_SCHEDULER)
 
 
+def sdxl_pipeline(model: Path, taesd: str | None):
+    """An SDXL diffusers folder as StableDiffusionXLPipeline, float32, Euler
+    from its own scheduler config (leading spacing, as diffuse reads it)."""
+    import torch
+    from diffusers import AutoencoderTiny, EulerDiscreteScheduler, StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(model, torch_dtype=torch.float32, local_files_only=True,
+                                                     add_watermarker=False)
+    if taesd:
+        pipe.vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=torch.float32, local_files_only=True).eval()
+    pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    return pipe
+
+
 def torch_child(args) -> None:
     import torch
 
@@ -107,21 +122,25 @@ def torch_child(args) -> None:
 
     baseline_rss = BT.vm_hwm_bytes()
     model = Path(args.model)
-    family = BT.family_of(model)
     t0 = time.perf_counter()
-    if args.taesd:  # TAESD as the decoder (the one-step turbo benchmark)
-        from diffusers import AutoencoderTiny
-
-        vae = AutoencoderTiny.from_pretrained(args.taesd, torch_dtype=torch.float32, local_files_only=True).eval()
+    if model.is_dir() and (model / "text_encoder_2").is_dir():
+        pipe, family = sdxl_pipeline(model, args.taesd), "sdxl"
     else:
-        vae = BU.load_torch_component(model, "vae")
-    text_encoder = BT.load_torch_text_encoder(model, family)
-    unet = BU.load_torch_component(model, "unet")
-    tokenizer = load_tokenizer(model, family)
-    scheduler = EulerDiscreteScheduler.from_config(scheduler_config(model, family))
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+        family = BT.family_of(model)
+        if args.taesd:  # TAESD as the decoder (the one-step turbo benchmark)
+            from diffusers import AutoencoderTiny
+
+            vae = AutoencoderTiny.from_pretrained(args.taesd, torch_dtype=torch.float32,
+                                                  local_files_only=True).eval()
+        else:
+            vae = BU.load_torch_component(model, "vae")
+        text_encoder = BT.load_torch_text_encoder(model, family)
+        unet = BU.load_torch_component(model, "unet")
+        tokenizer = load_tokenizer(model, family)
+        scheduler = EulerDiscreteScheduler.from_config(scheduler_config(model, family))
+        pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     load_seconds = time.perf_counter() - t0
     loaded_rss = BT.vm_hwm_bytes()
