@@ -518,8 +518,14 @@ static int parse_core(df_http_request *request, const json_t *core, df_request_p
         message = rewritten;
         param = "n";
     } else if (!strcmp(param, "model")) {
-        status = 404; /* OpenAI's answer to a model that does not exist */
-        code = "model_not_found";
+        /* OpenAI's answer to a model that does not exist; one that exists
+         * but cannot serve the request (an SDXL refiner asked for text to
+         * image) is a bad parameter. */
+        const char *name = json_string_value(json_object_get(core, "model"));
+        if (name && !df_models_find(server->models, name)) {
+            status = 404;
+            code = "model_not_found";
+        }
     }
     *answered = df_http_send_error(request, status, "invalid_request_error", code, param, NULL,
                                    "%s", message);
