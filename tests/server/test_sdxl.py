@@ -208,7 +208,12 @@ def test_refiner_native_and_a1111_equal_the_cli(server, models, tmp_path):
     image = decode(base64.b64decode(r.json()["images"][0]))
     assert image.tobytes() == expected.tobytes()
 
-    # Another switch point is another image; the base model stays loaded.
+    # The stored parameters are the whole request: sent again, the same image
+    # (what a restart re-runs).
+    again = job(server, **done["parameters"])
+    assert job_image(server, again).tobytes() == expected.tobytes()
+
+    # Another switch point is another image.
     other = job(server, model="xl", refiner="xl-refiner", refiner_start=0.5, seed=5,
                 sampler="Euler", guidance_scale=7)
     assert "Refiner switch at: 0.5" in other["infotexts"][0]
@@ -280,6 +285,34 @@ def test_refiner_img2img_with_aesthetic_score(server, size):
     p = done["parameters"]
     assert (p["aesthetic_score"], p["negative_aesthetic_score"], p["crop_top"]) == (7.5, 2.0, 8)
     assert (done["width"], done["height"]) == (size, size)
+    again = job(server, **p)
+    assert job_image(server, again).tobytes() == job_image(server, done).tobytes()
+    plain = job(server, **dict(p, aesthetic_score=None, negative_aesthetic_score=None))
+    assert job_image(server, plain).tobytes() != job_image(server, done).tobytes()
+
+
+def estimate(model):
+    """`diffuse generate --estimate-memory` of a 1-step default-size request."""
+    out = subprocess.run([BINARY, "generate", "-m", model, "-p", "x", "--steps", "1",
+                          "--estimate-memory"], check=True, capture_output=True, text=True,
+                         timeout=TIMEOUT).stdout
+    return int(out.split()[0])
+
+
+def test_max_memory_counts_the_refiner(models, make_server):
+    """--max-memory counts the refiner's working memory on top of the
+    base's: between the base's alone and the sum, the base alone is taken
+    and the pair refused at submission, saying why."""
+    base = estimate(os.path.join(models, "xl"))
+    refiner = estimate(os.path.join(models, "xl-refiner"))
+    limit = max(base + refiner // 2, 1 << 20)
+    s = make_server(["--models-dir", models, "--max-memory", str(limit)])
+    params = {"prompt": "x", "model": "xl", "steps": 1}
+    assert s.post("/v1/jobs", json=params).status_code == 202
+    r = s.post("/v1/jobs", json=dict(params, refiner="xl-refiner"))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] in ("width", "batch")
+    assert "base and refiner together" in r.json()["error"]["message"]
 
 
 # -- listings ---------------------------------------------------------------------
