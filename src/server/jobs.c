@@ -318,18 +318,21 @@ static void run_job(df_jobs *jobs, df_job *job)
     double started = df_server_now(), run_start = df_server_monotonic();
     if (df_store_set_running(jobs->config.store, job->id, started, &error))
         log_store_error(job->id, &error);
-    /* The job's model (loaded here, on the worker, when it is not in
-     * memory: the job shows "loading" meanwhile). */
-    df_model *model = NULL;
+    /* The job's model, and its refiner (loaded here, on the worker, when
+     * not in memory: the job shows "loading" meanwhile). A refiner is
+     * opened beside the base, never in its place (models.h). */
+    df_model *model = NULL, *refiner = NULL;
     df_status status = DF_OK;
-    if (job->params.model) {
-        status = df_models_acquire(jobs->config.models, job->params.model, on_loading, job,
-                                   &model, &error);
-    } else {
-        char name[256];
+    char name[256];
+    if (job->params.model)
+        snprintf(name, sizeof name, "%s", job->params.model);
+    else
         df_models_default(jobs->config.models, name, sizeof name);
+    if (job->params.refiner)
+        status = df_models_acquire_pair(jobs->config.models, name, job->params.refiner,
+                                        on_loading, job, &model, &refiner, &error);
+    else
         status = df_models_acquire(jobs->config.models, name, on_loading, job, &model, &error);
-    }
     pthread_mutex_lock(&jobs->lock);
     job->state = DF_JOB_RUNNING;
     emit(jobs, job, "started",
@@ -344,9 +347,13 @@ static void run_job(df_jobs *jobs, df_job *job)
     request.progress_user = job;
     request.cancel = should_stop;
     request.cancel_user = job;
+    request.refiner = refiner;
     df_generate_result result = {0};
     if (!status)
         status = df_model_generate(model, &request, &result, &error);
+    /* Back to --max-loaded once the pair is no longer needed. */
+    if (job->params.refiner)
+        df_models_trim(jobs->config.models);
 
     pthread_mutex_lock(&jobs->lock);
     int cancelled = job->cancel_requested, stopping = jobs->stopping;

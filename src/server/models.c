@@ -13,6 +13,8 @@
  *  - only rescans write `all` and `listed` (serialised by `rescan_lock`), so
  *    a rescan reads `listed` without `lock`; everyone else reads under it.
  *  - df_model objects are touched by the worker thread only (acquire, free).
+ *  - `loaded` has room for max(max_loaded, 2): a base + refiner pair may
+ *    hold two open when max_loaded is 1, until df_models_trim.
  */
 #include "server/models.h"
 #include "server/log.h"
@@ -25,6 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "io/checkpoint.h"
 #include "runtime/error.h"
 
 /* A catalogue entry and what tells a changed file from the probed one. */
@@ -142,6 +145,16 @@ static df_status probe(df_models *models, const char *name, const char *path,
     e->layout = df_model_layout(model);
     e->size_multiple = df_model_size_multiple(model);
     e->default_size = df_model_default_size(model);
+    /* A refiner is known by its components (the df_model does not say): a
+     * second open of the checkpoint maps its headers only, no weights. */
+    if (e->family == DF_FAMILY_SDXL) {
+        df_checkpoint *checkpoint = NULL;
+        df_error ignored = {0};
+        if (!df_checkpoint_open(path, &checkpoint, &ignored))
+            e->refiner = df_checkpoint_has(checkpoint, DF_COMPONENT_TEXT_ENCODER_2) &&
+                         !df_checkpoint_has(checkpoint, DF_COMPONENT_TEXT_ENCODER);
+        df_checkpoint_free(checkpoint);
+    }
     /* Kept to estimate requests' memory: requests ask for previews only when
      * the server has a TAESD, and the estimate counts its scratch. */
     if (models->config.taesd_path &&
@@ -187,6 +200,16 @@ static int is_listed(const df_models *models, const catalogue_entry *entry)
         if (models->listed[i] == entry)
             return 1;
     return 0;
+}
+
+/* The default when there is no other: the first entry that draws from
+ * noise (not an SDXL refiner), else the first. */
+static const catalogue_entry *first_default(const catalogue_entry *const *list, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (!list[i]->public.refiner)
+            return list[i];
+    return list[0];
 }
 
 static int compare_names(const void *a, const void *b)
@@ -318,13 +341,16 @@ static df_status build_catalogue(df_models *models, int *added, int *removed, df
     models->listed = listed;
     models->count = count;
     if (!models->default_entry || !is_listed(models, models->default_entry)) {
-        /* The default went away (or was replaced): the first, which is
-         * the -m model when there is one. A replaced default stays the
+        /* The default went away (or was replaced): the first that is no
+         * refiner, which is the -m model when there is one (-m is the
+         * user's choice, refiner or not). A replaced default stays the
          * default under its new entry. */
         const catalogue_entry *same_name =
             models->default_entry ? find_locked(models, models->default_entry->public.name)
                                   : NULL;
-        models->default_entry = same_name ? same_name : listed[0];
+        models->default_entry = same_name        ? same_name
+                                : models->fixed ? models->fixed
+                                                : first_default(listed, count);
     }
     pthread_mutex_unlock(&models->lock);
     free(old_listed);
@@ -358,10 +384,13 @@ static void close_slot(df_models *models, int slot)
     pthread_mutex_unlock(&models->lock);
 }
 
-/* Worker thread: closes the open models a rescan took out (or replaced). */
-static void close_unlisted(df_models *models)
+/* Worker thread: closes the open models a rescan took out (or replaced),
+ * but `keep` (the other half of a pair being acquired, or NULL). */
+static void close_unlisted(df_models *models, const catalogue_entry *keep)
 {
     for (int slot = models->loaded_count - 1; slot >= 0; slot--) {
+        if (models->loaded[slot].entry == keep)
+            continue;
         pthread_mutex_lock(&models->lock);
         int listed = is_listed(models, models->loaded[slot].entry);
         pthread_mutex_unlock(&models->lock);
@@ -373,12 +402,30 @@ static void close_unlisted(df_models *models)
     }
 }
 
-df_status df_models_acquire(df_models *models, const char *name,
-                            void (*on_load)(void *user, const char *name), void *user,
-                            df_model **out, df_error *error)
+/* Worker thread: the least recently used open model other than `keep`
+ * closed; 0 when there is none to close. */
+static int close_oldest(df_models *models, const catalogue_entry *keep)
+{
+    int oldest = -1;
+    for (int i = 0; i < models->loaded_count; i++)
+        if (models->loaded[i].entry != keep &&
+            (oldest < 0 || models->loaded[i].used < models->loaded[oldest].used))
+            oldest = i;
+    if (oldest < 0)
+        return 0;
+    df_log_info("unloading model %s", models->loaded[oldest].entry->public.name);
+    close_slot(models, oldest);
+    return 1;
+}
+
+/* df_models_acquire with `keep` open throughout (NULL: none) and room for
+ * `limit` models (max_loaded, or 2 for a pair). */
+static df_status acquire(df_models *models, const char *name, const catalogue_entry *keep,
+                         int limit, void (*on_load)(void *user, const char *name), void *user,
+                         df_model **out, df_error *error)
 {
     *out = NULL;
-    close_unlisted(models);
+    close_unlisted(models, keep);
     pthread_mutex_lock(&models->lock);
     const catalogue_entry *entry = find_locked(models, name);
     pthread_mutex_unlock(&models->lock);
@@ -394,15 +441,8 @@ df_status df_models_acquire(df_models *models, const char *name,
     if (on_load)
         on_load(user, entry->public.name);
     /* Room first: the least recently used goes before the new one comes. */
-    while (models->loaded_count >= models->config.max_loaded) {
-        int oldest = 0;
-        for (int i = 1; i < models->loaded_count; i++)
-            if (models->loaded[i].used < models->loaded[oldest].used)
-                oldest = i;
-        df_log_info("unloading model %s",
-                    models->loaded[oldest].entry->public.name);
-        close_slot(models, oldest);
-    }
+    while (models->loaded_count >= limit && close_oldest(models, keep))
+        ;
     double started = seconds_now();
     df_model *model = NULL;
     df_status status = df_model_open(models->config.runtime, entry->public.path, &model, error);
@@ -419,6 +459,61 @@ df_status df_models_acquire(df_models *models, const char *name,
     pthread_mutex_unlock(&models->lock);
     *out = model;
     return DF_OK;
+}
+
+df_status df_models_acquire(df_models *models, const char *name,
+                            void (*on_load)(void *user, const char *name), void *user,
+                            df_model **out, df_error *error)
+{
+    return acquire(models, name, NULL, models->config.max_loaded, on_load, user, out, error);
+}
+
+/* The open slot of `entry`, or -1. */
+static int slot_of(const df_models *models, const catalogue_entry *entry)
+{
+    for (int i = 0; i < models->loaded_count; i++)
+        if (models->loaded[i].entry == entry)
+            return i;
+    return -1;
+}
+
+df_status df_models_acquire_pair(df_models *models, const char *name, const char *refiner,
+                                 void (*on_load)(void *user, const char *name), void *user,
+                                 df_model **out, df_model **out_refiner, df_error *error)
+{
+    *out = *out_refiner = NULL;
+    pthread_mutex_lock(&models->lock);
+    const catalogue_entry *base_entry = find_locked(models, name),
+                          *refiner_entry = find_locked(models, refiner);
+    pthread_mutex_unlock(&models->lock);
+    if (!refiner_entry)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "refiner: unknown model '%s'",
+                            refiner ? refiner : "");
+    if (refiner_entry == base_entry)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "refiner: the refiner is the base model itself");
+    /* Each half keeps the other open (an open refiner is not closed to
+     * make room for its base), with room for both. */
+    const int limit = models->config.max_loaded < 2 ? 2 : models->config.max_loaded;
+    df_status status = acquire(models, name, refiner_entry, limit, on_load, user, out, error);
+    if (!status)
+        status = acquire(models, refiner, base_entry, limit, on_load, user, out_refiner, error);
+    if (status) {
+        *out = *out_refiner = NULL;
+        return status;
+    }
+    /* The base counts as used last: df_models_trim then closes the refiner
+     * first, and a plain job on the base finds it open. */
+    int base = slot_of(models, base_entry);
+    if (base >= 0)
+        models->loaded[base].used = ++models->clock;
+    return DF_OK;
+}
+
+void df_models_trim(df_models *models)
+{
+    while (models->loaded_count > models->config.max_loaded && close_oldest(models, NULL))
+        ;
 }
 
 df_status df_models_create(const df_models_config *config, df_models **out, df_error *error)
@@ -443,13 +538,14 @@ df_status df_models_create(const df_models_config *config, df_models **out, df_e
     int added = 0, removed = 0;
     if (!status)
         status = build_catalogue(models, &added, &removed, error);
-    if (!status && !(models->loaded = calloc((size_t)models->config.max_loaded,
-                                             sizeof *models->loaded)))
+    /* Room for a base + refiner pair even when max_loaded is 1. */
+    int capacity = models->config.max_loaded < 2 ? 2 : models->config.max_loaded;
+    if (!status && !(models->loaded = calloc((size_t)capacity, sizeof *models->loaded)))
         status = df_error_set(error, DF_ERR_NO_MEMORY, "out of memory");
     df_model *first = NULL;
     if (!status)
-        status = df_models_acquire(models, models->listed[0]->public.name, NULL, NULL, &first,
-                                   error);
+        status = df_models_acquire(models, models->default_entry->public.name, NULL, NULL,
+                                   &first, error);
     if (status) {
         df_models_free(models);
         return status;

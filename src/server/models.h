@@ -9,10 +9,12 @@
  * folder "sd15" are two models). -m PATH adds that checkpoint first under
  * its base name (a DIR entry of the same name is then hidden), makes it the
  * default and stays whatever rescans find; without -m the default is the
- * first name. Every entry is opened once when it is first seen to read its
- * family, size multiple and default size (requests are validated against
- * the model they name without loading it), then closed; an entry that does
- * not open is left out with a message on stderr.
+ * first name that is not an SDXL refiner (a refiner makes no image from
+ * noise; the first name when all are). Every entry is opened once when it
+ * is first seen to read its family, whether it is an SDXL refiner, its size
+ * multiple and default size (requests are validated against the model they
+ * name without loading it), then closed; an entry that does not open is
+ * left out with a message on stderr.
  *
  * Entries: a const df_model_entry * from df_models_entry or df_models_find
  * stays valid and unchanged until df_models_free, even after a rescan took
@@ -23,9 +25,13 @@
  *
  * Memory: df_models_acquire (the job worker only) opens a model on first use
  * and keeps at most max_loaded open, closing the least recently used one
- * first, and closing first any open model a rescan took out. Nothing else
- * touches a df_model, so no lock guards them; the catalogue, the default
- * name and the table of open models are read by other threads under a lock.
+ * first, and closing first any open model a rescan took out. A base +
+ * refiner job needs both at once: df_models_acquire_pair opens them side by
+ * side, one over max_loaded when that is 1 (never evicting one of the pair
+ * for the other), and df_models_trim closes the excess once the job is
+ * done. Nothing else touches a df_model, so no lock guards them; the
+ * catalogue, the default name and the table of open models are read by
+ * other threads under a lock.
  */
 #ifndef DF_SERVER_MODELS_H
 #define DF_SERVER_MODELS_H
@@ -57,6 +63,9 @@ typedef struct df_model_entry {
     df_family family;
     df_layout layout;
     int size_multiple, default_size;
+    /* An SDXL refiner: SDXL's second text encoder and no first (it refines
+     * an init image or follows a base; it makes no image from noise). */
+    int refiner;
 } df_model_entry;
 
 int df_models_count(const df_models *models);
@@ -111,5 +120,17 @@ df_status df_models_estimate(df_models *models, const char *name,
 df_status df_models_acquire(df_models *models, const char *name,
                             void (*on_load)(void *user, const char *name), void *user,
                             df_model **out, df_error *error);
+
+/* Worker thread only: the models `name` and `refiner` open together, for a
+ * base + refiner job (see Memory above). Both stay valid until the next
+ * acquire or df_models_trim; `on_load` is called for each one loaded. */
+df_status df_models_acquire_pair(df_models *models, const char *name, const char *refiner,
+                                 void (*on_load)(void *user, const char *name), void *user,
+                                 df_model **out, df_model **out_refiner, df_error *error);
+
+/* Worker thread only: closes the least recently used open models until at
+ * most max_loaded are (after a pair; the base was used last, so with
+ * max_loaded 1 the refiner goes). */
+void df_models_trim(df_models *models);
 
 #endif

@@ -4,7 +4,10 @@
  * types and ranges are the table below, so the README, the validation and
  * the normalized JSON cannot drift apart. Sampler, schedule and spacing
  * names are checked with the engine's own parsers, so a request the server
- * accepts is one the engine will not refuse for a name.
+ * accepts is one the engine will not refuse for a name. SDXL's fields are
+ * checked against the resolved model's family (and the refiner's), so
+ * prompt_2 on SD 1.x or a refiner asked to draw from noise is a 400 naming
+ * the field at submission, not a failed job later.
  */
 #include "server/request.h"
 #include "server/util.h"
@@ -30,7 +33,16 @@ static const char *const known_fields[] = {
     "decoder",
     "preset",
     "precision",
+    "prompt_2", "negative_prompt_2", "original_width", "original_height", "target_width",
+    "target_height", "crop_top", "crop_left", "aesthetic_score", "negative_aesthetic_score",
+    "refiner", "refiner_start",
     NULL};
+
+/* The engine's defaults (df_generate_request_init): a stored request leaves
+ * them out. Written here because the fuzz target links no engine. */
+#define DEFAULT_AESTHETIC_SCORE 6.0
+#define DEFAULT_NEGATIVE_AESTHETIC_SCORE 2.5
+#define DEFAULT_REFINER_START 0.8
 
 void df_request_limits_default(df_request_limits *limits, int size_multiple, int default_size)
 {
@@ -159,6 +171,119 @@ static df_status parse_precision(const json_t *body, const df_request_limits *li
     return DF_OK;
 }
 
+/* The names GET /v1/models lists (df_family_name's; the fuzz target links
+ * no engine). */
+static const char *family_name(df_family family)
+{
+    switch (family) {
+    case DF_FAMILY_SD1: return "sd1";
+    case DF_FAMILY_SD2: return "sd2";
+    case DF_FAMILY_SDXL: return "sdxl";
+    case DF_FAMILY_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+/* SDXL's fields, checked against the resolved model `model` (its family is
+ * unknown without a resolver: the engine then refuses what does not fit).
+ * A value that changes nothing (a 0 size, the default aesthetic score) is
+ * accepted anywhere; any other on a model it cannot apply to is refused. */
+static df_status parse_sdxl(const json_t *body, const df_request_limits *limits,
+                            const df_request_model *model, df_request_params *p,
+                            df_request_error *error)
+{
+    const int known = model->family != DF_FAMILY_UNKNOWN;
+    const int sdxl = model->family == DF_FAMILY_SDXL;
+    const char *family = family_name(model->family);
+    df_status status;
+    if ((status = get_string(body, "prompt_2", limits->max_prompt_bytes, &p->prompt_2, error)) ||
+        (status = get_string(body, "negative_prompt_2", limits->max_prompt_bytes,
+                             &p->negative_prompt_2, error)))
+        return status;
+    if (known && !sdxl && (p->prompt_2 || p->negative_prompt_2))
+        return fail(error, p->prompt_2 ? "prompt_2" : "negative_prompt_2",
+                    "the model %s is %s, with one text encoder (prompt_2 and negative_prompt_2 "
+                    "are the prompts of SDXL's second)", model->name, family);
+
+    /* Micro-conditioning (diffusers' original_size, crops_coords_top_left,
+     * target_size), as flat fields: diffusers' tuples are (height, width)
+     * and WxH elsewhere, and a flat name cannot be read the wrong way. */
+    static const char *const names[] = {"original_width", "original_height", "target_width",
+                                         "target_height", "crop_top", "crop_left"};
+    int *const values[] = {&p->original_width, &p->original_height, &p->target_width,
+                           &p->target_height, &p->crop_top, &p->crop_left};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        long long value = 0;
+        if ((status = get_int(body, names[i], 0, 65536, &value, error)))
+            return status;
+        if (value && known && !sdxl)
+            return fail(error, names[i], "SDXL micro-conditioning; the model %s is %s",
+                        model->name, family);
+        *values[i] = (int)value;
+    }
+
+    if ((status = get_string(body, "refiner", 256, &p->refiner, error)))
+        return status;
+    if (p->refiner) {
+        df_request_model refiner = {0};
+        char message[768];
+        if (!limits->resolve_model)
+            return fail(error, "refiner", "this server offers one model (start it with "
+                                          "--models-dir DIR holding the base and the refiner)");
+        if (limits->resolve_model(limits->resolve_user, p->refiner, &refiner, message,
+                                  sizeof message))
+            return fail(error, "refiner", "%s", message);
+        if (known && !sdxl)
+            return fail(error, "refiner", "the model %s is %s; a refiner follows an SDXL base "
+                        "model", model->name, family);
+        if (model->refiner)
+            return fail(error, "refiner", "the model %s is itself an SDXL refiner; a refiner "
+                        "follows an SDXL base model", model->name);
+        if (refiner.family != DF_FAMILY_SDXL || !refiner.refiner)
+            return fail(error, "refiner", "%s is an %s model, not an SDXL refiner (a model "
+                        "with SDXL's second text encoder only)", refiner.name,
+                        refiner.family == DF_FAMILY_SDXL ? "SDXL base"
+                                                         : family_name(refiner.family));
+        free(p->refiner);
+        if (!(p->refiner = strdup(refiner.name)))
+            return fail(error, "refiner", "out of memory");
+    }
+    p->refiner_start = DEFAULT_REFINER_START;
+    const json_t *start = field(body, "refiner_start");
+    if (start && !p->refiner)
+        return fail(error, "refiner_start", "only with refiner");
+    if (start) {
+        double x = json_is_number(start) ? json_number_value(start) : NAN;
+        if (!(x > 0 && x < 1)) /* NaN too */
+            return fail(error, "refiner_start", "expected a number between 0 and 1, exclusive "
+                        "(the fraction of the schedule the base model runs)");
+        p->refiner_start = x;
+    }
+
+    /* The refiner's conditioning: where a refiner runs (after the base, or
+     * as the model of an img2img). */
+    p->aesthetic_score = DEFAULT_AESTHETIC_SCORE;
+    p->negative_aesthetic_score = DEFAULT_NEGATIVE_AESTHETIC_SCORE;
+    if ((status = get_number(body, "aesthetic_score", -1000, 1000, &p->aesthetic_score,
+                             error)) ||
+        (status = get_number(body, "negative_aesthetic_score", -1000, 1000,
+                             &p->negative_aesthetic_score, error)))
+        return status;
+    const int refines = p->refiner || model->refiner;
+    if (!refines && (p->aesthetic_score != DEFAULT_AESTHETIC_SCORE ||
+                     p->negative_aesthetic_score != DEFAULT_NEGATIVE_AESTHETIC_SCORE))
+        return fail(error, p->aesthetic_score != DEFAULT_AESTHETIC_SCORE
+                               ? "aesthetic_score" : "negative_aesthetic_score",
+                    "only where an SDXL refiner runs (a refiner, or a refiner as the model of "
+                    "an img2img): a base model takes no aesthetic score");
+
+    if (model->refiner && !p->init_image)
+        return fail(error, "model", "%s is an SDXL refiner: it refines an init image (img2img: "
+                    "init_image) or follows a base model (as \"refiner\"), and makes no image "
+                    "from noise", model->name);
+    return DF_OK;
+}
+
 static df_status parse_fields(const json_t *body, const df_request_limits *limits,
                               df_request_params *p, df_request_error *error)
 {
@@ -173,7 +298,11 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
                                     "height, steps, guidance_scale, sampler, schedule, spacing, "
                                     "seed, seed_mode, rng, batch (or n), clip_skip, weighting, "
                                     "eta, prediction, preview_every, model, init_image, "
-                                    "strength, decoder, preset, precision)");
+                                    "strength, decoder, preset, precision, prompt_2, "
+                                    "negative_prompt_2, original_width, original_height, "
+                                    "target_width, target_height, crop_top, crop_left, "
+                                    "aesthetic_score, negative_aesthetic_score, refiner, "
+                                    "refiner_start)");
         (void)value;
     }
     if (field(body, "batch") && field(body, "n"))
@@ -192,8 +321,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         (status = get_string(body, "rng", 64, &p->rng, error)) ||
         (status = get_string(body, "prediction", 64, &p->prediction, error)))
         return status;
-    if (!p->negative_prompt && !(p->negative_prompt = strdup("")))
-        return fail(error, "negative_prompt", "out of memory");
+    /* An absent negative prompt stays NULL: on an SDXL base it is not the
+     * same as "" (request.h). */
 
     /* The model first: sizes are checked against the one the job runs on. */
     int size_multiple = limits->size_multiple, default_size = limits->default_size;
@@ -201,8 +330,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     if (model && !json_is_string(model))
         return fail(error, "model", "expected a string (a model name)");
     const char *model_precision = NULL; /* the resolved model's own default */
+    df_request_model resolved = {0};    /* family unknown without a resolver */
     if (limits->resolve_model) {
-        df_request_model resolved = {0};
         char message[768];
         if (limits->resolve_model(limits->resolve_user, model ? json_string_value(model) : NULL,
                                   &resolved, message, sizeof message))
@@ -361,7 +490,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
         return fail(error, "rng", "expected \"cpu\" or \"philox\"");
     if (p->prediction && strcmp(p->prediction, "epsilon") && strcmp(p->prediction, "v_prediction"))
         return fail(error, "prediction", "expected \"epsilon\" or \"v_prediction\"");
-    if ((status = parse_precision(body, limits, model_precision, p, error)))
+    if ((status = parse_precision(body, limits, model_precision, p, error)) ||
+        (status = parse_sdxl(body, limits, &resolved, p, error)))
         return status;
     return DF_OK;
 }
@@ -397,7 +527,8 @@ json_t *df_request_to_json(const df_request_params *p)
         return NULL;
     int failed = 0;
     failed |= set(o, "prompt", json_string(p->prompt ? p->prompt : ""));
-    failed |= set(o, "negative_prompt", json_string(p->negative_prompt ? p->negative_prompt : ""));
+    if (p->negative_prompt) /* absent stays absent (request.h) */
+        failed |= set(o, "negative_prompt", json_string(p->negative_prompt));
     failed |= set(o, "width", json_integer(p->width));
     failed |= set(o, "height", json_integer(p->height));
     failed |= set(o, "steps", json_integer(p->steps));
@@ -418,14 +549,31 @@ json_t *df_request_to_json(const df_request_params *p)
     const char *names[] = {"sampler", "schedule", "spacing", "rng", "prediction", "model",
                            "init_image",
                            "decoder",
-                           "preset"};
+                           "preset",
+                           "prompt_2", "negative_prompt_2", "refiner"};
     const char *values[] = {p->sampler, p->schedule, p->spacing, p->rng, p->prediction,
                             p->model, p->init_image,
                             p->decoder,
-                            p->preset};
+                            p->preset,
+                            p->prompt_2, p->negative_prompt_2, p->refiner};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (values[i])
             failed |= set(o, names[i], json_string(values[i]));
+    /* SDXL's numbers only where they differ from the defaults, so requests
+     * without them are stored as before. */
+    const char *sizes[] = {"original_width", "original_height", "target_width",
+                           "target_height", "crop_top", "crop_left"};
+    const int size_values[] = {p->original_width, p->original_height, p->target_width,
+                               p->target_height, p->crop_top, p->crop_left};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (size_values[i])
+            failed |= set(o, sizes[i], json_integer(size_values[i]));
+    if (p->aesthetic_score != DEFAULT_AESTHETIC_SCORE)
+        failed |= set(o, "aesthetic_score", json_real(p->aesthetic_score));
+    if (p->negative_aesthetic_score != DEFAULT_NEGATIVE_AESTHETIC_SCORE)
+        failed |= set(o, "negative_aesthetic_score", json_real(p->negative_aesthetic_score));
+    if (p->refiner)
+        failed |= set(o, "refiner_start", json_real(p->refiner_start));
     if (failed) {
         json_decref(o);
         return NULL;
@@ -456,6 +604,18 @@ void df_request_to_generate(const df_request_params *p, df_generate_request *out
     out->preview_every = p->preview_every;
     out->decoder = p->decoder;
     out->precision = p->precision;
+    out->prompt_2 = p->prompt_2;
+    out->negative_prompt_2 = p->negative_prompt_2;
+    out->original_width = p->original_width;
+    out->original_height = p->original_height;
+    out->target_width = p->target_width;
+    out->target_height = p->target_height;
+    out->crop_top = p->crop_top;
+    out->crop_left = p->crop_left;
+    out->aesthetic_score = (float)p->aesthetic_score;
+    out->negative_aesthetic_score = (float)p->negative_aesthetic_score;
+    if (p->refiner) /* the caller sets out->refiner to the model it names */
+        out->refiner_start = (float)p->refiner_start;
     if (p->init_pixels) {
         out->init_pixels = p->init_pixels;
         out->init_width = p->init_width;
@@ -481,6 +641,9 @@ void df_request_params_free(df_request_params *p)
     free(p->decoder);
     free(p->preset);
     free(p->precision);
+    free(p->prompt_2);
+    free(p->negative_prompt_2);
+    free(p->refiner);
     memset(p, 0, sizeof *p);
 }
 

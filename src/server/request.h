@@ -10,7 +10,9 @@
  * random seed, the model's default size and the default precision are
  * resolved at parse time), so df_request_to_json of it, parsed again under
  * the same limits, gives the same generation — this is what the job store
- * keeps and what a restart re-runs.
+ * keeps and what a restart re-runs. A field that cannot apply to the
+ * request's model (prompt_2 on SD 1.x, a refiner after a non-SDXL base, an
+ * aesthetic score without a refiner) is refused naming it, never dropped.
  */
 #ifndef DF_SERVER_REQUEST_H
 #define DF_SERVER_REQUEST_H
@@ -25,6 +27,12 @@
 typedef struct df_request_model {
     char name[256];          /* the offered model's name */
     int size_multiple, default_size;
+    /* DF_FAMILY_UNKNOWN when the resolver cannot tell (the SDXL-only
+     * fields are then left to the engine to refuse). */
+    df_family family;
+    /* An SDXL refiner (the second text encoder only): it refines an init
+     * image or follows a base as "refiner", and makes no image from noise. */
+    int refiner;
     /* Its own default precision (`diffuse serve --model-precision
      * NAME=PRECISION`): "f32", "bf16" or "int8", valid until the parse
      * returns; NULL: none, the server's default_precision applies. */
@@ -72,7 +80,10 @@ void df_request_limits_default(df_request_limits *limits, int size_multiple, int
 
 struct df_request_params {
     char *prompt;          /* never NULL once parsed ("" is the empty prompt) */
-    char *negative_prompt; /* never NULL once parsed */
+    /* NULL: none given. The same as "" but on an SDXL base, which then
+     * conditions the unconditional half on zeros (diffusers'
+     * force_zeros_for_empty_prompt) where "" encodes the empty prompt. */
+    char *negative_prompt;
     char *sampler, *schedule, *spacing, *rng, *prediction; /* NULL: engine default */
     int width, height, steps, batch, clip_skip, preview_every;
     int weighting;         /* A1111 emphasis syntax */
@@ -96,6 +107,18 @@ struct df_request_params {
      * server's: "bf16" or "int8"; "f32" only where that default is not f32
      * (so the stored request re-runs in f32); NULL: f32. */
     char *precision;
+    /* SDXL. prompt_2 / negative_prompt_2: the second text encoder's prompts
+     * (NULL: prompt / negative_prompt). Micro-conditioning in pixels (0: the
+     * image's size, and a 0,0 crop). The refiner's aesthetic scores (6.0 and
+     * 2.5 unless given; only where a refiner runs). "refiner": a catalogue
+     * name (resolved) of an SDXL refiner that takes over at refiner_start (a
+     * fraction of the schedule in (0, 1), default 0.8), NULL: none. */
+    char *prompt_2, *negative_prompt_2;
+    int original_width, original_height, target_width, target_height;
+    int crop_top, crop_left;
+    double aesthetic_score, negative_aesthetic_score;
+    char *refiner;
+    double refiner_start;
 };
 
 /* A validation failure: the field at fault ("" for the body as a whole) and
@@ -119,7 +142,8 @@ df_status df_request_parse(const json_t *body, const df_request_limits *limits,
 json_t *df_request_to_json(const df_request_params *params);
 
 /* A df_generate_request pointing into `params` (which must outlive it);
- * progress callback and preview cadence are the caller's to set. */
+ * progress callback and preview cadence are the caller's to set, and so is
+ * the refiner's df_model (params->refiner only names it). */
 void df_request_to_generate(const df_request_params *params, df_generate_request *out);
 
 void df_request_params_free(df_request_params *params);

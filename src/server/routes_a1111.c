@@ -21,6 +21,10 @@
  * per-image mode) on the CPU generator unless override_settings (or the
  * options) set "randn_source" to "GPU"/"NV" (the Philox generator).
  *
+ * SDXL: refiner_checkpoint and refiner_switch_at are the native refiner and
+ * refiner_start; an empty negative prompt is sent as none, so an SDXL model
+ * gets zero negative conditioning as in A1111 (see translate).
+ *
  * Fields: A1111's request fields are translated; the ones we cannot honour
  * are accepted when they are off or at their default (restore_faces false,
  * enable_hr false, styles [], ...) and refused with 422 naming the field
@@ -257,8 +261,8 @@ static const field_rule fields[] = {
     {"hr_prompt", WITH_HR, NULL},
     {"hr_negative_prompt", WITH_HR, NULL},
     {"hr_additional_modules", WITH_HR, NULL},
-    {"refiner_checkpoint", OFF_EMPTY, "refiner checkpoints are not supported"},
-    {"refiner_switch_at", IGNORED, NULL}, /* inert without a refiner */
+    {"refiner_checkpoint", MAPPED, NULL},
+    {"refiner_switch_at", MAPPED, NULL},
     {"disable_extra_networks", IGNORED, NULL},
     {"firstpass_image", OFF_EMPTY, "a first-pass image is not supported"},
     {"comments", IGNORED, NULL},
@@ -329,7 +333,8 @@ static const char *a1111_name(const char *native)
         {"guidance_scale", "cfg_scale"}, {"batch", "batch_size"}, {"sampler", "sampler_name"},
         {"strength", "denoising_strength"}, {"init_image", "init_images"},
         {"clip_skip", "override_settings.CLIP_stop_at_last_layers"},
-        {"model", "override_settings.sd_model_checkpoint"}, {"schedule", "scheduler"}};
+        {"model", "override_settings.sd_model_checkpoint"}, {"schedule", "scheduler"},
+        {"refiner", "refiner_checkpoint"}, {"refiner_start", "refiner_switch_at"}};
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(native, map[i][0]))
             return map[i][1];
@@ -397,15 +402,20 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
     if (!n)
         return -1;
     /* Strings as they are (the native parser checks their types and names
-     * the field; a1111_name maps the name back). */
-    const char *copied[] = {"prompt", "negative_prompt"};
-    for (size_t i = 0; i < 2; i++) {
-        json_t *v = json_object_get(body, copied[i]);
-        if (v && !json_is_null(v))
-            json_object_set(n, copied[i], v);
-        else
-            json_object_set_new(n, copied[i], json_string(""));
-    }
+     * the field; a1111_name maps the name back). An empty negative prompt
+     * is sent as none: A1111 (sd_models_xl.py, force_zero_negative_prompt)
+     * zeroes an SDXL model's negative conditioning when the negative prompt
+     * is "", which is what the engine does for none (a native "" encodes
+     * the empty prompt instead); on SD 1.x and 2.x the two are the same. */
+    json_t *prompt = json_object_get(body, "prompt");
+    if (prompt && !json_is_null(prompt))
+        json_object_set(n, "prompt", prompt);
+    else
+        json_object_set_new(n, "prompt", json_string(""));
+    json_t *negative = json_object_get(body, "negative_prompt");
+    if (negative && !json_is_null(negative) &&
+        !(json_is_string(negative) && !json_string_length(negative)))
+        json_object_set(n, "negative_prompt", negative);
     /* Extensions, as they are (the native parser checks them). */
     const char *extensions[] = {"decoder", "preset"};
     for (size_t i = 0; i < sizeof extensions / sizeof *extensions; i++) {
@@ -555,6 +565,27 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
     if (!json_object_get(n, "rng"))
         json_object_set_new(n, "rng", json_string("cpu"));
 
+    /* The refiner: as A1111, none for an empty name or "None", nor with a
+     * switch at 1 or later (it never comes); refiner_switch_at is the
+     * fraction the base model runs (the core's refiner_start, 0.8 when
+     * absent as A1111's UI), and inert without a refiner. */
+    json_t *refiner = json_object_get(body, "refiner_checkpoint");
+    json_t *switch_at = json_object_get(body, "refiner_switch_at");
+    if (refiner && !json_is_null(refiner) && !json_is_string(refiner))
+        return *answered = invalid(request, "refiner_checkpoint", "refiner_checkpoint: str "
+                                   "type expected"), -1;
+    if (switch_at && !json_is_null(switch_at) && !json_is_number(switch_at))
+        return *answered = invalid(request, "refiner_switch_at", "refiner_switch_at: value is "
+                                   "not a valid float"), -1;
+    const char *refiner_name = json_string_value(refiner);
+    if (refiner_name && *refiner_name && strcmp(refiner_name, "None") &&
+        strcmp(refiner_name, "none") &&
+        !(json_is_number(switch_at) && json_number_value(switch_at) >= 1)) {
+        json_object_set(n, "refiner", refiner); /* the core resolves and checks it */
+        if (json_is_number(switch_at))
+            json_object_set(n, "refiner_start", switch_at);
+    }
+
     /* diffuse's extension field, validated by the core */
     json_t *precision = json_object_get(body, "precision");
     if (precision && !json_is_null(precision))
@@ -682,9 +713,14 @@ static char *info_text(const json_t *params, const json_t *result, const transla
     json_t *infotexts = json_object_get(result, "infotexts");
     json_t *all_prompts = json_array(), *all_negative = json_array();
     size_t count = json_array_size(seeds);
+    /* No negative prompt is A1111's "" (translate sends "" as none). */
+    json_t *negative = json_object_get(params, "negative_prompt");
+    json_t *empty = json_string("");
+    if (!negative)
+        negative = empty;
     for (size_t i = 0; i < count; i++) {
         json_array_append(all_prompts, json_object_get(params, "prompt"));
-        json_array_append(all_negative, json_object_get(params, "negative_prompt"));
+        json_array_append(all_negative, negative);
     }
     char stamp[32];
     time_t now = time(NULL);
@@ -701,7 +737,7 @@ static char *info_text(const json_t *params, const json_t *result, const transla
         "{s:O?, s:o, s:O?, s:o, s:O?, s:O?, s:i, s:O?, s:f, s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:b, "
         "s:n, s:s, s:n, s:n, s:n, s:i, s:i, s:{}, s:i, s:O?, s:[], s:s, s:O?, s:b, s:s, s:b}",
         "prompt", json_object_get(params, "prompt"), "all_prompts", all_prompts,
-        "negative_prompt", json_object_get(params, "negative_prompt"), "all_negative_prompts",
+        "negative_prompt", negative, "all_negative_prompts",
         all_negative, "seed", json_object_get(params, "seed"), "all_seeds", seeds, "subseed", -1,
         "all_subseeds", seeds, "subseed_strength", 0.0, "width", json_object_get(result, "width"),
         "height", json_object_get(result, "height"), "sampler_name",
@@ -712,8 +748,15 @@ static char *info_text(const json_t *params, const json_t *result, const transla
         "extra_generation_params", "index_of_first_image", 0, "infotexts", infotexts, "styles", "job_timestamp", stamp, "clip_skip",
         json_object_get(params, "clip_skip"), "is_using_inpainting_conditioning", 0, "version",
         "diffuse " DIFFUSE_VERSION, "interrupted", interrupted);
+    json_decref(empty);
     if (!info)
         return NULL;
+    /* A1111 lists the refiner among the extra parameters, as its infotext. */
+    json_t *refiner = json_object_get(params, "refiner");
+    if (json_is_string(refiner))
+        json_object_set_new(info, "extra_generation_params",
+                            json_pack("{s:O, s:O}", "Refiner", refiner, "Refiner switch at",
+                                      json_object_get(params, "refiner_start")));
     json_object_set(info, "denoising_strength",
                     img2img ? json_object_get(params, "strength") : json_null());
     json_object_set_new(info, "n_iter", json_integer(t->n_iter));
@@ -810,6 +853,15 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
     }
     json_t *parameters = default_parameters(img2img);
     json_object_update(parameters, body);
+    /* The size that ran where the client left it to the model: A1111's
+     * default of 512 is not what an SDXL (or a tiny) model makes. */
+    const char *sides[] = {"width", "height"};
+    for (int side = 0; side < 2; side++) {
+        json_t *sent = json_object_get(body, sides[side]);
+        json_t *ran = json_object_get(result, sides[side]);
+        if ((!json_is_integer(sent) || !json_integer_value(sent)) && ran)
+            json_object_set(parameters, sides[side], ran);
+    }
     if (img2img && !t.include_init_images)
         json_object_set_new(parameters, "init_images", json_null());
     char *info = info_text(params_json, result, &t, img2img, state == DF_JOB_CANCELLED);
@@ -944,9 +996,13 @@ static enum MHD_Result sd_models(df_http_request *request)
          * filename: the name under --models-dir (or -m's base name), not
          * A1111's absolute path: where the server keeps its files is none
          * of a client's business, and clients only show or match it. */
-        json_array_append_new(out, json_pack("{s:s, s:s, s:n, s:n, s:s, s:n}", "title", e->name,
-                                             "model_name", model_name, "hash", "sha256",
-                                             "filename", e->name, "config"));
+        /* family and refiner: diffuse's extension (A1111 tells SDXL and its
+         * refiner apart only by loading them), so a client can offer the
+         * refiners as refiner_checkpoint and the rest as checkpoints. */
+        json_array_append_new(out, json_pack("{s:s, s:s, s:n, s:n, s:s, s:n, s:s, s:b}",
+                                             "title", e->name, "model_name", model_name, "hash",
+                                             "sha256", "filename", e->name, "config", "family",
+                                             df_family_name(e->family), "refiner", e->refiner));
     }
     return df_http_send_json(request, 200, out, NULL);
 }

@@ -4,7 +4,8 @@
  *                                      or, with "stream": true, server-sent events
  *   GET  /v1/images/files/{job}/{n}.{ext}?expires=&signature=   a "url" result
  *   GET  /v1/models, GET /v1/models/{model}                      OpenAI's list shape,
- *                                      each model with its default "precision"
+ *                                      each model with its default "precision",
+ *                                      its "family" and whether it is a "refiner"
  *
  * Translation: size "WxH" -> width/height, n -> batch, partial_images ->
  * preview_every; our extensions (negative_prompt, steps, guidance_scale,
@@ -326,13 +327,19 @@ static const char *const ignored_fields[] = {"quality", "style", "moderation", N
 static const char *const extension_fields[] = {
     "negative_prompt", "steps", "guidance_scale", "seed", "sampler", "schedule", "spacing",
     "seed_mode", "rng", "clip_skip", "weighting", "eta", "prediction",
-    "decoder", "preset", "precision", NULL};
+    "decoder", "preset", "precision",
+    "prompt_2", "negative_prompt_2", "original_width", "original_height", "target_width",
+    "target_height", "crop_top", "crop_left", "aesthetic_score", "negative_aesthetic_score",
+    "refiner", "refiner_start", NULL};
 static const char *const accepted_text =
     "prompt, n, size, response_format, output_format, output_compression, model, user, stream, "
     "partial_images, quality, style, background, moderation; and negative_prompt, steps, "
     "guidance_scale, seed, sampler, schedule, spacing, seed_mode, rng, clip_skip, weighting, "
     "eta, prediction"
-    ", decoder, preset, precision";
+    ", decoder, preset, precision"
+    ", prompt_2, negative_prompt_2, original_width, original_height, target_width, "
+    "target_height, crop_top, crop_left, aesthetic_score, negative_aesthetic_score, refiner, "
+    "refiner_start";
 
 static int in_list(const char *const *list, const char *key)
 {
@@ -511,8 +518,14 @@ static int parse_core(df_http_request *request, const json_t *core, df_request_p
         message = rewritten;
         param = "n";
     } else if (!strcmp(param, "model")) {
-        status = 404; /* OpenAI's answer to a model that does not exist */
-        code = "model_not_found";
+        /* OpenAI's answer to a model that does not exist; one that exists
+         * but cannot serve the request (an SDXL refiner asked for text to
+         * image) is a bad parameter. */
+        const char *name = json_string_value(json_object_get(core, "model"));
+        if (name && !df_models_find(server->models, name)) {
+            status = 404;
+            code = "model_not_found";
+        }
     }
     *answered = df_http_send_error(request, status, "invalid_request_error", code, param, NULL,
                                    "%s", message);
@@ -908,12 +921,15 @@ static enum MHD_Result image_file(df_http_request *request)
 
 /* OpenAI's model object, plus "precision": what a request on it that sets
  * none computes in (its --model-precision, else the server's --precision),
- * so a client can see it without sending a request. */
+ * so a client can see it without sending a request; "family" (sd1, sd2,
+ * sdxl) and "refiner" (an SDXL refiner: a "refiner", not a "model", for
+ * text to image), so it can tell which fields and roles apply. */
 static json_t *model_object(const df_server *server, const df_model_entry *entry)
 {
-    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "id", entry->name, "object", "model",
-                     "created", 0, "owned_by", "diffuse", "precision",
-                     df_server_default_precision(server, entry->name));
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b}", "id", entry->name, "object",
+                     "model", "created", 0, "owned_by", "diffuse", "precision",
+                     df_server_default_precision(server, entry->name), "family",
+                     df_family_name(entry->family), "refiner", entry->refiner);
 }
 
 static enum MHD_Result list_models(df_http_request *request)

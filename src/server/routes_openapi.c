@@ -126,8 +126,8 @@
 "    'hr_checkpoint_name': {'type': 'string', 'nullable': true}, 'hr_sampler_name': {'type': 'string', 'nullable': true}, 'hr_scheduler': {'type': 'string', 'nullable': true}," \
 "    'hr_prompt': {'type': 'string', 'nullable': true}, 'hr_negative_prompt': {'type': 'string', 'nullable': true}," \
 "    'hr_additional_modules': {'type': 'array', 'nullable': true, 'items': {'type': 'string'}}," \
-"    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
-"    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'Ignored'}," \
+"    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'description': 'An SDXL refiner GET /sdapi/v1/sd-models lists (refiner true) that takes over from the SDXL base model at refiner_switch_at; empty, None or null: none. Unknown, or not a refiner after an SDXL base: 422'}," \
+"    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'With refiner_checkpoint: the fraction of the steps the base model runs, between 0 and 1 (default 0.8); 1 or more: no refiner'}," \
 "    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the model --model-precision, else the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
@@ -285,8 +285,8 @@ static const char document[] =
 "   'description': 'The one request model. null for any field means its default. maximum, multipleOf and maxLength are the limits of this server (--max-side, --max-steps, --max-batch, --max-prompt-bytes, the model size multiple).',"
 "   'properties': {"
 "    'prompt': {'type': 'string', 'description': 'At most --max-prompt-bytes bytes of UTF-8'},"
-"    'negative_prompt': {'type': 'string', 'nullable': true, 'description': 'At most --max-prompt-bytes bytes of UTF-8'},"
-"    'model': {'type': 'string', 'nullable': true, 'description': 'A name GET /v1/models lists; absent: the default model'},"
+"    'negative_prompt': {'type': 'string', 'nullable': true, 'description': 'At most --max-prompt-bytes bytes of UTF-8. Absent or null: none, which on an SDXL base is zero negative conditioning (diffusers force_zeros_for_empty_prompt), while an empty string encodes the empty prompt; other families encode the empty prompt either way'},"
+"    'model': {'type': 'string', 'nullable': true, 'description': 'A name GET /v1/models lists; absent: the default model. An SDXL refiner (refiner true) only with init_image'},"
 "    'width': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 2048, 'description': 'A multiple of the model size multiple; absent: the model default size (img2img: the init image size), at most --max-side'},"
 "    'height': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 2048},"
 "    'steps': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 1000, 'default': 20, 'description': 'Absent: 20, or --max-steps when lower'},"
@@ -308,6 +308,18 @@ static const char document[] =
 "    'strength': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1, 'description': 'img2img strength (default 0.75)'},"
 "    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'vae (default) or taesd: the decoder of the final image; taesd (TAESD, far cheaper, slightly softer) needs a server started with --taesd, else 400'},"
 "    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'Recommended settings of a few-step model for the fields the request leaves out (sent fields win): turbo (SD-Turbo, SDXL-Turbo) = steps 1, guidance_scale 0, spacing trailing, the checkpoint sampler; lcm (LCM, LCM-LoRA) = sampler lcm, steps 4, guidance_scale 1'},"
+"    'prompt_2': {'type': 'string', 'nullable': true, 'description': 'SDXL: the prompt of the second text encoder (diffusers prompt_2); absent: prompt. On another family: 400'},"
+"    'negative_prompt_2': {'type': 'string', 'nullable': true, 'description': 'SDXL: the negative prompt of the second text encoder; absent: negative_prompt. On another family: 400'},"
+"    'original_width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536, 'description': 'SDXL micro-conditioning (diffusers original_size), in pixels; 0 or absent: the image size. Non-zero on another family: 400'},"
+"    'original_height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'target_width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536, 'description': 'SDXL micro-conditioning (diffusers target_size); 0 or absent: the image size'},"
+"    'target_height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'crop_top': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536, 'description': 'SDXL micro-conditioning (diffusers crops_coords_top_left), in pixels; default 0'},"
+"    'crop_left': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000, 'default': 6, 'description': 'SDXL refiner conditioning; other than the default only where a refiner runs (refiner, or a refiner model with init_image), else 400'},"
+"    'negative_aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000, 'default': 2.5},"
+"    'refiner': {'type': 'string', 'nullable': true, 'description': 'An SDXL refiner GET /v1/models lists (refiner true) that takes over from the SDXL base model at refiner_start (base + refiner in one job). Unknown, not a refiner, or after another family: 400'},"
+"    'refiner_start': {'type': 'number', 'nullable': true, 'minimum': 0, 'exclusiveMinimum': true, 'maximum': 1, 'exclusiveMaximum': true, 'default': 0.8, 'description': 'Only with refiner: the fraction of the schedule the base model runs (diffusers denoising_end)'},"
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the model --model-precision, else the server --precision (f32 by default); GET /v1/models shows it per model'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
@@ -349,12 +361,20 @@ static const char document[] =
 "    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1}, 'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']},"
 "    'decoder': {'type': 'string', 'nullable': true, 'enum': ['vae', 'taesd'], 'description': 'As GenerationParameters'},"
 "    'preset': {'type': 'string', 'nullable': true, 'enum': ['turbo', 'lcm'], 'description': 'As GenerationParameters'},"
+"    'prompt_2': {'type': 'string', 'nullable': true, 'description': 'As GenerationParameters'}, 'negative_prompt_2': {'type': 'string', 'nullable': true},"
+"    'original_width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536}, 'original_height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'target_width': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536}, 'target_height': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'crop_top': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536}, 'crop_left': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 65536},"
+"    'aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000}, 'negative_aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000},"
+"    'refiner': {'type': 'string', 'nullable': true, 'description': 'As GenerationParameters'},"
+"    'refiner_start': {'type': 'number', 'nullable': true, 'minimum': 0, 'exclusiveMinimum': true, 'maximum': 1, 'exclusiveMaximum': true},"
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8']}}},"
 "  'OpenAIImage': {'type': 'object', 'description': 'b64_json or url, as response_format asked', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"
 "    'created': {'type': 'integer'}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIImage'}},"
 "    'output_format': {'type': 'string'}, 'size': {'type': 'string'}}},"
-"  'OpenAIModel': {'type': 'object', 'required': ['id', 'object'], 'properties': {'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['model']}, 'created': {'type': 'integer'}, 'owned_by': {'type': 'string'}, 'precision': {'type': 'string', 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: what a request on this model that sets no precision computes in (--model-precision, else --precision)'}}},"
+"  'OpenAIModel': {'type': 'object', 'required': ['id', 'object'], 'properties': {'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['model']}, 'created': {'type': 'integer'}, 'owned_by': {'type': 'string'}, 'precision': {'type': 'string', 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: what a request on this model that sets no precision computes in (--model-precision, else --precision)'},"
+"    'family': {'type': 'string', 'enum': ['sd1', 'sd2', 'sdxl', 'unknown'], 'description': 'diffuse extension: the model family'}, 'refiner': {'type': 'boolean', 'description': 'diffuse extension: an SDXL refiner (a refiner after an SDXL base, or a model of img2img; no text to image)'}}},"
 "  'OpenAIModelList': {'type': 'object', 'required': ['object', 'data'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/OpenAIModel'}}}},"
 "  'VertexInstance': {'description': 'A prompt, or an object with prompt and any GenerationParameters field but batch, n, preview_every and model (they override parameters)',"
 "   'oneOf': [{'type': 'string'}, {'type': 'object', 'required': ['prompt'], 'properties': {'prompt': {'type': 'string'}}, 'additionalProperties': true}]},"
@@ -401,7 +421,8 @@ A1111_FIELDS
 "  'A1111Model': {'type': 'object', 'required': ['title', 'model_name', 'filename'], 'properties': {"
 "    'title': {'type': 'string', 'description': 'The name override_settings.sd_model_checkpoint and the options take'}, 'model_name': {'type': 'string'},"
 "    'hash': {'type': 'string', 'nullable': true}, 'sha256': {'type': 'string', 'nullable': true, 'description': 'Not computed: null'},"
-"    'filename': {'type': 'string', 'description': 'The name under --models-dir (or the base name of the -m model): never a server path'}, 'config': {'type': 'string', 'nullable': true}}},"
+"    'filename': {'type': 'string', 'description': 'The name under --models-dir (or the base name of the -m model): never a server path'}, 'config': {'type': 'string', 'nullable': true},"
+"    'family': {'type': 'string', 'enum': ['sd1', 'sd2', 'sdxl', 'unknown'], 'description': 'diffuse extension: the model family'}, 'refiner': {'type': 'boolean', 'description': 'diffuse extension: an SDXL refiner (for refiner_checkpoint)'}}},"
 "  'A1111Options': {'type': 'object', 'additionalProperties': true, 'properties': {"
 "    'sd_model_checkpoint': {'type': 'string', 'description': 'The default model (a title GET /sdapi/v1/sd-models lists; an unknown one: 422): the server default, or the one this key set'},"
 "    'CLIP_stop_at_last_layers': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12, 'default': 1}, 'randn_source': {'type': 'string', 'nullable': true, 'enum': ['CPU', 'GPU', 'NV', 'cpu', 'gpu', 'nv', null], 'default': 'CPU'},"
@@ -485,14 +506,16 @@ static void apply_limits(json_t *document, const df_server *server)
     const df_request_limits *limits = &server->limits;
     long long prompt = (long long)limits->max_prompt_bytes;
     int multiple = shared_size_multiple(server);
-    static const char *const prompts[] = {"prompt", "negative_prompt"};
+    static const char *const prompts[] = {"prompt", "negative_prompt", "prompt_2",
+                                          "negative_prompt_2"};
     static const char *const sides[] = {"width", "height"};
     static const char *const native[] = {"GenerationParameters", "OpenAIImageRequest"};
     static const char *const a1111[] = {"A1111Txt2ImgRequest", "A1111Img2ImgRequest"};
     for (int s = 0; s < 2; s++) {
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < 4; p++) {
             set_integer(document, native[s], prompts[p], "maxLength", prompt);
-            set_integer(document, a1111[s], prompts[p], "maxLength", prompt);
+            if (p < 2) /* A1111 has no prompt_2 */
+                set_integer(document, a1111[s], prompts[p], "maxLength", prompt);
         }
         set_integer(document, native[s], "steps", "maximum", limits->max_steps);
         set_integer(document, native[s], "n", "maximum", limits->max_batch);

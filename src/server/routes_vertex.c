@@ -133,7 +133,10 @@ static int instance_params(df_http_request *request, const json_t *core,
         snprintf(field, sizeof field, "instances[%zu].%s", index, error.param);
     else
         snprintf(field, sizeof field, "instances[%zu]", index);
-    if (!strcmp(error.param, "model"))
+    /* 404 for a model that does not exist; one that exists but cannot serve
+     * the request (an SDXL refiner without an init image) is a 400. */
+    const char *model = json_string_value(json_object_get(core, "model"));
+    if (!strcmp(error.param, "model") && model && !df_models_find(server->models, model))
         *answered = df_http_send_error(request, 404, "not_found", "model_not_found", "model",
                                        NULL, "model: %s", message);
     else

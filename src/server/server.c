@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,34 @@ static void format_bytes(double bytes, char *out, size_t size)
         snprintf(out, size, "%.0f MiB", bytes / (double)(1 << 20));
 }
 
+/* The working memory of `request` on the model `model` and, with a
+ * refiner, on the refiner too: each model's arenas live as long as it does,
+ * so both are held at the end of the run (a sum, a little over the peak:
+ * the base never decodes). Non-zero when an estimate fails (the engine
+ * refuses the request: the job then fails saying why). */
+static int estimate(df_server *server, const char *model, const df_request_params *params,
+                    const df_generate_request *request, size_t *out)
+{
+    df_error error = {0};
+    size_t bytes = 0, refiner_bytes = 0;
+    if (df_models_estimate(server->models, model, request, &bytes, &error))
+        return -1;
+    if (params->refiner) {
+        /* The refiner's stage: from the base's latents (no init image),
+         * with its one encoder taking the first prompt (the engine drops
+         * prompt_2 for it, as diffusers' zip over its encoders does). */
+        df_generate_request stage = *request;
+        stage.init_pixels = NULL;
+        stage.prompt_2 = stage.negative_prompt_2 = NULL;
+        stage.refiner = NULL;
+        if (df_models_estimate(server->models, params->refiner, &stage, &refiner_bytes,
+                               &error))
+            return -1;
+    }
+    *out = bytes > SIZE_MAX - refiner_bytes ? SIZE_MAX : bytes + refiner_bytes;
+    return 0;
+}
+
 /* The request model's last check (request.h): a request whose working
  * memory is over --max-memory is refused when it arrives, naming the
  * fields that decide it, rather than accepted and failed (or killed by
@@ -83,17 +112,15 @@ static int check_memory(void *user, const df_request_params *params, char *param
     df_generate_request request;
     df_request_to_generate(params, &request);
     size_t bytes = 0;
-    df_error error = {0};
     /* A request the engine refuses is left to fail as it always has (its
      * message then says why); only an estimate can refuse here. */
-    if (df_models_estimate(server->models, model, &request, &bytes, &error) || bytes <= limit)
+    if (estimate(server, model, params, &request, &bytes) || bytes <= limit)
         return 0;
     int fits = 0;
     for (int batch = params->batch - 1; batch >= 1 && !fits; batch--) {
         size_t smaller = 0;
         request.batch = batch;
-        if (!df_models_estimate(server->models, model, &request, &smaller, &error) &&
-            smaller <= limit)
+        if (!estimate(server, model, params, &request, &smaller) && smaller <= limit)
             fits = batch;
     }
     char need[32], have[32], advice[96];
@@ -106,8 +133,9 @@ static int check_memory(void *user, const df_request_params *params, char *param
     snprintf(param, param_size, "%s", fits ? "batch" : "width");
     snprintf(message, message_size,
              "%s: %d image(s) of %dx%d (width, height, batch) need about %s of working "
-             "memory, more than this server's --max-memory (%s); %s",
-             param, params->batch, params->width, params->height, need, have, advice);
+             "memory%s, more than this server's --max-memory (%s); %s",
+             param, params->batch, params->width, params->height, need,
+             params->refiner ? " (base and refiner together)" : "", have, advice);
     return -1;
 }
 
@@ -209,6 +237,8 @@ static int resolve_model(void *user, const char *name, df_request_model *out, ch
     snprintf(out->name, sizeof out->name, "%s", entry->name);
     out->size_multiple = entry->size_multiple;
     out->default_size = entry->default_size;
+    out->family = entry->family;
+    out->refiner = entry->refiner;
     /* Points into the config, which outlives every parse. */
     out->precision = model_precision(server, entry->name);
     return 0;

@@ -3,15 +3,21 @@
  * Parsed as JSON (any value, duplicate keys rejected, as the routes do) and
  * validated by df_request_parse under two servers' limits (one model; a
  * catalogue with a resolver, previews, and a server and a per-model default
- * precision that differ), it must give DF_OK or an error,
- * never a crash, a leak or an out-of-bounds access (ASan/UBSan are on).
+ * precision that differ, with SD 1.x, SDXL base and SDXL refiner models so
+ * the SDXL fields and the refiner are checked against each family), it must
+ * give DF_OK or an error, never a crash, a leak or an out-of-bounds access
+ * (ASan/UBSan are on).
  *
  * Invariants checked (abort() when broken):
  *  - a failure names its field and says why in valid UTF-8 (the message goes
  *    into a JSON error body, which jansson refuses otherwise);
  *  - a success round-trips: df_request_to_json, written as text and parsed
  *    again as the job store does on restart, parses under the same limits to
- *    the same generation, precision included (request.h states this);
+ *    the same generation, precision and the SDXL fields (prompt_2, sizes,
+ *    aesthetic scores, refiner) included (request.h states this), and an
+ *    absent negative prompt stays absent (on SDXL it is not "");
+ *  - a success fits its model: no prompt_2 or refiner on an SD 1.x model, no
+ *    refiner on a refiner, no text to image on a refiner;
  *  - df_request_base64_decode of the raw bytes never reads or writes outside
  *    them, and what it returns fits the size it reports.
  *
@@ -34,9 +40,10 @@ void df_generate_request_init(df_generate_request *request)
     memset(request, 0, sizeof *request);
 }
 
-/* The catalogue of the second server: "tiny" (the default) and
- * "tiny-v.safetensors" with another multiple and default size and its own
- * precision (--model-precision), over the server's (bf16, below). */
+/* The catalogue of the second server: "tiny" (SD 1.x, the default),
+ * "tiny-v.safetensors" (SD 2.x) with another multiple and default size and
+ * its own precision (--model-precision) over the server's (bf16, below),
+ * and an SDXL base "xl" and refiner "xl-refiner". */
 static int resolve(void *user, const char *name, df_request_model *out, char *message,
                    size_t message_size)
 {
@@ -45,6 +52,7 @@ static int resolve(void *user, const char *name, df_request_model *out, char *me
         snprintf(out->name, sizeof out->name, "tiny");
         out->size_multiple = 64;
         out->default_size = 512;
+        out->family = DF_FAMILY_SD1;
         return 0;
     }
     if (!strcmp(name, "tiny-v") || !strcmp(name, "tiny-v.safetensors")) {
@@ -52,10 +60,19 @@ static int resolve(void *user, const char *name, df_request_model *out, char *me
         out->size_multiple = 8;
         out->default_size = 768;
         out->precision = "f32";
+        out->family = DF_FAMILY_SD2;
         return 0;
     }
-    snprintf(message, message_size, "unknown model '%s' (available: tiny, tiny-v.safetensors)",
-             name);
+    if (!strcmp(name, "xl") || !strcmp(name, "xl-refiner")) {
+        snprintf(out->name, sizeof out->name, "%s", name);
+        out->size_multiple = 8;
+        out->default_size = 32;
+        out->family = DF_FAMILY_SDXL;
+        out->refiner = !strcmp(name, "xl-refiner");
+        return 0;
+    }
+    snprintf(message, message_size, "unknown model '%s' (available: tiny, tiny-v.safetensors, "
+             "xl, xl-refiner)", name);
     return -1;
 }
 
@@ -87,6 +104,14 @@ static int same_generation(const df_request_params *a, const df_request_params *
            a->eta == b->eta && a->seed == b->seed && a->seed_mode == b->seed_mode &&
            a->init_width == b->init_width && a->init_height == b->init_height &&
            a->strength == b->strength &&
+           same_text(a->prompt_2, b->prompt_2) &&
+           same_text(a->negative_prompt_2, b->negative_prompt_2) &&
+           same_text(a->refiner, b->refiner) && a->refiner_start == b->refiner_start &&
+           a->original_width == b->original_width && a->original_height == b->original_height &&
+           a->target_width == b->target_width && a->target_height == b->target_height &&
+           a->crop_top == b->crop_top && a->crop_left == b->crop_left &&
+           a->aesthetic_score == b->aesthetic_score &&
+           a->negative_aesthetic_score == b->negative_aesthetic_score &&
            (!a->init_pixels) == (!b->init_pixels) &&
            (!a->init_pixels ||
             !memcmp(a->init_pixels, b->init_pixels, (size_t)a->init_width * a->init_height * 3));
@@ -104,8 +129,25 @@ static void parse_round_trip(const json_t *body, const df_request_limits *limits
         df_request_params_free(&params);
         return;
     }
-    if (!params.prompt || !params.negative_prompt || params.seed < 0 || params.width < 1 ||
-        params.height < 1 || params.width > limits->max_side || params.height > limits->max_side)
+    if (!params.prompt || params.seed < 0 || params.width < 1 || params.height < 1 ||
+        params.width > limits->max_side || params.height > limits->max_side)
+        abort();
+    /* The model's fit (request.h): the catalogue's families are known. */
+    if (limits->resolve_model) {
+        const int sdxl = params.model && (!strcmp(params.model, "xl") ||
+                                          !strcmp(params.model, "xl-refiner"));
+        const int refiner = params.model && !strcmp(params.model, "xl-refiner");
+        if ((!sdxl && (params.prompt_2 || params.negative_prompt_2 || params.refiner ||
+                       params.original_width || params.crop_top)) ||
+            (refiner && (params.refiner || !params.init_image)) ||
+            (params.refiner && strcmp(params.refiner, "xl-refiner")) ||
+            (params.refiner && !(params.refiner_start > 0 && params.refiner_start < 1)))
+            abort();
+    } else if (params.refiner) {
+        abort(); /* one model: no refiner to name */
+    }
+    const json_t *negative = json_object_get(body, "negative_prompt");
+    if ((!negative || json_is_null(negative)) != !params.negative_prompt)
         abort();
     json_t *normalized = df_request_to_json(&params);
     char *text = normalized ? json_dumps(normalized, JSON_COMPACT) : NULL;

@@ -63,6 +63,10 @@ request_seeds() {
     body precision '{"prompt":"a","precision":"f32","model":"tiny-v"}'
     body precision-default '{"prompt":"a","model":"tiny-v.safetensors","precision":null}'
     body names '{"prompt":"\u00e9\u4e2d","sampler":"nope","schedule":"x","spacing":"y","seed":9223372036854775807,"seed_mode":"batch","model":"missing"}'
+    body sdxl '{"prompt":"a","model":"xl","prompt_2":"b","negative_prompt_2":"c","original_width":1024,"original_height":768,"target_width":64,"target_height":64,"crop_top":8,"crop_left":0}'
+    body refiner '{"prompt":"a","model":"xl","refiner":"xl-refiner","refiner_start":0.7,"aesthetic_score":7.5,"negative_aesthetic_score":2}'
+    body refiner-misfit '{"prompt":"a","model":"tiny","prompt_2":"b","refiner":"xl"}'
+    body refiner-img2img "{\"prompt\":\"x\",\"model\":\"xl-refiner\",\"init_image\":\"$png64\",\"aesthetic_score\":5}"
 }
 
 status=0

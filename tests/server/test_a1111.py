@@ -227,7 +227,11 @@ def test_sd_models_and_checkpoint_switch(make_server, models_dir):
     s = make_server(["--models-dir", models_dir, "--max-loaded", "1"])
     models = s.get("/sdapi/v1/sd-models").json()
     assert [m["title"] for m in models] == ["tiny-sd1", "alpha", "beta.safetensors"]
-    assert set(models[0]) == {"title", "model_name", "hash", "sha256", "filename", "config"}
+    # A1111's keys, and diffuse's family and refiner (which SDXL refiners are).
+    assert set(models[0]) == {"title", "model_name", "hash", "sha256", "filename", "config",
+                              "family", "refiner"}
+    assert [(m["family"], m["refiner"]) for m in models] == [
+        ("sd1", False), ("sd1", False), ("sd2", False)]
     assert models[2]["model_name"] == "beta"
     # No server paths: the name under the models directory (or of -m's model).
     assert [m["filename"] for m in models] == ["tiny-sd1", "alpha", "beta.safetensors"]
