@@ -548,16 +548,23 @@ static const char *a1111_sampler_label(df_sampler_kind kind)
     return df_sampler_kind_name(kind);
 }
 
-static char *make_infotext(const df_model *model, const df_generate_request *request,
-                           const plan *p, int64_t seed)
+/* A model's name as A1111 writes it: the file or folder name without
+ * ".safetensors". */
+static void model_label(const df_model *model, char *out, size_t size)
 {
     const char *base = strrchr(model->path, '/');
     base = base && base[1] ? base + 1 : model->path;
-    char model_name[256];
-    snprintf(model_name, sizeof model_name, "%s", base);
-    char *dot = strrchr(model_name, '.');
+    snprintf(out, size, "%s", base);
+    char *dot = strrchr(out, '.');
     if (dot && !strcmp(dot, ".safetensors"))
         *dot = 0;
+}
+
+static char *make_infotext(const df_model *model, const df_generate_request *request,
+                           const plan *p, int64_t seed)
+{
+    char model_name[256];
+    model_label(model, model_name, sizeof model_name);
     const char *negative = request->negative_prompt ? request->negative_prompt : "";
     size_t size = strlen(request->prompt) + strlen(negative) + 1024;
     char *text = malloc(size);
@@ -577,8 +584,8 @@ static char *make_infotext(const df_model *model, const df_generate_request *req
     if (request->clip_skip > 1)
         n += snprintf(text + n, size - (size_t)n, "Clip skip: %d, ", request->clip_skip);
     if (request->refiner) { /* A1111's names for the refiner */
-        const char *refiner = strrchr(request->refiner->path, '/');
-        refiner = refiner && refiner[1] ? refiner + 1 : request->refiner->path;
+        char refiner[256];
+        model_label(request->refiner, refiner, sizeof refiner);
         n += snprintf(text + n, size - (size_t)n, "Refiner: %.200s, Refiner switch at: %g, ",
                       refiner, request->refiner_start);
     }
