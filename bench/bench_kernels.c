@@ -364,6 +364,10 @@ int main(int argc, char **argv)
         {"UNet 64x64 ff out 1280", 4096, 1280, 320},
         {"UNet 32x32 proj 640", 1024, 640, 640},
         {"UNet 16x16 geglu 1280", 256, 1280, 10240},
+        {"SDXL 16x16 b2 qkv 1280", 512, 1280, 1280},
+        {"SDXL 16x16 b2 geglu 1280", 512, 1280, 10240},
+        {"SDXL 16x16 b2 ff out 5120", 512, 5120, 1280},
+        {"SDXL 32x32 b2 qkv 640", 2048, 640, 640},
     };
     for (size_t i = 0; i < sizeof linear / sizeof *linear; i++)
         bench_linear(pools, &linear[i]);
