@@ -1165,6 +1165,39 @@ void df_checkpoint_free(df_checkpoint *checkpoint)
     free(checkpoint);
 }
 
+static int is_copy(const df_checkpoint *checkpoint, const void *data)
+{
+    for (size_t i = 0; i < checkpoint->copy_count; i++)
+        if (checkpoint->copies[i] == data)
+            return 1;
+    return 0;
+}
+
+void df_checkpoint_release_pages(const df_checkpoint *checkpoint, df_component component)
+{
+    if (!checkpoint || (unsigned)component >= DF_COMPONENT_COUNT)
+        return;
+    const table *t = &checkpoint->components[component];
+    for (size_t f = 0; f < checkpoint->file_count; f++) {
+        /* The span of this component's weights in this file: one call per
+         * file (a component's tensors sit together in every layout we have
+         * seen; if not, the pages between are re-read too, never lost). */
+        const df_safetensors *file = checkpoint->files[f];
+        const unsigned char *low = NULL, *high = NULL;
+        for (size_t i = 0; i < t->count; i++) {
+            const entry *e = &t->entries[i];
+            if (strcmp(e->file, df_safetensors_path(file)) || is_copy(checkpoint, e->weight.data))
+                continue;
+            const unsigned char *data = e->weight.data;
+            const unsigned char *end =
+                data + (size_t)df_weight_numel(&e->weight) * df_dtype_size(e->weight.dtype);
+            low = !low || data < low ? data : low;
+            high = !high || end > high ? end : high;
+        }
+        df_safetensors_release_pages(file, low, high);
+    }
+}
+
 int df_checkpoint_pipeline_flag(const df_checkpoint *checkpoint, const char *key, int fallback)
 {
     json_t *value = checkpoint ? json_object_get(checkpoint->model_index, key) : NULL;

@@ -45,6 +45,12 @@ df_status df_checkpoint_open_vae(const char *path, df_checkpoint **out, df_error
 void df_checkpoint_free(df_checkpoint *checkpoint);
 
 df_family df_checkpoint_family(const df_checkpoint *checkpoint);
+/* Lets the process's resident set drop a component's memory-mapped weight
+ * pages until they are next used (df_safetensors_release_pages): for a
+ * component done with for this run (the text encoders once the prompts are
+ * encoded, the UNet before the VAE decode). Weights that are copies (a
+ * transposed projection) are never touched. */
+void df_checkpoint_release_pages(const df_checkpoint *checkpoint, df_component component);
 /* A boolean of the pipeline's model_index.json (force_zeros_for_empty_prompt,
  * requires_aesthetics_score); `fallback` when absent or for single files. */
 int df_checkpoint_pipeline_flag(const df_checkpoint *checkpoint, const char *key, int fallback);

@@ -494,6 +494,24 @@ const char *df_safetensors_metadata_at(const df_safetensors *file, size_t index,
     return file->meta_keys[index];
 }
 
+void df_safetensors_release_pages(const df_safetensors *file, const void *begin, const void *end)
+{
+    if (!file || !file->mapping || !begin || end <= begin)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t base = (uintptr_t)file->mapping, limit = base + file->mapping_size;
+    uintptr_t from = (uintptr_t)begin, to = (uintptr_t)end;
+    if (from < base || to > limit)
+        return; /* not this file's pages: never advise memory we do not map */
+    from = from / page * page;
+    to = (to + page - 1) / page * page;
+    if (to > (limit + page - 1) / page * page)
+        to = (limit + page - 1) / page * page;
+    /* A read-only private file mapping: dropped pages are read back from
+     * the file (the page cache) on the next access, never zeroed. */
+    madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 uint64_t df_safetensors_file_size(const df_safetensors *file)
 {
     return file ? (uint64_t)file->file_size : 0;

@@ -61,6 +61,11 @@ const char *df_safetensors_metadata_at(const df_safetensors *file, size_t index,
                                        const char **value);
 /* Size of the whole file image in bytes. */
 uint64_t df_safetensors_file_size(const df_safetensors *file);
+/* Drops the mapped pages of [begin, end) (page-aligned outward, clipped to
+ * the mapping) from the process: they stop counting in its resident set and
+ * are read back from the page cache when next touched. Does nothing for a
+ * range outside this file's mapping or a file not opened by mmap. */
+void df_safetensors_release_pages(const df_safetensors *file, const void *begin, const void *end);
 
 const char *df_st_dtype_name(df_st_dtype dtype);
 size_t df_st_dtype_size(df_st_dtype dtype);

@@ -892,6 +892,9 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     }
     progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
+    /* This run's last UNet evaluation is done: its mapped weights need not
+     * stay resident through the decode (or the refiner's stage). */
+    df_checkpoint_release_pages(model->checkpoint, DF_COMPONENT_UNET);
     if (!pixels)
         goto done;
 
@@ -931,6 +934,12 @@ int64_t df_random_seed(void)
         value = (uint32_t)now.tv_nsec * 2654435761u ^ (uint32_t)now.tv_sec;
     }
     return value;
+}
+
+static void release_text_pages(const df_model *model)
+{
+    df_checkpoint_release_pages(model->checkpoint, DF_COMPONENT_TEXT_ENCODER);
+    df_checkpoint_release_pages(model->checkpoint, DF_COMPONENT_TEXT_ENCODER_2);
 }
 
 /* The refiner's stage of an ensemble: its plan (the same size, sampler
@@ -1026,6 +1035,13 @@ static df_status generate(df_model *model, const df_generate_request *request,
         status = encode_prompts(refiner, &stage, &refiner_plan, &refiner_c, error);
         if (status)
             df_error_prefix(error, "refiner: ");
+    }
+    if (!status) {
+        /* The text encoders are done for this run: their mapped pages may
+         * leave the resident set (re-read from the page cache next time). */
+        release_text_pages(model);
+        if (refiner)
+            release_text_pages(refiner);
     }
     if (!status && df_pool_stopped(df_runtime_pool(model->runtime)))
         status = df_error_set(error, DF_ERR_CANCELLED, "generation cancelled while encoding");
