@@ -188,6 +188,14 @@ typedef enum df_seed_mode {
     DF_SEED_PER_IMAGE    /* AUTOMATIC1111: image i has its own generator, seed + i */
 } df_seed_mode;
 
+/* A LoRA / LyCORIS file (.safetensors: kohya/A1111, diffusers/PEFT, LoHa,
+ * LoKr) and its scales for the UNet and the text encoders (negative
+ * allowed; 1 is the file's own strength). */
+typedef struct df_lora_use {
+    const char *path;
+    float unet_scale, text_scale;
+} df_lora_use;
+
 typedef struct df_generate_request {
     const char *prompt;          /* required */
     const char *negative_prompt; /* NULL or "": the empty prompt, as diffusers does */
@@ -273,6 +281,12 @@ typedef struct df_generate_request {
      * then decodes. NULL: no refiner. */
     df_model *refiner;
     float refiner_start;
+    /* LoRAs applied to the model for this request (to the base model, not
+     * the refiner); the set stays applied after the call, so the next
+     * request with the same set costs nothing, and one without LoRAs gets
+     * the base weights back exactly. NULL / 0: none. */
+    const df_lora_use *loras;
+    int lora_count;
 } df_generate_request;
 
 /* Presets: the settings few-step (distilled) checkpoints are meant to run

@@ -54,6 +54,10 @@ static void usage(FILE *out)
             "                          prompt_2) (default: the prompt)\n"
             "      --negative-2 TEXT   SDXL: the second encoder's negative prompt (default:\n"
             "                          the negative prompt)\n"
+            "      --lora FILE[:S[:T]] apply a LoRA / LyCORIS .safetensors (kohya/A1111,\n"
+            "                          diffusers/PEFT, LoHa, LoKr) at scale S (default 1;\n"
+            "                          negative allowed) to the UNet and T (default S) to\n"
+            "                          the text encoders; repeatable (up to 64)\n"
             "      --refiner PATH      SDXL: a refiner checkpoint that takes over at\n"
             "                          --refiner-start (base + refiner in one run)\n"
             "      --refiner-start X   fraction of the schedule the base runs, 0..1\n"
@@ -387,8 +391,45 @@ enum {
     OPT_PRECISION,
     OPT_NO_WINOGRAD,
     OPT_PROMPT_2, OPT_NEGATIVE_2, OPT_REFINER, OPT_REFINER_START, OPT_ORIGINAL_SIZE,
-    OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE
+    OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE, OPT_LORA
 };
+
+#define MAX_LORAS 64
+
+/* --lora FILE[:UNET[:TEXT]]: the scales after the last colons that parse
+ * as numbers (a path may hold colons too). */
+static int parse_lora(const char *text, df_lora_use *use, char *path, size_t path_size)
+{
+    snprintf(path, path_size, "%s", text);
+    float scales[2];
+    int found = 0;
+    for (int i = 0; i < 2; i++) {
+        char *colon = strrchr(path, ':');
+        char *end = NULL;
+        if (!colon)
+            break;
+        errno = 0;
+        double value = strtod(colon + 1, &end);
+        if (end == colon + 1 || *end || errno)
+            break;
+        if (!isfinite(value) || value < -100 || value > 100) {
+            fprintf(stderr, "diffuse: --lora %s: scale %s is out of range (-100..100)\n", text,
+                    colon + 1);
+            return 2;
+        }
+        scales[found++] = (float)value;
+        *colon = 0;
+    }
+    if (!*path) {
+        fprintf(stderr, "diffuse: --lora expects FILE[:SCALE[:TEXT_SCALE]], got '%s'\n", text);
+        return 2;
+    }
+    use->path = path;
+    /* scales were read right to left */
+    use->unet_scale = found == 2 ? scales[1] : found == 1 ? scales[0] : 1.0f;
+    use->text_scale = found >= 1 ? scales[0] : 1.0f;
+    return 0;
+}
 
 int df_cli_generate(int argc, char **argv)
 {
@@ -431,6 +472,7 @@ int df_cli_generate(int argc, char **argv)
         {"crop", required_argument, 0, OPT_CROP},
         {"aesthetic-score", required_argument, 0, OPT_AESTHETIC_SCORE},
         {"negative-aesthetic-score", required_argument, 0, OPT_NEGATIVE_AESTHETIC_SCORE},
+        {"lora", required_argument, 0, OPT_LORA},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -450,6 +492,9 @@ int df_cli_generate(int argc, char **argv)
                *vae_path = NULL, *taesd_path = NULL, *preview_path = NULL,
                *refiner_path = NULL;
     int refiner_start_given = 0;
+    static df_lora_use loras[MAX_LORAS];
+    static char lora_paths[MAX_LORAS][4096];
+    int lora_count = 0;
     long threads = 0, width = 0, height = 0, batch = 1, steps = 20, clip_skip = 1,
          quality = DF_IMAGE_QUALITY_DEFAULT, preview_every = 5;
     int quiet = 0, strength_given = 0, choice = 0, estimate_only = 0;
@@ -513,6 +558,16 @@ int df_cli_generate(int argc, char **argv)
             break;
         case OPT_NO_WINOGRAD: df_set_winograd(0); break;
         case OPT_PROMPT_2: request.prompt_2 = optarg; break;
+        case OPT_LORA:
+            if (lora_count == MAX_LORAS) {
+                fprintf(stderr, "diffuse: at most %d --lora\n", MAX_LORAS);
+                return 2;
+            }
+            if (parse_lora(optarg, &loras[lora_count], lora_paths[lora_count],
+                           sizeof lora_paths[lora_count]))
+                return 2;
+            lora_count++;
+            break;
         case OPT_NEGATIVE_2: request.negative_prompt_2 = optarg; break;
         case OPT_REFINER: refiner_path = optarg; break;
         case OPT_REFINER_START:
@@ -747,6 +802,8 @@ int df_cli_generate(int argc, char **argv)
     request.seed = seed;
     request.batch = (int)batch;
     request.clip_skip = (int)clip_skip;
+    request.loras = loras;
+    request.lora_count = lora_count;
     /* After the user's values are in: the preset fills only the others. */
     df_preset_apply(preset, preset_keep, &request);
     request.preview_every = preview_path ? (int)preview_every : 0;

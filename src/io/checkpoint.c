@@ -1165,12 +1165,23 @@ void df_checkpoint_free(df_checkpoint *checkpoint)
     free(checkpoint);
 }
 
-static int is_copy(const df_checkpoint *checkpoint, const void *data)
+df_status df_checkpoint_patch(df_checkpoint *checkpoint, df_component component, const char *name,
+                              const df_weight *value, df_weight *previous, df_error *error)
 {
-    for (size_t i = 0; i < checkpoint->copy_count; i++)
-        if (checkpoint->copies[i] == data)
-            return 1;
-    return 0;
+    entry *e = (entry *)find_entry(checkpoint, component, name);
+    if (!e)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "%s: %s has no tensor '%s'",
+                            checkpoint ? checkpoint->path : "?", df_component_name(component),
+                            name);
+    if (value->ndim != e->weight.ndim ||
+        memcmp(value->shape, e->weight.shape, sizeof value->shape))
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s: %s tensor '%s': a patch of another shape", checkpoint->path,
+                            df_component_name(component), name);
+    if (previous)
+        *previous = e->weight;
+    e->weight = *value;
+    return DF_OK;
 }
 
 void df_checkpoint_release_pages(const df_checkpoint *checkpoint, df_component component)
@@ -1186,7 +1197,9 @@ void df_checkpoint_release_pages(const df_checkpoint *checkpoint, df_component c
         const unsigned char *low = NULL, *high = NULL;
         for (size_t i = 0; i < t->count; i++) {
             const entry *e = &t->entries[i];
-            if (strcmp(e->file, df_safetensors_path(file)) || is_copy(checkpoint, e->weight.data))
+            /* copies and patches (LoRA) live on the heap: never advised */
+            if (strcmp(e->file, df_safetensors_path(file)) ||
+                !df_safetensors_maps(file, e->weight.data))
                 continue;
             const unsigned char *data = e->weight.data;
             const unsigned char *end =

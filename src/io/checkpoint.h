@@ -45,6 +45,14 @@ df_status df_checkpoint_open_vae(const char *path, df_checkpoint **out, df_error
 void df_checkpoint_free(df_checkpoint *checkpoint);
 
 df_family df_checkpoint_family(const df_checkpoint *checkpoint);
+/* Replaces the weight `name` of `component` by `value` (same shape; any
+ * dtype; its data owned by the caller and alive until the weight is patched
+ * back), keeping the one it replaces in *previous: patching *previous back
+ * restores the original exactly. Models built on the checkpoint see the
+ * change at once (they hold the entries' df_weight), so this must not run
+ * during a forward pass. LoRA sets are applied this way. */
+df_status df_checkpoint_patch(df_checkpoint *checkpoint, df_component component, const char *name,
+                              const df_weight *value, df_weight *previous, df_error *error);
 /* Lets the process's resident set drop a component's memory-mapped weight
  * pages until they are next used (df_safetensors_release_pages): for a
  * component done with for this run (the text encoders once the prompts are

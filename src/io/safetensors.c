@@ -494,6 +494,12 @@ const char *df_safetensors_metadata_at(const df_safetensors *file, size_t index,
     return file->meta_keys[index];
 }
 
+int df_safetensors_maps(const df_safetensors *file, const void *data)
+{
+    const uintptr_t base = file && file->mapping ? (uintptr_t)file->mapping : 0;
+    return base && (uintptr_t)data >= base && (uintptr_t)data < base + file->mapping_size;
+}
+
 void df_safetensors_release_pages(const df_safetensors *file, const void *begin, const void *end)
 {
     if (!file || !file->mapping || !begin || end <= begin)

@@ -66,6 +66,8 @@ uint64_t df_safetensors_file_size(const df_safetensors *file);
  * are read back from the page cache when next touched. Does nothing for a
  * range outside this file's mapping or a file not opened by mmap. */
 void df_safetensors_release_pages(const df_safetensors *file, const void *begin, const void *end);
+/* Whether `data` points into this file's mapping. */
+int df_safetensors_maps(const df_safetensors *file, const void *data);
 
 const char *df_st_dtype_name(df_st_dtype dtype);
 size_t df_st_dtype_size(df_st_dtype dtype);

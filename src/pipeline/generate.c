@@ -37,6 +37,7 @@
 
 #include "diffuse.h"
 #include "io/image.h"
+#include "pipeline/lora.h"
 #include "pipeline/model_internal.h"
 #include "pipeline/rng.h"
 #include "pipeline/scheduler.h"
@@ -1012,6 +1013,9 @@ static df_status generate(df_model *model, const df_generate_request *request,
     plan p, refiner_plan;
     df_status status = check_request(model, request, &p, error);
     if (status)
+        return status;
+    /* The weights of this request: its LoRA set, or the base weights. */
+    if ((status = df_lora_apply(model, request->loras, request->lora_count, error)))
         return status;
     if (p.time_id_count == 5 && !p.img2img)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,

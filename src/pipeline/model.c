@@ -17,6 +17,7 @@
 #include "runtime/runtime.h"
 #include "text/clip_text_encoder.h"
 #include "text/prompt_weights.h"
+#include "pipeline/lora.h"
 #include "pipeline/model_internal.h"
 
 
@@ -97,6 +98,7 @@ void df_model_free(df_model *model)
 {
     if (!model)
         return;
+    df_lora_state_free(model); /* before the checkpoint: it patches its entries back */
     df_taesd_free(model->taesd);
     df_vae_free(model->vae);
     df_checkpoint_free(model->vae_checkpoint);

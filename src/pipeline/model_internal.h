@@ -29,6 +29,7 @@ struct df_model {
     df_clip_text_encoder *text_encoder;   /* NULL for the SDXL refiner */
     df_clip_text_encoder *text_encoder_2; /* SDXL's OpenCLIP bigG, else NULL */
     int force_zeros_for_empty_prompt;     /* SDXL base: no negative prompt = zero embeddings */
+    struct df_lora_state *lora;           /* the LoRA set applied now, or NULL (lora.h) */
     df_unet *unet;                  /* NULL until needed */
     df_vae *vae;                    /* NULL until needed */
     df_checkpoint *vae_checkpoint;  /* a standalone VAE (--vae), or NULL */
