@@ -1250,7 +1250,10 @@ def probe(pipe, family: str, snap: dict, path: str) -> str:
     try:
         load_lora_file(pipe, path, "probe")
     except Exception as exc:  # noqa: BLE001 - recording what diffusers does
-        msg = " ".join(str(exc).split())
+        import re
+        msg = " ".join(str(exc).split()).replace(str(L.REPO) + "/", "")
+        # python sets print in hash order: sort them so the file is deterministic
+        msg = re.sub(r"\{('[^{}]*')\}", lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", msg)
         result = f"raises {type(exc).__name__}: {msg[:240]}"
     else:
         n = sum(len(peft_layers(m)) for m in components_of(pipe, family).values())
