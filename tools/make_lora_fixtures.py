@@ -211,7 +211,6 @@ Doubtful points / diffusers limitations seen (0.35.2):
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -573,11 +572,10 @@ def kohya_tensors(net: dict, unet_naming: str, unet_config: dict, dtype) -> dict
     return out
 
 
-def kohya_metadata(net: dict, dtype) -> dict:
+def kohya_metadata(net: dict) -> dict:
     """A few of sd-scripts' ss_* keys, as real files carry them (A1111 reads
     ss_base_model_version / ss_v2 to tell SDXL / SD2 networks apart)."""
     family, kind = net["family"], net["kind"]
-    ranks = [e.get("down", e.get("w1b", e.get("w2b"))) for e in net["entries"].values()]
     meta = {"ss_base_model_version": {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}[family],
             "ss_v2": str(family == "sd2"),
             "ss_network_module": "networks.lora" if kind.startswith("lora") else "lycoris.kohya",
@@ -591,7 +589,6 @@ def kohya_metadata(net: dict, dtype) -> dict:
                                               "conv_alpha": str(conv[0]["alpha"])}) if conv else "{}"
     else:
         meta["ss_network_args"] = json.dumps({"algo": kind})
-    del ranks
     return meta
 
 
@@ -690,7 +687,7 @@ def write_networks(out: Path, nets: dict, unet_configs: dict) -> dict:
         else:
             naming = "ldm" if fmt == "kohya_ldm" or (fmt == "kohya" and family == "sdxl") else "diffusers"
             tensors = kohya_tensors(net, naming, unet_configs[family], dtype)
-            meta = kohya_metadata(net, dtype)
+            meta = kohya_metadata(net)
         L.save_safetensors(tensors, path, meta)
         info[name] = {"path": rel(name), "model": MODEL[family], "format": file_format(name),
                       "unet_names": ("diffusers" if fmt == "peft" else
@@ -700,7 +697,7 @@ def write_networks(out: Path, nets: dict, unet_configs: dict) -> dict:
     return info
 
 
-def write_bad_files(out: Path, nets: dict, unet_configs: dict) -> dict:
+def write_bad_files(out: Path) -> dict:
     """A LoRA whose names match nothing in tiny-sd1 (kohya names of blocks and
     layers the tiny model lacks, well-formed), and a truncated file (the
     first half of sd1_lora_kohya.safetensors: the header promises more data
@@ -882,6 +879,15 @@ def load_loras(pipe, family: str, loras: list[dict], nets_by_file: dict) -> None
         load_lora_file(pipe, lora["file"], lora["adapter"])
         check_loaded(pipe, family, nets_by_file[Path(lora["file"]).stem], lora["adapter"])
     pipe.set_adapters([x["adapter"] for x in loras], adapter_weights=[adapter_weight(family, x) for x in loras])
+    # set_adapters took each component's scale: scaling = s_component * alpha / r in every layer
+    for lora in loras:
+        net = nets_by_file[Path(lora["file"]).stem]
+        for (c, m), e in net["entries"].items():
+            layer = getattr(pipe, c).get_submodule(m)
+            want = lora[f"{c}_scale"] * e["alpha"] / e["down"].shape[0]
+            got = layer.scaling[lora["adapter"]]
+            if abs(got - want) > 1e-12:
+                raise AssertionError(f"{lora['adapter']}: {c}.{m} scaling {got} after set_adapters, want {want}")
 
 
 def apply_merged(pipe, family: str, merged: dict) -> None:
@@ -1331,7 +1337,7 @@ def main() -> None:
     unet_configs = {f: dict(pipes[f]["pipe"].unet.config) for f in FAMILIES}
     files = write_networks(fixtures, nets, unet_configs)
     nets_by_file = {name: nets[(FILES[name][0], FILES[name][1])] for name in FILES}
-    bad = write_bad_files(fixtures, nets, unet_configs)
+    write_bad_files(fixtures)
     widths = {"sd1": pipes["sd1"]["pipe"].text_encoder.config.hidden_size,
               "sdxl_l": pipes["sdxl"]["pipe"].text_encoder.config.hidden_size,
               "sdxl_g": pipes["sdxl"]["pipe"].text_encoder_2.config.hidden_size}
@@ -1366,7 +1372,6 @@ def main() -> None:
               f"({L.human(path.stat().st_size)}, {len(tensors)} tensors)")
     written = [fixtures / "lora"] + [fixtures / "reference" / f"lora_{f}.safetensors" for f in FAMILIES]
     print(f"total of the LoRA fixtures: {L.human(sum(L.dir_size(p) for p in written if p.exists()))}")
-    del bad
 
 
 if __name__ == "__main__":
