@@ -98,7 +98,7 @@ quality: deps-test build-diffuse
 # tools/venv.sh; the tiny models first, since the other tools read them).
 FIXTURE_TOOLS = make_token_fixtures make_ftfy_tables make_ftfy_fixtures make_rng_fixtures \
   make_image_fixtures make_scheduler_fixtures make_weighting_fixtures make_model_fixtures \
-  make_pipeline_fixtures make_sdxl_fixtures
+  make_pipeline_fixtures make_sdxl_fixtures make_lora_fixtures
 fixtures:
 	bash tools/venv.sh
 	HF_HUB_OFFLINE=1 .venv-tools/bin/python tools/make_fixtures.py --out tests/fixtures

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv-tools/bin/python ]; then
   python3 -m venv .venv-tools
 fi
-if ! .venv-tools/bin/python -c "import torch, transformers, diffusers, ftfy" 2>/dev/null; then
+if ! .venv-tools/bin/python -c "import torch, transformers, diffusers, ftfy, peft" 2>/dev/null; then
   .venv-tools/bin/pip install -q -r tools/requirements.txt
 fi
