@@ -18,6 +18,8 @@
 
 #include <math.h>
 #include <stdio.h>
+
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -361,7 +363,7 @@ static float *factor_product(df_pool *pool, const df_st_tensor *a, const df_st_t
  * numel / out, times its format's scale (alpha / rank ...). NULL with a
  * message in `why` when the parts do not fit. */
 static float *module_delta(df_pool *pool, const module_group *g, const df_weight *target,
-                           char *why, size_t why_size)
+                           const float *peft, char *why, size_t why_size)
 {
     const int64_t out = target->shape[0], total = df_weight_numel(target), k = total / out;
     const df_st_tensor *const *p = g->parts;
@@ -371,7 +373,7 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
     if (p[ROLE_DOWN] || p[ROLE_UP]) {
         delta = factor_product(pool, p[ROLE_UP], p[ROLE_DOWN], out, k, &rank);
         if (delta)
-            scale = alpha_of(p[ROLE_ALPHA], (float)rank) / (float)rank;
+            scale = alpha_of(p[ROLE_ALPHA], peft ? *peft : (float)rank) / (float)rank;
     } else if (p[ROLE_W1A] || p[ROLE_W2A]) {
         int64_t rank2 = 0;
         float *a = factor_product(pool, p[ROLE_W1A], p[ROLE_W1B], out, k, &rank);
@@ -438,6 +440,40 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
         for (int64_t i = 0; i < total; i++)
             delta[i] *= scale;
     return delta;
+}
+
+/* diffusers' PEFT files keep each component's LoraConfig in the metadata
+ * "lora_adapter_metadata" ({"unet.lora_alpha": 8, "unet.alpha_pattern":
+ * {"conv1": 4}, ...}): the alpha of module `key` ("unet.down_blocks...")
+ * is the pattern whose name ends the module path, else lora_alpha. A
+ * file without it (most published ones) has alpha = rank: scale 1. */
+static int peft_alpha(const json_t *metadata, const char *key, float *alpha)
+{
+    if (!metadata)
+        return 0;
+    const char *dot = strchr(key, '.');
+    if (!dot)
+        return 0;
+    char name[128];
+    snprintf(name, sizeof name, "%.*s.alpha_pattern", (int)(dot - key), key);
+    const json_t *patterns = json_object_get(metadata, name);
+    const char *pattern;
+    json_t *value;
+    size_t length = strlen(key);
+    json_object_foreach((json_t *)patterns, pattern, value) {
+        size_t n = strlen(pattern);
+        if (json_is_number(value) && n <= length && !strcmp(key + length - n, pattern) &&
+            (n == length || key[length - n - 1] == '.')) {
+            *alpha = (float)json_number_value(value);
+            return 1;
+        }
+    }
+    snprintf(name, sizeof name, "%.*s.lora_alpha", (int)(dot - key), key);
+    value = json_object_get(metadata, name);
+    if (!json_is_number(value))
+        return 0;
+    *alpha = (float)json_number_value(value);
+    return 1;
 }
 
 /* --- applying ---------------------------------------------------------------- */
@@ -544,6 +580,8 @@ static df_status apply_file(df_model *model, df_lora_state *state, const df_lora
     }
     qsort(groups, group_count, sizeof *groups, compare_groups);
     df_pool *pool = df_runtime_pool(model->runtime);
+    const char *metadata_text = df_safetensors_metadata(file, "lora_adapter_metadata");
+    json_t *metadata = metadata_text ? json_loads(metadata_text, 0, NULL) : NULL;
     for (size_t g = 0; g < group_count && !status; g++) {
         const index_entry *target = lookup(state, groups[g].key);
         if (!target) {
@@ -560,7 +598,10 @@ static df_status apply_file(df_model *model, df_lora_state *state, const df_lora
         const df_weight *weight =
             df_checkpoint_weight(model->checkpoint, target->component, target->weight);
         char why[160] = "";
-        float *delta = module_delta(pool, &groups[g], weight, why, sizeof why);
+        float alpha = 0;
+        const int has_alpha = peft_alpha(metadata, groups[g].key, &alpha);
+        float *delta = module_delta(pool, &groups[g], weight, has_alpha ? &alpha : NULL, why,
+                                    sizeof why);
         if (!delta) {
             status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                                   "lora %s: %s does not fit %s %s: %s (a LoRA for another "
@@ -588,6 +629,7 @@ static df_status apply_file(df_model *model, df_lora_state *state, const df_lora
                               df_family_name(df_model_family(model)), first_unmatched[0],
                               first_unmatched[1][0] ? ", " : "", first_unmatched[1],
                               first_unmatched[2][0] ? ", " : "", first_unmatched[2]);
+    json_decref(metadata);
     free(groups);
     df_safetensors_close(file);
     return status;
