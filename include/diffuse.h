@@ -342,6 +342,8 @@ typedef struct df_generate_result {
     float *latents;
     int latent_channels, latent_height, latent_width;
     double seconds;      /* wall time of the generation */
+    double lora_seconds; /* of which applying the request's LoRA set (0 when it was
+                            already applied, or none) */
 } df_generate_result;
 
 /* Runs a generation. The model stays loaded between calls; calls on one

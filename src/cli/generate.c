@@ -859,6 +859,8 @@ int df_cli_generate(int argc, char **argv)
     if (!quiet)
         fprintf(stderr, "generated %d image(s) of %dx%d in %.2f s\n", result.count, result.width,
                 result.height, result.seconds);
+    if (!quiet && lora_count)
+        fprintf(stderr, "applied %d LoRA(s) in %.3f s\n", lora_count, result.lora_seconds);
     exit_code = 0;
 done:
     if (handler_installed)

@@ -1015,8 +1015,10 @@ static df_status generate(df_model *model, const df_generate_request *request,
     if (status)
         return status;
     /* The weights of this request: its LoRA set, or the base weights. */
+    const double lora_start = now_seconds();
     if ((status = df_lora_apply(model, request->loras, request->lora_count, error)))
         return status;
+    const double lora_seconds = now_seconds() - lora_start;
     if (p.time_id_count == 5 && !p.img2img)
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "%s is an SDXL refiner: it refines an init image (img2img) or "
@@ -1118,6 +1120,7 @@ static df_status generate(df_model *model, const df_generate_request *request,
         return status;
     }
     result->seconds = now_seconds() - start;
+    result->lora_seconds = lora_seconds;
     return DF_OK;
 }
 
