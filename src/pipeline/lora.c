@@ -45,6 +45,7 @@ typedef struct patch {
     char *weight;
     df_weight original;
     float *data; /* W' */
+    int fresh;   /* data not written yet */
 } patch;
 
 struct df_lora_state {
@@ -340,7 +341,7 @@ static float alpha_of(const df_st_tensor *alpha, float fallback)
 /* The product of two factors as [rows, cols], checking the shapes against
  * the target: a [rows, r], b [r, ...] with r * cols = numel(b). */
 static float *factor_product(df_pool *pool, const df_st_tensor *a, const df_st_tensor *b,
-                             int64_t rows, int64_t cols, int64_t *rank)
+                             int64_t rows, int64_t cols, float a_scale, int64_t *rank)
 {
     if (!a || !b || a->ndim < 2 || b->ndim < 2)
         return NULL;
@@ -348,6 +349,9 @@ static float *factor_product(df_pool *pool, const df_st_tensor *a, const df_st_t
     if (a->shape[0] != rows || numel(a) != rows * r || numel(b) != r * cols || r <= 0)
         return NULL;
     float *fa = to_f32(a), *fb = to_f32(b), *out = malloc((size_t)(rows * cols) * sizeof(float));
+    /* a scale folded into the small factor costs rows x r, not rows x cols */
+    for (int64_t i = 0; fa && a_scale != 1.0f && i < rows * r; i++)
+        fa[i] *= a_scale;
     int ok = fa && fb && out && matmul(pool, fa, fb, rows, r, cols, out);
     free(fa);
     free(fb);
@@ -363,7 +367,7 @@ static float *factor_product(df_pool *pool, const df_st_tensor *a, const df_st_t
  * numel / out, times its format's scale (alpha / rank ...). NULL with a
  * message in `why` when the parts do not fit. */
 static float *module_delta(df_pool *pool, const module_group *g, const df_weight *target,
-                           const float *peft, char *why, size_t why_size)
+                           const float *peft, float user_scale, char *why, size_t why_size)
 {
     const int64_t out = target->shape[0], total = df_weight_numel(target), k = total / out;
     const df_st_tensor *const *p = g->parts;
@@ -371,13 +375,16 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
     float *delta = NULL;
     float scale = 1;
     if (p[ROLE_DOWN] || p[ROLE_UP]) {
-        delta = factor_product(pool, p[ROLE_UP], p[ROLE_DOWN], out, k, &rank);
-        if (delta)
-            scale = alpha_of(p[ROLE_ALPHA], peft ? *peft : (float)rank) / (float)rank;
+        /* alpha / rank and the user's scale folded into up before the GEMM */
+        const int64_t r = p[ROLE_DOWN] && p[ROLE_DOWN]->ndim >= 1 ? p[ROLE_DOWN]->shape[0] : 1;
+        const float alpha = alpha_of(p[ROLE_ALPHA], peft ? *peft : (float)r);
+        delta = factor_product(pool, p[ROLE_UP], p[ROLE_DOWN], out, k,
+                               user_scale * alpha / (float)(r > 0 ? r : 1), &rank);
+        user_scale = 1.0f;
     } else if (p[ROLE_W1A] || p[ROLE_W2A]) {
         int64_t rank2 = 0;
-        float *a = factor_product(pool, p[ROLE_W1A], p[ROLE_W1B], out, k, &rank);
-        float *b = factor_product(pool, p[ROLE_W2A], p[ROLE_W2B], out, k, &rank2);
+        float *a = factor_product(pool, p[ROLE_W1A], p[ROLE_W1B], out, k, 1.0f, &rank);
+        float *b = factor_product(pool, p[ROLE_W2A], p[ROLE_W2B], out, k, 1.0f, &rank2);
         if (a && b) {
             for (int64_t i = 0; i < total; i++)
                 a[i] *= b[i];
@@ -399,7 +406,7 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
         } else if (p[ROLE_K1A] && p[ROLE_K1B] && p[ROLE_K1A]->ndim == 2 &&
                    p[ROLE_K1B]->ndim == 2) {
             a = p[ROLE_K1A]->shape[0], b = p[ROLE_K1B]->shape[1];
-            f1 = factor_product(pool, p[ROLE_K1A], p[ROLE_K1B], a, b, &rank);
+            f1 = factor_product(pool, p[ROLE_K1A], p[ROLE_K1B], a, b, 1.0f, &rank);
             factored = 1;
         }
         if (w2 && w2->ndim >= 2) {
@@ -407,7 +414,7 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
             f2 = to_f32(w2);
         } else if (p[ROLE_K2A] && p[ROLE_K2B] && p[ROLE_K2A]->ndim == 2) {
             c = p[ROLE_K2A]->shape[0], d = numel(p[ROLE_K2B]) / p[ROLE_K2B]->shape[0];
-            f2 = factor_product(pool, p[ROLE_K2A], p[ROLE_K2B], c, d, &rank);
+            f2 = factor_product(pool, p[ROLE_K2A], p[ROLE_K2B], c, d, 1.0f, &rank);
             factored = 1;
         }
         /* w2's columns are (input channel, spatial): b * d = K with the
@@ -436,6 +443,7 @@ static float *module_delta(df_pool *pool, const module_group *g, const df_weight
                  (long long)out, (long long)k);
         return NULL;
     }
+    scale *= user_scale;
     if (scale != 1.0f)
         for (int64_t i = 0; i < total; i++)
             delta[i] *= scale;
@@ -498,13 +506,43 @@ static void restore(df_model *model, df_lora_state *state)
     state->applied_count = 0;
 }
 
-/* The f32 W' of `weight`, created from the original on first use. */
-static float *patch_for(df_lora_state *state, const df_checkpoint *checkpoint,
+/* W' += delta, or W' = f32(W) + delta for the first, a chunk at a time
+ * on the pool (the weights are large and this is memory-bound). */
+typedef struct combine_job {
+    const df_weight *original;
+    const float *delta;
+    float *out;
+    int fresh;
+} combine_job;
+
+static void combine_task(void *context, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const combine_job *job = context;
+    const int64_t chunk = 1 << 16;
+    for (int64_t c = begin; c < end; c++) {
+        const int64_t first = c * chunk, total = df_weight_numel(job->original);
+        const int64_t count = total - first < chunk ? total - first : chunk;
+        float *out = job->out + first;
+        const float *delta = job->delta + first;
+        if (job->fresh) {
+            df_weight_to_f32(job->original, first, count, out);
+            for (int64_t i = 0; i < count; i++)
+                out[i] += delta[i];
+        } else {
+            for (int64_t i = 0; i < count; i++)
+                out[i] += delta[i];
+        }
+    }
+}
+
+/* The patch of `weight`, its W' buffer allocated on first use. */
+static patch *patch_for(df_lora_state *state, const df_checkpoint *checkpoint,
                         df_component component, const char *weight, df_error *error)
 {
     for (size_t i = 0; i < state->patch_count; i++)
         if (state->patches[i].component == component && !strcmp(state->patches[i].weight, weight))
-            return state->patches[i].data;
+            return &state->patches[i];
     if (state->patch_count == state->patch_capacity) {
         size_t capacity = state->patch_capacity ? state->patch_capacity * 2 : 64;
         patch *grown = realloc(state->patches, capacity * sizeof *grown);
@@ -529,9 +567,9 @@ static float *patch_for(df_lora_state *state, const df_checkpoint *checkpoint,
         df_error_set(error, DF_ERR_NO_MEMORY, "out of memory applying LoRAs (%s)", weight);
         return NULL;
     }
-    df_weight_to_f32(original, 0, df_weight_numel(original), p->data);
+    p->fresh = 1; /* W' = f32(W) + delta on the first delta */
     state->patch_count++;
-    return p->data;
+    return p;
 }
 
 static df_status apply_file(df_model *model, df_lora_state *state, const df_lora_use *use,
@@ -600,8 +638,8 @@ static df_status apply_file(df_model *model, df_lora_state *state, const df_lora
         char why[160] = "";
         float alpha = 0;
         const int has_alpha = peft_alpha(metadata, groups[g].key, &alpha);
-        float *delta = module_delta(pool, &groups[g], weight, has_alpha ? &alpha : NULL, why,
-                                    sizeof why);
+        float *delta = module_delta(pool, &groups[g], weight, has_alpha ? &alpha : NULL, scale,
+                                    why, sizeof why);
         if (!delta) {
             status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                                   "lora %s: %s does not fit %s %s: %s (a LoRA for another "
@@ -610,15 +648,17 @@ static df_status apply_file(df_model *model, df_lora_state *state, const df_lora
                                   target->weight, why);
             break;
         }
-        float *data = patch_for(state, model->checkpoint, target->component, target->weight, error);
-        if (!data) {
+        patch *target_patch =
+            patch_for(state, model->checkpoint, target->component, target->weight, error);
+        if (!target_patch) {
             free(delta);
             status = DF_ERR_NO_MEMORY;
             break;
         }
-        const int64_t total = df_weight_numel(weight);
-        for (int64_t i = 0; i < total; i++)
-            data[i] += scale * delta[i];
+        combine_job job = {&target_patch->original, delta, target_patch->data,
+                           target_patch->fresh};
+        df_pool_for(pool, (df_weight_numel(weight) + (1 << 16) - 1) >> 16, 1, combine_task, &job);
+        target_patch->fresh = 0;
         free(delta);
     }
     if (!status && (unmatched || unknown))
@@ -689,6 +729,9 @@ df_status df_lora_apply(df_model *model, const df_lora_use *uses, int count, df_
             state->applied_count = i + 1;
         }
     }
+    /* A cancel skips the pool's remaining chunks: the W' may be partial. */
+    if (!status && df_pool_stopped(df_runtime_pool(model->runtime)))
+        status = df_error_set(error, DF_ERR_CANCELLED, "cancelled while applying LoRAs");
     /* Only now do the entries change: every W' is complete. */
     for (size_t i = 0; i < state->patch_count && !status; i++) {
         patch *p = &state->patches[i];
