@@ -375,6 +375,16 @@ df_status df_model_load_vae(df_model *model, const char *path, df_error *error);
  * AutoencoderTiny folder or madebyollin/taesd's taesd_decoder.safetensors;
  * taesd for SD 1.x/2.x latents, taesdxl for SDXL's). */
 df_status df_model_load_taesd(df_model *model, const char *path, df_error *error);
+/* Textual inversion: loads an embedding (.safetensors: A1111's "emb_params"
+ * [n, width], SDXL's "clip_l" and "clip_g", or diffusers' learned_embeds, one
+ * tensor named by its token) so that `token` (NULL: diffusers' key, else
+ * the file name without ".safetensors") in a prompt stands for its n
+ * vectors, in the prompt and the negative prompt alike. A width that does
+ * not match the text encoder, a token already loaded, a malformed file:
+ * DF_ERR_INVALID_ARGUMENT or DF_ERR_FORMAT naming the file; the model is
+ * unchanged then. */
+df_status df_model_load_embedding(df_model *model, const char *path, const char *token,
+                                  df_error *error);
 
 #ifdef __cplusplus
 }

@@ -11,8 +11,11 @@
  *     and switching sets back and forth reproduces each set's image;
  *   - bad files (another family, keys matching nothing, truncated) are
  *     refused and leave the model unchanged.
- * Cases needing what diffuse does not do yet (textual inversion, a scale for
- * SDXL's second text encoder apart from the first) are listed as not run.
+ *   - textual inversion (A1111 emb_params, diffusers learned_embeds in the
+ *     negative prompt, SDXL clip_l/clip_g, with a LoRA) against
+ *     load_textual_inversion.
+ * Cases needing a scale for SDXL's second text encoder apart from the first
+ * (which diffuse does not have) are listed as not run.
  */
 #include <math.h>
 #include <stdio.h>
@@ -221,6 +224,7 @@ static void check_family(const char *family, const char *model_name)
     REQUIRE(base_case);
     df_generate_result base;
     REQUIRE(run_case(fresh, base_case, NULL, 0, &base, &error) == DF_OK);
+    char loaded[2048] = ""; /* the embedding files loaded into `model` */
     const size_t base_bytes = (size_t)base.width * (size_t)base.height * 3;
 
     json_array_foreach(cases, c, item) {
@@ -229,9 +233,18 @@ static void check_family(const char *family, const char *model_name)
         snprintf(label, sizeof label, "%s/%s", family, name);
         df_lora_use uses[8];
         int count = 0;
-        if (json_array_size(json_object_get(item, "embeddings"))) {
-            printf("  %-34s not run: textual inversion is not implemented yet\n", label);
-            continue;
+        /* Embeddings stay loaded in the model once loaded (as in A1111):
+         * load each file the first time a case names it. */
+        size_t e;
+        json_t *embedding;
+        json_array_foreach(json_object_get(item, "embeddings"), e, embedding) {
+            const char *file = string_field(embedding, "file", "");
+            if (strstr(loaded, file))
+                continue;
+            CHECKF(df_model_load_embedding(model, df_test_path(file),
+                                           string_field(embedding, "token", NULL), &error) == DF_OK,
+                   "%s: %s", label, error.message);
+            snprintf(loaded + strlen(loaded), sizeof loaded - strlen(loaded), "%s;", file);
         }
         if (!lora_uses(json_object_get(item, "loras"), uses, 8, &count)) {
             printf("  %-34s not run: a text_encoder_2 scale of its own\n", label);
@@ -243,7 +256,8 @@ static void check_family(const char *family, const char *model_name)
         if (status)
             continue;
         compare(label, &result, ref, name);
-        if (count == 0) /* after any earlier set: the base weights exactly */
+        if (count == 0 && !json_array_size(json_object_get(item, "embeddings")))
+            /* after any earlier set: the base weights exactly */
             CHECKF(!memcmp(result.pixels, base.pixels, base_bytes) &&
                        !memcmp(result.latents, base.latents,
                                (size_t)result.latent_channels * (size_t)result.latent_height *
@@ -316,6 +330,19 @@ static void test_switching(void)
     CHECK(!memcmp(first_a.pixels, again_a.pixels, bytes));
     CHECK(!memcmp(first_b.pixels, again_b.pixels, bytes));
     CHECK(memcmp(first_a.pixels, first_b.pixels, bytes));
+    /* Embeddings: another family's, a second load, a file that is none. */
+    CHECK(df_model_load_embedding(model, df_test_path("tests/fixtures/lora/sdxlstyle.safetensors"),
+                                  NULL, &error) == DF_ERR_INVALID_ARGUMENT);
+    CHECKF(strstr(error.message, "SDXL embedding"), "%s", error.message);
+    CHECK(df_model_load_embedding(model, df_test_path("tests/fixtures/lora/sd1style.safetensors"),
+                                  NULL, &error) == DF_OK);
+    CHECK(df_model_load_embedding(model, df_test_path("tests/fixtures/lora/sd1style.safetensors"),
+                                  NULL, &error) == DF_ERR_INVALID_ARGUMENT);
+    CHECKF(strstr(error.message, "already loaded"), "%s", error.message);
+    CHECK(df_model_load_embedding(model, a.path, NULL, &error) == DF_ERR_FORMAT);
+    CHECKF(strstr(error.message, "not an embedding"), "%s", error.message);
+    CHECK(df_model_load_embedding(model, df_test_path("tests/fixtures/lora/sd1concept.safetensors"),
+                                  "two words", &error) == DF_ERR_INVALID_ARGUMENT);
     /* Bad uses: no file, absurd scales. */
     df_lora_use bad = {"", 1, 1};
     df_generate_result result;

@@ -7,6 +7,7 @@
  * written), and writes the images with AUTOMATIC1111's "parameters" text so
  * a PNG can be dropped back into A1111's PNG Info.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -58,6 +59,11 @@ static void usage(FILE *out)
             "                          diffusers/PEFT, LoHa, LoKr) at scale S (default 1;\n"
             "                          negative allowed) to the UNet and T (default S) to\n"
             "                          the text encoders; repeatable (up to 64)\n"
+            "      --embedding FILE    load a textual-inversion embedding (.safetensors:\n"
+            "                          A1111 emb_params, SDXL clip_l/clip_g, diffusers\n"
+            "                          learned_embeds); its file name (or diffusers' token)\n"
+            "                          in a prompt stands for its vectors; repeatable\n"
+            "      --embeddings-dir DIR  load every .safetensors embedding in DIR\n"
             "      --refiner PATH      SDXL: a refiner checkpoint that takes over at\n"
             "                          --refiner-start (base + refiner in one run)\n"
             "      --refiner-start X   fraction of the schedule the base runs, 0..1\n"
@@ -391,10 +397,39 @@ enum {
     OPT_PRECISION,
     OPT_NO_WINOGRAD,
     OPT_PROMPT_2, OPT_NEGATIVE_2, OPT_REFINER, OPT_REFINER_START, OPT_ORIGINAL_SIZE,
-    OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE, OPT_LORA
+    OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE, OPT_LORA,
+    OPT_EMBEDDING, OPT_EMBEDDINGS_DIR
 };
 
 #define MAX_LORAS 64
+
+/* Every *.safetensors of DIR as an embedding (sorted, so a clash of two
+ * names fails the same way every time). Non-zero after a message. */
+static int load_embeddings_dir(df_model *model, const char *dir)
+{
+    struct dirent **entries = NULL;
+    int count = scandir(dir, &entries, NULL, alphasort), failed = 0;
+    if (count < 0) {
+        fprintf(stderr, "diffuse generate: --embeddings-dir %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < count; i++) {
+        const char *name = entries[i]->d_name;
+        size_t n = strlen(name);
+        if (!failed && n > 12 && !strcmp(name + n - 12, ".safetensors") && name[0] != '.') {
+            char path[4096];
+            df_error error = {0};
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            if (df_model_load_embedding(model, path, NULL, &error)) {
+                fprintf(stderr, "diffuse generate: --embeddings-dir: %s\n", error.message);
+                failed = 1;
+            }
+        }
+        free(entries[i]);
+    }
+    free(entries);
+    return failed;
+}
 
 /* --lora FILE[:UNET[:TEXT]]: the scales after the last colons that parse
  * as numbers (a path may hold colons too). */
@@ -473,6 +508,8 @@ int df_cli_generate(int argc, char **argv)
         {"aesthetic-score", required_argument, 0, OPT_AESTHETIC_SCORE},
         {"negative-aesthetic-score", required_argument, 0, OPT_NEGATIVE_AESTHETIC_SCORE},
         {"lora", required_argument, 0, OPT_LORA},
+        {"embedding", required_argument, 0, OPT_EMBEDDING},
+        {"embeddings-dir", required_argument, 0, OPT_EMBEDDINGS_DIR},
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},
@@ -495,6 +532,8 @@ int df_cli_generate(int argc, char **argv)
     static df_lora_use loras[MAX_LORAS];
     static char lora_paths[MAX_LORAS][4096];
     int lora_count = 0;
+    const char *embeddings[MAX_LORAS], *embeddings_dir = NULL;
+    int embedding_count = 0;
     long threads = 0, width = 0, height = 0, batch = 1, steps = 20, clip_skip = 1,
          quality = DF_IMAGE_QUALITY_DEFAULT, preview_every = 5;
     int quiet = 0, strength_given = 0, choice = 0, estimate_only = 0;
@@ -558,6 +597,14 @@ int df_cli_generate(int argc, char **argv)
             break;
         case OPT_NO_WINOGRAD: df_set_winograd(0); break;
         case OPT_PROMPT_2: request.prompt_2 = optarg; break;
+        case OPT_EMBEDDING:
+            if (embedding_count == MAX_LORAS) {
+                fprintf(stderr, "diffuse: at most %d --embedding\n", MAX_LORAS);
+                return 2;
+            }
+            embeddings[embedding_count++] = optarg;
+            break;
+        case OPT_EMBEDDINGS_DIR: embeddings_dir = optarg; break;
         case OPT_LORA:
             if (lora_count == MAX_LORAS) {
                 fprintf(stderr, "diffuse: at most %d --lora\n", MAX_LORAS);
@@ -750,6 +797,13 @@ int df_cli_generate(int argc, char **argv)
         fprintf(stderr, "diffuse generate: --taesd: %s\n", error.message);
         goto done;
     }
+    for (int i = 0; i < embedding_count; i++)
+        if (df_model_load_embedding(model, embeddings[i], NULL, &error)) {
+            fprintf(stderr, "diffuse generate: --embedding: %s\n", error.message);
+            goto done;
+        }
+    if (embeddings_dir && load_embeddings_dir(model, embeddings_dir))
+        goto done;
     if (refiner_path) {
         if (df_model_open(runtime, refiner_path, &refiner, &error) ||
             (taesd_path && df_model_load_taesd(refiner, taesd_path, &error))) {

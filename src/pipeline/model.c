@@ -8,11 +8,13 @@
  * Ownership: the model owns its checkpoint (the mmapped files), tokenizer and
  * encoder; it borrows the runtime's pool. Not safe for concurrent calls.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "diffuse.h"
 #include "io/checkpoint.h"
+#include "io/safetensors.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
 #include "text/clip_text_encoder.h"
@@ -405,4 +407,136 @@ df_status df_model_encode_prompt(df_model *model, const char *prompt, int clip_s
 {
     return df_model_encode_condition(model, prompt, NULL, clip_skip, flags, out, out_tokens, NULL,
                                      error);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Textual inversion                                                        */
+
+/* An embedding's vectors for one encoder: `tensor` [n, width] or [width],
+ * as f32 (malloc'ed) after checking the width. */
+static df_status embedding_vectors(const char *path, const char *key, const df_st_tensor *tensor,
+                                   const df_clip_text_encoder *encoder, float **out, int *count,
+                                   df_error *error)
+{
+    const int width = df_clip_text_encoder_config(encoder)->hidden_size;
+    df_weight weight = {0};
+    if (!df_st_dtype_to_weight(tensor->st_dtype, &weight.dtype) || tensor->ndim < 1 ||
+        tensor->ndim > 2)
+        return df_error_set(error, DF_ERR_FORMAT,
+                            "%s: tensor '%s' is not an embedding ([vectors, width] in f32, f16 "
+                            "or bf16)",
+                            path, key);
+    const int64_t n = tensor->ndim == 2 ? tensor->shape[0] : 1;
+    const int64_t w = tensor->shape[tensor->ndim - 1];
+    if (w != width)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s: embedding '%s' is %lld wide, the text encoder %d (an embedding "
+                            "for another model family?)",
+                            path, key, (long long)w, width);
+    if (n < 1 || n > 75)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%s: embedding '%s' has %lld vectors (1..75)", path, key, (long long)n);
+    weight.ndim = 1;
+    weight.shape[0] = n * w;
+    weight.data = tensor->data;
+    if (!(*out = malloc((size_t)(n * w) * sizeof(float))))
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory loading %s", path);
+    df_weight_to_f32(&weight, 0, n * w, *out);
+    *count = (int)n;
+    return DF_OK;
+}
+
+df_status df_model_load_embedding(df_model *model, const char *path, const char *token,
+                                  df_error *error)
+{
+    if (!model || !path)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT, "embedding: model and path required");
+    df_safetensors *file = NULL;
+    df_status status = df_safetensors_open(path, &file, error);
+    if (status)
+        return df_error_prefix(error, "embedding: ");
+    /* Which tensor for which encoder: A1111's emb_params for the only (or
+     * first) encoder, SDXL's clip_l / clip_g, or diffusers' one tensor. */
+    df_clip_text_encoder *first = model->text_encoder ? model->text_encoder : model->text_encoder_2;
+    const df_st_tensor *for_first = NULL, *for_second = NULL;
+    const char *key_first = NULL;
+    char name[256] = "";
+    if ((for_first = df_safetensors_find(file, "emb_params"))) {
+        key_first = "emb_params";
+    } else if (df_safetensors_find(file, "clip_l") || df_safetensors_find(file, "clip_g")) {
+        if (!model->text_encoder_2) {
+            status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                  "%s: an SDXL embedding (clip_l / clip_g) for a %s model", path,
+                                  df_family_name(df_model_family(model)));
+            goto done;
+        }
+        for_second = df_safetensors_find(file, "clip_g");
+        if (model->text_encoder) {
+            for_first = df_safetensors_find(file, "clip_l");
+            key_first = "clip_l";
+        } else {
+            for_first = for_second, key_first = "clip_g", for_second = NULL;
+        }
+        if (!for_first || (model->text_encoder && !for_second)) {
+            status = df_error_set(error, DF_ERR_FORMAT, "%s: an SDXL embedding needs both clip_l "
+                                  "and clip_g", path);
+            goto done;
+        }
+    } else if (df_safetensors_count(file) == 1) {
+        for_first = df_safetensors_at(file, 0);
+        key_first = for_first->name;
+        snprintf(name, sizeof name, "%s", for_first->name);
+    } else {
+        status = df_error_set(error, DF_ERR_FORMAT,
+                              "%s: not an embedding (no emb_params, clip_l/clip_g, or single "
+                              "learned_embeds tensor)",
+                              path);
+        goto done;
+    }
+    if (token && *token)
+        snprintf(name, sizeof name, "%s", token);
+    if (!*name) { /* the file name without .safetensors */
+        const char *base = strrchr(path, '/');
+        snprintf(name, sizeof name, "%s", base ? base + 1 : path);
+        char *dot = strstr(name, ".safetensors");
+        if (dot && !dot[12])
+            *dot = 0;
+    }
+    if (!*name || strchr(name, ' ')) {
+        status = df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                              "%s: embedding token '%s' must be one word", path, name);
+        goto done;
+    }
+    float *first_vectors = NULL, *second_vectors = NULL;
+    int first_count = 0, second_count = 0;
+    status = embedding_vectors(path, key_first, for_first, first, &first_vectors, &first_count,
+                               error);
+    if (!status && for_second)
+        status = embedding_vectors(path, "clip_g", for_second, model->text_encoder_2,
+                                   &second_vectors, &second_count, error);
+    if (!status && for_second && second_count != first_count)
+        status = df_error_set(error, DF_ERR_FORMAT, "%s: clip_l has %d vectors, clip_g %d", path,
+                              first_count, second_count);
+    int32_t first_id = 0, second_id = 0;
+    /* A token loaded already is refused by the tokenizer after its vectors
+     * were added: those ids are then never emitted (the model behaves as
+     * before). */
+    if (!status) {
+        status = df_clip_text_encoder_add_vectors(first, first_vectors, first_count, &first_id,
+                                                  error);
+    }
+    if (!status)
+        status = df_tokenizer_add_token(model->tokenizer, name, first_id, first_count, error);
+    if (!status && for_second) {
+        status = df_clip_text_encoder_add_vectors(model->text_encoder_2, second_vectors,
+                                                  second_count, &second_id, error);
+        if (!status)
+            status = df_tokenizer_add_token(model->tokenizer_2, name, second_id, second_count,
+                                            error);
+    }
+    free(first_vectors);
+    free(second_vectors);
+done:
+    df_safetensors_close(file);
+    return status;
 }

@@ -40,6 +40,8 @@ struct df_clip_text_encoder {
     const df_weight *token_embedding, *position_embedding;
     const df_weight *final_norm_weight, *final_norm_bias;
     const df_weight *projection; /* [projection_dim, hidden] or NULL */
+    float *extra;                /* textual-inversion vectors: ids vocab_size.. */
+    int extra_count;
     clip_layer *layers;
     df_arena arena;
     int planned_sequences;
@@ -200,10 +202,30 @@ fail:
     return status;
 }
 
+df_status df_clip_text_encoder_add_vectors(df_clip_text_encoder *encoder, const float *vectors,
+                                           int count, int32_t *first_id, df_error *error)
+{
+    const int hidden = encoder->config.hidden_size;
+    if (count <= 0 || count > 75 || encoder->extra_count + count > 1 << 16)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "%d embedding vectors: 1..75 per embedding, 65536 in all", count);
+    float *grown = realloc(encoder->extra, (size_t)(encoder->extra_count + count) *
+                                               (size_t)hidden * sizeof(float));
+    if (!grown)
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory adding embedding vectors");
+    encoder->extra = grown;
+    memcpy(grown + (size_t)encoder->extra_count * (size_t)hidden, vectors,
+           (size_t)count * (size_t)hidden * sizeof(float));
+    *first_id = encoder->config.vocab_size + encoder->extra_count;
+    encoder->extra_count += count;
+    return DF_OK;
+}
+
 void df_clip_text_encoder_free(df_clip_text_encoder *encoder)
 {
     if (!encoder)
         return;
+    free(encoder->extra);
     df_arena_release(&encoder->arena);
     free(encoder->layers);
     free(encoder);
@@ -233,11 +255,12 @@ static df_status prepare(df_clip_text_encoder *encoder, const int32_t *ids, int 
         return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
                             "text encoder: %d token windows is out of range (1..4096)", sequences);
     const int64_t rows = (int64_t)sequences * DF_CLIP_WINDOW;
+    const int64_t limit = (int64_t)config->vocab_size + encoder->extra_count;
     for (int64_t i = 0; i < rows; i++)
-        if (ids[i] < 0 || ids[i] >= config->vocab_size)
+        if (ids[i] < 0 || ids[i] >= limit)
             return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
-                                "token id %d at position %lld is outside the vocabulary (0..%d)",
-                                ids[i], (long long)i, config->vocab_size - 1);
+                                "token id %d at position %lld is outside the vocabulary (0..%lld)",
+                                ids[i], (long long)i, (long long)limit - 1);
     if (sequences > encoder->planned_sequences) {
         df_status status = df_arena_reserve(&encoder->arena, scratch_bytes(config, sequences), error);
         if (status)
@@ -275,7 +298,11 @@ static df_status run(df_clip_text_encoder *encoder, const int32_t *ids, int sequ
      * as they are gathered. */
     for (int64_t row = 0; row < rows; row++) {
         float *target = x + row * hidden;
-        df_weight_to_f32(encoder->token_embedding, (int64_t)ids[row] * hidden, hidden, target);
+        if (ids[row] >= config->vocab_size) /* an embedding's vector */
+            memcpy(target, encoder->extra + (int64_t)(ids[row] - config->vocab_size) * hidden,
+                   (size_t)hidden * sizeof(float));
+        else
+            df_weight_to_f32(encoder->token_embedding, (int64_t)ids[row] * hidden, hidden, target);
         df_weight_to_f32(encoder->position_embedding, (row % tokens) * hidden, hidden, normed);
         for (int64_t i = 0; i < hidden; i++)
             target[i] += normed[i];

@@ -62,4 +62,10 @@ df_status df_clip_text_encoder_forward_hidden(df_clip_text_encoder *encoder, con
                                               float *pooled, df_error *error);
 int df_clip_text_encoder_pooled_dim(const df_clip_text_encoder *encoder);
 
+/* Textual inversion: `count` vectors of hidden_size floats (copied) become
+ * the embeddings of ids *first_id .. *first_id + count - 1, just past the
+ * vocabulary and the vectors added before. */
+df_status df_clip_text_encoder_add_vectors(df_clip_text_encoder *encoder, const float *vectors,
+                                           int count, int32_t *first_id, df_error *error);
+
 #endif

@@ -63,6 +63,14 @@ struct df_tokenizer {
      * token: every literal "!" in a prompt is split out as id 0 before
      * cleaning, so "wow!!" is "wow</w>", 0, 0 rather than "wow</w>", "!!</w>". */
     int exclamation_is_pad;
+    /* df_tokenizer_add_token's names (codepoints) and their ids */
+    struct added_token {
+        uint32_t *text;
+        size_t length;
+        int32_t first_id;
+        int count;
+    } *added;
+    size_t added_count;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -319,11 +327,46 @@ df_status df_tokenizer_create(df_tokenizer **out, df_error *error)
     return DF_OK;
 }
 
+df_status df_tokenizer_add_token(df_tokenizer *tokenizer, const char *name, int32_t first_id,
+                                 int count, df_error *error)
+{
+    if (!tokenizer || !name || !*name || count <= 0 || count > 75 ||
+        first_id < DF_TOKENIZER_VOCAB_SIZE)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "embedding token '%s': %d vectors from id %d (1..75 vectors, ids "
+                            "past the vocabulary)",
+                            name ? name : "", count, first_id);
+    df_text_buffer text = {0};
+    df_status status = df_text_decode_utf8(name, strlen(name), &text, error);
+    if (status)
+        return status;
+    for (size_t i = 0; i < tokenizer->added_count; i++)
+        if (tokenizer->added[i].length == text.count &&
+            !memcmp(tokenizer->added[i].text, text.data, text.count * sizeof *text.data)) {
+            free(text.data);
+            return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                                "embedding token '%s' is already loaded", name);
+        }
+    struct added_token *grown =
+        realloc(tokenizer->added, (tokenizer->added_count + 1) * sizeof *grown);
+    if (!grown) {
+        free(text.data);
+        return df_error_set(error, DF_ERR_NO_MEMORY, "out of memory adding token '%s'", name);
+    }
+    tokenizer->added = grown;
+    grown[tokenizer->added_count++] =
+        (struct added_token){text.data, text.count, first_id, count};
+    return DF_OK;
+}
+
 void df_tokenizer_free(df_tokenizer *tokenizer)
 {
     if (!tokenizer)
         return;
     df_text_cleaner_free(tokenizer->cleaner);
+    for (size_t i = 0; i < tokenizer->added_count; i++)
+        free(tokenizer->added[i].text);
+    free(tokenizer->added);
     free(tokenizer->merge_keys);
     free(tokenizer->merge_ranks);
     free(tokenizer);
@@ -693,7 +736,17 @@ static df_status df_tokenizer_run(df_tokenizer_call *call, const char *text, siz
     for (size_t i = 0; i <= n;) {
         int32_t special = 0;
         size_t special_length = 0;
-        if (i < n && s[i] == '!' && call->tokenizer->exclamation_is_pad) {
+        const struct added_token *added = NULL;
+        for (size_t a = 0; i < n && a < call->tokenizer->added_count; a++) {
+            const struct added_token *t = &call->tokenizer->added[a];
+            if (t->length <= n - i && (!added || t->length > added->length) &&
+                !memcmp(s + i, t->text, t->length * sizeof *s))
+                added = t;
+        }
+        if (added) {
+            special = -2;
+            special_length = added->length;
+        } else if (i < n && s[i] == '!' && call->tokenizer->exclamation_is_pad) {
             special = -1; /* id 0, see df_tokenizer_create_for_pad */
             special_length = 1;
         } else if (i < n && s[i] == '<') {
@@ -721,9 +774,16 @@ static df_status df_tokenizer_run(df_tokenizer_call *call, const char *text, siz
             return status;
         if (!special)
             break;
-        if (df_tokenizer_ids_reserve(&call->out, 1, error))
-            return DF_ERR_NO_MEMORY;
-        call->out.data[call->out.count++] = special < 0 ? 0 : special;
+        if (added) {
+            if (df_tokenizer_ids_reserve(&call->out, (size_t)added->count, error))
+                return DF_ERR_NO_MEMORY;
+            for (int k = 0; k < added->count; k++)
+                call->out.data[call->out.count++] = added->first_id + k;
+        } else {
+            if (df_tokenizer_ids_reserve(&call->out, 1, error))
+                return DF_ERR_NO_MEMORY;
+            call->out.data[call->out.count++] = special < 0 ? 0 : special;
+        }
         i += special_length;
         piece = i;
     }
