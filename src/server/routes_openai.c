@@ -93,7 +93,8 @@ json_t *df_routes_finished_record(df_http_request *request, const char *id, df_j
                     : df_http_send_error(request, client_error ? 400 : 500,
                                          client_error ? "invalid_request_error" : "server_error",
                                          client_error ? "invalid_parameter" : "generation_failed",
-                                         NULL, NULL, "%s", message ? message : "generation failed");
+                                         client_error ? df_routes_failed_param(message) : NULL,
+                                         NULL, "%s", message ? message : "generation failed");
     json_decref(record);
     return NULL;
 }
