@@ -9,7 +9,7 @@
  *
  * Translation: size "WxH" -> width/height, n -> batch, partial_images ->
  * preview_every; our extensions (negative_prompt, steps, guidance_scale,
- * seed, sampler and the other generation fields of request.h, except
+ * seed, sampler, loras and the other generation fields of request.h, except
  * width/height/batch/preview_every, which OpenAI's names cover) go through
  * as they are. OpenAI fields that do not apply to a diffusion model
  * (quality, style, moderation, background other than "transparent") are
@@ -331,7 +331,7 @@ static const char *const extension_fields[] = {
     "decoder", "preset", "precision",
     "prompt_2", "negative_prompt_2", "original_width", "original_height", "target_width",
     "target_height", "crop_top", "crop_left", "aesthetic_score", "negative_aesthetic_score",
-    "refiner", "refiner_start", NULL};
+    "refiner", "refiner_start", "loras", NULL};
 static const char *const accepted_text =
     "prompt, n, size, response_format, output_format, output_compression, model, user, stream, "
     "partial_images, quality, style, background, moderation; and negative_prompt, steps, "
@@ -340,7 +340,7 @@ static const char *const accepted_text =
     ", decoder, preset, precision"
     ", prompt_2, negative_prompt_2, original_width, original_height, target_width, "
     "target_height, crop_top, crop_left, aesthetic_score, negative_aesthetic_score, refiner, "
-    "refiner_start";
+    "refiner_start, loras";
 
 static int in_list(const char *const *list, const char *key)
 {
