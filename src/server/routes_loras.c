@@ -8,18 +8,25 @@
  * none of a client's business). "hash" is A1111's autov3 (loras.h), the
  * value whose first 12 digits ("shorthash") an infotext's Lora hashes
  * carries: the first listing reads each file once, later ones use the
- * cache. Without --lora-dir the list is empty. AUTOMATIC1111's GET
+ * cache; ?hashes=false lists without reading any file (hashes already
+ * computed are shown, others null). Without --lora-dir the list is empty. AUTOMATIC1111's GET
  * /sdapi/v1/loras and POST /sdapi/v1/refresh-loras are in routes_a1111.c;
  * SIGHUP reads the directory again too.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "server/routes.h"
 
 static enum MHD_Result list_loras(df_http_request *request)
 {
     df_server *server = request->context;
+    const char *hashes = df_http_query(request, "hashes");
+    if (hashes && strcmp(hashes, "true") && strcmp(hashes, "false"))
+        return df_http_send_error(request, 400, "invalid_request_error", "invalid_parameter",
+                                  "hashes", NULL, "hashes: expected true or false");
+    const int compute = !hashes || !strcmp(hashes, "true");
     json_t *data = json_array();
     df_lora_entry *entries = NULL;
     int count = 0;
@@ -35,7 +42,10 @@ static enum MHD_Result list_loras(df_http_request *request)
         /* A file that cannot be hashed (unreadable, truncated) is listed
          * with a null hash: it is offered, and a request naming it says
          * what is wrong. */
-        int hashed = !df_loras_hash(server->loras, entries[i].name, hex, &hash_error);
+        int hashed = compute ? !df_loras_hash(server->loras, entries[i].name, hex, &hash_error)
+                             : entries[i].hash[0] != 0;
+        if (!compute && hashed)
+            memcpy(hex, entries[i].hash, sizeof hex);
         char shorthash[13];
         snprintf(shorthash, sizeof shorthash, "%.12s", hashed ? hex : "");
         json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:f, s:s?, s:s?}", "object",
