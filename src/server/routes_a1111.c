@@ -275,7 +275,7 @@ static const field_rule fields[] = {
     {"hr_additional_modules", WITH_HR, NULL},
     {"refiner_checkpoint", MAPPED, NULL},
     {"refiner_switch_at", MAPPED, NULL},
-    {"disable_extra_networks", IGNORED, NULL},
+    {"disable_extra_networks", MAPPED, NULL}, /* true: LoRA tags leave the prompt, unused */
     {"firstpass_image", OFF_EMPTY, "a first-pass image is not supported"},
     {"comments", IGNORED, NULL},
     {"infotext", OFF_EMPTY, "infotext parameters are not supported"},
@@ -401,7 +401,7 @@ static int scheduler_name(const char *name, const char **schedule)
 /* The prompt's LoRA tags into the native body `n`: the prompt without
  * them, and "loras" (names are checked by the native parse). 0, or -1
  * after answering 422 naming the prompt. */
-static int lora_tags(df_http_request *request, const char *prompt, json_t *n,
+static int lora_tags(df_http_request *request, const char *prompt, int disabled, json_t *n,
                      enum MHD_Result *answered)
 {
     df_lora_prompt parsed;
@@ -429,7 +429,12 @@ static int lora_tags(df_http_request *request, const char *prompt, json_t *n,
     }
     if (loras) {
         json_object_set_new(n, "prompt", json_string(parsed.prompt));
-        json_object_set_new(n, "loras", loras);
+        /* A1111 deletes the tags either way; disable_extra_networks only
+         * stops it applying them. */
+        if (!disabled)
+            json_object_set_new(n, "loras", loras);
+        else
+            json_decref(loras);
     }
     df_lora_prompt_free(&parsed);
     return 0;
@@ -463,9 +468,12 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         json_object_set(n, "prompt", prompt);
     else
         json_object_set_new(n, "prompt", json_string(""));
+    int no_networks = 0;
+    if (get_bool_field(request, body, "disable_extra_networks", 0, &no_networks, answered))
+        return -1;
     if (json_is_string(prompt) &&
         !memchr(json_string_value(prompt), 0, json_string_length(prompt)) &&
-        lora_tags(request, json_string_value(prompt), n, answered))
+        lora_tags(request, json_string_value(prompt), no_networks, n, answered))
         return -1;
     json_t *negative = json_object_get(body, "negative_prompt");
     if (negative && !json_is_null(negative) &&

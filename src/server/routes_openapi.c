@@ -128,7 +128,7 @@
 "    'hr_additional_modules': {'type': 'array', 'nullable': true, 'items': {'type': 'string'}}," \
 "    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'description': 'An SDXL refiner GET /sdapi/v1/sd-models lists (refiner true) that takes over from the SDXL base model at refiner_switch_at; empty, None or null: none. Unknown, or not a refiner after an SDXL base: 422'}," \
 "    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'With refiner_checkpoint: the fraction of the steps the base model runs, between 0 and 1 (default 0.8); 1 or more: no refiner'}," \
-"    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
+"    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'default': false, 'description': 'true: <lora:...> tags leave the prompt without being applied (A1111)'}," \
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the model --model-precision, else the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'comments': {'type': 'object', 'nullable': true, 'description': 'Ignored'}," \

@@ -265,6 +265,13 @@ def test_a1111_tag_equals_native_loras(server):
                seed_mode="per-image",
                loras=[{"name": "style", "text_scale": 0.2, "unet_scale": 0.9}])
     assert job_pixels(server, done) == two != tagged
+    # disable_extra_networks: the tag leaves the prompt, unused (A1111).
+    r = server.post("/sdapi/v1/txt2img", json=dict(common, prompt="a cat <lora:style:0.7>",
+                                                   disable_extra_networks=True))
+    assert r.status_code == 200, r.text
+    done = job(server, prompt="a cat ", seed=9, guidance_scale=7, sampler="Euler",
+               seed_mode="per-image")
+    assert pixels(decode(base64.b64decode(r.json()["images"][0]))) == job_pixels(server, done)
 
 
 def test_a1111_infotext_has_tags_and_lora_hashes(server, lora_dir):
