@@ -4,9 +4,10 @@
  *
  * Invariants: `items` (sorted by name) is replaced whole by a rescan under
  * `lock`; every reader copies what it needs under `lock` and works on the
- * copy, so no pointer into `items` escapes. Hashing reads whole files and
- * runs outside the lock; its result is stored only if the entry still has
- * the identity that was hashed.
+ * copy, so no pointer into `items` escapes. Hashing and header checks read
+ * files outside the lock; their result is stored with the identity (device,
+ * inode, size, mtime) of the version they read, and used only while the
+ * file still has it.
  */
 #include "server/loras.h"
 

@@ -920,11 +920,11 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
         const char *blamed = client ? df_routes_failed_param(message) : NULL;
         if (blamed)
             message += strlen(blamed) + 2;
-        enum MHD_Result r = blamed ? invalid(request, "prompt", "prompt: %s", message)
-                            : client ? invalid(request, "__root__", "%s", message ? message : "invalid")
-                                   : df_http_send_error(request, 500, "server_error",
-                                                        "generation_failed", NULL, NULL, "%s",
-                                                        message ? message : "generation failed");
+        enum MHD_Result r =
+            blamed   ? invalid(request, "prompt", "prompt: %s", message)
+            : client ? invalid(request, "__root__", "%s", message ? message : "invalid")
+                     : df_http_send_error(request, 500, "server_error", "generation_failed", NULL,
+                                          NULL, "%s", message ? message : "generation failed");
         json_decref(record);
         json_decref(body);
         return r;
