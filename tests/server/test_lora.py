@@ -383,6 +383,21 @@ def test_replaced_file_is_read_again(make_server, tmp_path):
     assert pixels(decode(loha.content)) == pixels(decode(second.content))
 
 
+def test_queued_job_runs_identically_after_a_restart(make_server, tmp_path, lora_dir,
+                                                     tmp_path_factory):
+    data = data_dir(tmp_path)
+    s = make_server(["--lora-dir", lora_dir], data=data)
+    blocker = s.submit(steps=1000)  # holds the worker: the next job stays queued
+    queued = s.submit(steps=STEPS, seed=7, prompt="a cat <lora:style:0.8>", weighting=True)
+    assert s.stop() == 0
+    s = make_server(["--lora-dir", lora_dir], data=data)
+    s.post("/v1/jobs/%s/cancel" % blocker["id"])
+    done = s.wait_state(queued["id"], ["completed", "failed"])
+    assert done["state"] == "completed", done
+    assert job_pixels(s, done) == cli(lora_dir, tmp_path_factory, "--weighting", "--lora-dir",
+                                      lora_dir, prompt="a cat <lora:style:0.8>")
+
+
 def test_file_removed_after_submission_fails_the_job(make_server, tmp_path):
     loras = tmp_path / "loras"
     loras.mkdir()
