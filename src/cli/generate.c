@@ -5,7 +5,9 @@
  * BEFORE generating (a typo in -o must not cost a whole generation), shows
  * progress, turns Ctrl-C into a cancel within one step (exit 130, no output
  * written), and writes the images with AUTOMATIC1111's "parameters" text so
- * a PNG can be dropped back into A1111's PNG Info.
+ * a PNG can be dropped back into A1111's PNG Info. With --weighting, the
+ * prompt's A1111 <lora:NAME:SCALE> tags are LoRAs too (found in --lora-dir,
+ * or as files), as --lora gives them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include "cli/progress.h"
 #include "diffuse.h"
 #include "io/image.h"
+#include "pipeline/lora_prompt.h"
 
 #define EXIT_CANCELLED 130
 /* Init images larger than this are refused before decoding (a decompression
@@ -58,7 +61,15 @@ static void usage(FILE *out)
             "      --lora FILE[:S[:T]] apply a LoRA / LyCORIS .safetensors (kohya/A1111,\n"
             "                          diffusers/PEFT, LoHa, LoKr) at scale S (default 1;\n"
             "                          negative allowed) to the UNet and T (default S) to\n"
-            "                          the text encoders; repeatable (up to 64)\n"
+            "                          the text encoders; repeatable (up to 64). FILE may\n"
+            "                          be a NAME of --lora-dir\n"
+            "      --lora-dir DIR      where LoRA NAMEs are found: DIR/NAME.safetensors.\n"
+            "                          With --weighting the prompt's AUTOMATIC1111 tags\n"
+            "                          <lora:NAME>, <lora:NAME:S>, <lora:NAME:TE:UNET>\n"
+            "                          (S for both; TE for the text encoders, UNET for\n"
+            "                          the UNet, as A1111; <lyco:...> too) are LoRAs as\n"
+            "                          --lora gives them, and leave the prompt; a NAME\n"
+            "                          not in DIR is taken as a file path\n"
             "      --embedding FILE    load a textual-inversion embedding (.safetensors:\n"
             "                          A1111 emb_params, SDXL clip_l/clip_g, diffusers\n"
             "                          learned_embeds); its file name (or diffusers' token)\n"
@@ -398,7 +409,7 @@ enum {
     OPT_NO_WINOGRAD,
     OPT_PROMPT_2, OPT_NEGATIVE_2, OPT_REFINER, OPT_REFINER_START, OPT_ORIGINAL_SIZE,
     OPT_TARGET_SIZE, OPT_CROP, OPT_AESTHETIC_SCORE, OPT_NEGATIVE_AESTHETIC_SCORE, OPT_LORA,
-    OPT_EMBEDDING, OPT_EMBEDDINGS_DIR
+    OPT_LORA_DIR, OPT_EMBEDDING, OPT_EMBEDDINGS_DIR
 };
 
 #define MAX_LORAS 64
@@ -466,6 +477,80 @@ static int parse_lora(const char *text, df_lora_use *use, char *path, size_t pat
     return 0;
 }
 
+/* A LoRA named NAME: DIR/NAME.safetensors when --lora-dir has it, else
+ * NAME itself when it is a file (else DIR's name, for the message). 0, or
+ * -1 when neither exists. */
+static int find_lora(const char *dir, const char *name, char *path, size_t size)
+{
+    struct stat info;
+    if (dir && !strchr(name, '/')) {
+        snprintf(path, size, "%s/%s.safetensors", dir, name);
+        if (!stat(path, &info) && S_ISREG(info.st_mode))
+            return 0;
+    }
+    if (!stat(name, &info) && S_ISREG(info.st_mode)) {
+        snprintf(path, size, "%s", name);
+        return 0;
+    }
+    return -1;
+}
+
+/* --lora NAMEs of --lora-dir, then (with --weighting) the prompt's tags,
+ * appended to `loras` as files; the prompt loses its tags (parsed->prompt
+ * is the new one, owned by `parsed`). 0, or 2 after saying what is
+ * wrong. */
+static int resolve_loras(const char *dir, df_generate_request *request, df_lora_use *loras,
+                         char (*paths)[4096], int *count, int max, df_lora_prompt *parsed)
+{
+    for (int i = 0; i < *count; i++) {
+        struct stat info;
+        char name[4096]; /* loras[i].path is paths[i]: find_lora writes there */
+        snprintf(name, sizeof name, "%s", loras[i].path);
+        if (dir && stat(name, &info) && find_lora(dir, name, paths[i], 4096))
+            snprintf(paths[i], 4096, "%s", name); /* the engine says it is missing */
+        loras[i].path = paths[i];
+    }
+    if (!(request->prompt_flags & DF_PROMPT_WEIGHTING)) {
+        if (df_lora_prompt_has_tags(request->prompt))
+            fprintf(stderr, "diffuse generate: note: the prompt's <lora:...> tags are taken as "
+                            "text without --weighting\n");
+        return 0;
+    }
+    df_error error = {0};
+    if (df_lora_prompt_parse(request->prompt, parsed, &error)) {
+        fprintf(stderr, "diffuse generate: -p: %s\n", error.message);
+        return 2;
+    }
+    for (int i = 0; i < parsed->count; i++) {
+        const df_lora_prompt_tag *tag = &parsed->tags[i];
+        if (*count == max) {
+            fprintf(stderr, "diffuse generate: more than %d LoRAs (--lora and prompt tags)\n",
+                    max);
+            return 2;
+        }
+        if (fabs(tag->unet_scale) > 100 || fabs(tag->text_scale) > 100) {
+            fprintf(stderr, "diffuse generate: -p: LoRA '%s': scale %g / %g is out of range "
+                            "(-100..100)\n", tag->name, tag->text_scale, tag->unet_scale);
+            return 2;
+        }
+        if (find_lora(dir, tag->name, paths[*count], 4096)) {
+            if (dir)
+                fprintf(stderr, "diffuse generate: -p: LoRA '%s': no %s/%s.safetensors, and "
+                                "no file %s\n", tag->name, dir, tag->name, tag->name);
+            else
+                fprintf(stderr, "diffuse generate: -p: LoRA '%s': no such file (give "
+                                "--lora-dir DIR to find NAME.safetensors there)\n", tag->name);
+            return 2;
+        }
+        loras[*count] = (df_lora_use){paths[*count], (float)tag->unet_scale,
+                                      (float)tag->text_scale};
+        (*count)++;
+    }
+    if (parsed->count)
+        request->prompt = parsed->prompt;
+    return 0;
+}
+
 int df_cli_generate(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -508,6 +593,7 @@ int df_cli_generate(int argc, char **argv)
         {"aesthetic-score", required_argument, 0, OPT_AESTHETIC_SCORE},
         {"negative-aesthetic-score", required_argument, 0, OPT_NEGATIVE_AESTHETIC_SCORE},
         {"lora", required_argument, 0, OPT_LORA},
+        {"lora-dir", required_argument, 0, OPT_LORA_DIR},
         {"embedding", required_argument, 0, OPT_EMBEDDING},
         {"embeddings-dir", required_argument, 0, OPT_EMBEDDINGS_DIR},
         {"output", required_argument, 0, 'o'},
@@ -532,6 +618,8 @@ int df_cli_generate(int argc, char **argv)
     static df_lora_use loras[MAX_LORAS];
     static char lora_paths[MAX_LORAS][4096];
     int lora_count = 0;
+    const char *lora_dir = NULL;
+    df_lora_prompt lora_prompt = {0}; /* the prompt's tags (--weighting) */
     const char *embeddings[MAX_LORAS], *embeddings_dir = NULL;
     int embedding_count = 0;
     long threads = 0, width = 0, height = 0, batch = 1, steps = 20, clip_skip = 1,
@@ -615,6 +703,7 @@ int df_cli_generate(int argc, char **argv)
                 return 2;
             lora_count++;
             break;
+        case OPT_LORA_DIR: lora_dir = optarg; break;
         case OPT_NEGATIVE_2: request.negative_prompt_2 = optarg; break;
         case OPT_REFINER: refiner_path = optarg; break;
         case OPT_REFINER_START:
@@ -721,6 +810,11 @@ int df_cli_generate(int argc, char **argv)
         fprintf(stderr, "diffuse generate: --strength applies to img2img; give --init-image\n");
         return 2;
     }
+    struct stat lora_dir_info;
+    if (lora_dir && (stat(lora_dir, &lora_dir_info) || !S_ISDIR(lora_dir_info.st_mode))) {
+        fprintf(stderr, "diffuse generate: --lora-dir %s: not a directory\n", lora_dir);
+        return 2;
+    }
     if (seed < 0)
         seed = df_random_seed();
 
@@ -750,6 +844,11 @@ int df_cli_generate(int argc, char **argv)
     int handler_installed = 0;
     run_state state = {.show_progress = !quiet, .preview_path = preview_path};
     df_cli_progress_init(&state.bar, stderr, isatty(fileno(stderr)), NULL);
+    /* Before anything is loaded: a bad tag or name is a usage error. */
+    if ((exit_code = resolve_loras(lora_dir, &request, loras, lora_paths, &lora_count,
+                                   MAX_LORAS, &lora_prompt)))
+        goto done;
+    exit_code = 1;
 
     for (long i = 0; i < batch && !estimate_only; i++) {
         paths[i] = output_path(base, (int)i, (int)batch);
@@ -927,5 +1026,6 @@ done:
     for (long i = 0; i < batch; i++)
         free(paths[i]);
     free(paths);
+    df_lora_prompt_free(&lora_prompt);
     return exit_code;
 }

@@ -50,6 +50,12 @@ static void usage(FILE *out)
             "      --max-loaded N        models in memory at most, 1..64; the least recently\n"
             "                            used is unloaded (default: 1; a base + refiner job\n"
             "                            holds both, the refiner closed after it)\n"
+            "      --lora-dir DIR        offer DIR's *.safetensors LoRA / LyCORIS files,\n"
+            "                            named by file name without .safetensors, to\n"
+            "                            requests (\"loras\": [{\"name\", \"scale\"}], the A1111\n"
+            "                            <lora:NAME:SCALE> prompt syntax); read again on\n"
+            "                            SIGHUP and POST /sdapi/v1/refresh-loras\n"
+            "                            (default: none: requests with LoRAs get 400)\n"
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "                            and requests with \"decoder\": \"taesd\"\n"
             "      --precision NAME      f32, bf16 or int8: what requests that do not set\n"
@@ -106,7 +112,7 @@ static void usage(FILE *out)
             "                            (default: 30)\n"
             "\n"
             "signals: SIGTERM/SIGINT stop cleanly (the running job is interrupted inside its\n"
-            "step and re-queued); SIGHUP reloads the API keys and --models-dir.\n"
+            "step and re-queued); SIGHUP reloads the API keys, --models-dir and --lora-dir.\n"
             "\n"
             "Prints \"diffuse serve: listening on http://HOST:PORT ...\" on stdout when ready.\n");
 }
@@ -144,7 +150,7 @@ int df_cli_serve(int argc, char **argv)
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
            OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
-           OPT_PRECISION, OPT_MODEL_PRECISION, OPT_NO_WINOGRAD,
+           OPT_PRECISION, OPT_MODEL_PRECISION, OPT_NO_WINOGRAD, OPT_LORA_DIR,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
@@ -153,6 +159,7 @@ int df_cli_serve(int argc, char **argv)
         {"model-precision", required_argument, 0, OPT_MODEL_PRECISION},
         {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
         {"models-dir", required_argument, 0, OPT_MODELS_DIR},
+        {"lora-dir", required_argument, 0, OPT_LORA_DIR},
         {"max-loaded", required_argument, 0, OPT_MAX_LOADED},
         {"listen", required_argument, 0, OPT_LISTEN},
         {"data", required_argument, 0, OPT_DATA},
@@ -187,6 +194,7 @@ int df_cli_serve(int argc, char **argv)
         switch (option) {
         case 'm': model = optarg; break;
         case OPT_MODELS_DIR: config.models_dir = optarg; break;
+        case OPT_LORA_DIR: config.lora_dir = optarg; break;
         case OPT_MAX_LOADED:
             if (df_cli_parse_int("--max-loaded", optarg, 1, 64, &value))
                 return 2;

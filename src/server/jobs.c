@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "io/image.h"
+#include "pipeline/lora.h"
 #include "runtime/error.h"
 #include "server/util.h"
 #include "server/log.h"
@@ -53,7 +54,20 @@ struct df_job {
     df_jobs *owner;
 };
 
+/* The LoRA set the worker last handed the engine for a model, as two keys:
+ * of the paths and scales (what the engine compares to skip re-applying a
+ * set), and of those and the files' identities. Same paths, other files: a
+ * LoRA file was replaced in place, and the engine must be made to read it
+ * again (see prepare_loras). Worker thread only. */
+typedef struct applied_set {
+    const df_model *model;
+    uint64_t paths_key, files_key;
+} applied_set;
+#define APPLIED_SETS 8
+
 struct df_jobs {
+    applied_set applied[APPLIED_SETS];
+    int applied_next;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     df_job **queue; /* FIFO, queue[0] runs next */
@@ -310,6 +324,89 @@ static void on_loading(void *user, const char *name)
     pthread_mutex_unlock(&jobs->lock);
 }
 
+/* FNV-1a over `size` bytes, continuing from `hash`. */
+static uint64_t fnv(uint64_t hash, const void *bytes, size_t size)
+{
+    const unsigned char *p = bytes;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ p[i]) * 1099511628211ULL;
+    return hash;
+}
+
+/* The job's LoRAs as files for the engine (`uses`, `paths`: room for
+ * DF_REQUEST_MAX_LORAS), resolved now: the directory may have changed since
+ * the job was accepted. When the set is the one last applied on `model`
+ * but a file changed meanwhile (replaced in place: same path, new
+ * contents), the model is put back to its base weights first, so the
+ * engine reads the files again instead of keeping the old set applied
+ * (it compares paths and scales only). */
+static df_status prepare_loras(df_jobs *jobs, const df_job *job, df_model *model,
+                               df_lora_use *uses, char (*paths)[4096], df_error *error)
+{
+    const df_request_params *p = &job->params;
+    if (!jobs->config.loras)
+        return df_error_set(error, DF_ERR_INVALID_ARGUMENT,
+                            "this server offers no LoRAs (start it with --lora-dir DIR)");
+    uint64_t paths_key = 14695981039346656037ULL, files_key;
+    df_lora_identity identities[DF_REQUEST_MAX_LORAS];
+    for (int i = 0; i < p->lora_count; i++) {
+        df_status status = df_loras_resolve(jobs->config.loras, p->loras[i].name, paths[i],
+                                            sizeof paths[i], &identities[i], error);
+        if (status)
+            return status;
+        uses[i] = (df_lora_use){paths[i], (float)p->loras[i].unet_scale,
+                                (float)p->loras[i].text_scale};
+        paths_key = fnv(paths_key, paths[i], strlen(paths[i]) + 1);
+        paths_key = fnv(paths_key, &uses[i].unet_scale, sizeof uses[i].unet_scale);
+        paths_key = fnv(paths_key, &uses[i].text_scale, sizeof uses[i].text_scale);
+    }
+    files_key = paths_key;
+    for (int i = 0; i < p->lora_count; i++) {
+        files_key = fnv(files_key, &identities[i].device, sizeof identities[i].device);
+        files_key = fnv(files_key, &identities[i].inode, sizeof identities[i].inode);
+        files_key = fnv(files_key, &identities[i].size, sizeof identities[i].size);
+        files_key = fnv(files_key, &identities[i].modified_ns, sizeof identities[i].modified_ns);
+    }
+    applied_set *record = NULL;
+    for (int i = 0; i < APPLIED_SETS && !record; i++)
+        if (jobs->applied[i].model == model)
+            record = &jobs->applied[i];
+    if (record && record->paths_key == paths_key && record->files_key != files_key) {
+        df_status status = df_lora_apply(model, NULL, 0, error);
+        if (status)
+            return status;
+    }
+    if (!record) {
+        record = &jobs->applied[jobs->applied_next];
+        jobs->applied_next = (jobs->applied_next + 1) % APPLIED_SETS;
+    }
+    *record = (applied_set){model, paths_key, files_key};
+    return DF_OK;
+}
+
+/* The engine names a LoRA by its path; a client knows it by name, and the
+ * server's directory is none of its business: every path in `message` is
+ * replaced by its LoRA's name. Returns 1 when the message named one (the
+ * error is about a LoRA file the request chose). */
+static int name_loras(char *message, size_t size, const df_request_params *p,
+                      char (*paths)[4096])
+{
+    int named = 0;
+    for (int i = 0; i < p->lora_count; i++) {
+        size_t path_length = strlen(paths[i]), name_length = strlen(p->loras[i].name);
+        char *at;
+        while (path_length && (at = strstr(message, paths[i]))) {
+            size_t rest = strlen(at + path_length) + 1;
+            if ((size_t)(at - message) + name_length + rest > size)
+                break;
+            memmove(at + name_length, at + path_length, rest);
+            memcpy(at, p->loras[i].name, name_length);
+            named = 1;
+        }
+    }
+    return named;
+}
+
 /* Runs one job to its end (called without the lock; `job` is the worker's
  * reference, taken from the table's). */
 static void run_job(df_jobs *jobs, df_job *job)
@@ -349,8 +446,38 @@ static void run_job(df_jobs *jobs, df_job *job)
     request.cancel_user = job;
     request.refiner = refiner;
     df_generate_result result = {0};
+    /* The LoRA files, resolved now (a name may have left the directory). */
+    df_lora_use uses[DF_REQUEST_MAX_LORAS];
+    char (*lora_paths)[4096] = NULL;
+    if (!status && job->params.lora_count) {
+        if (!(lora_paths = calloc(DF_REQUEST_MAX_LORAS, sizeof *lora_paths)))
+            status = df_error_set(&error, DF_ERR_NO_MEMORY, "out of memory");
+        else if ((status = prepare_loras(jobs, job, model, uses, lora_paths, &error)))
+            df_error_prefix(&error, "loras: "); /* the field, as request errors start */
+        request.loras = uses;
+        request.lora_count = job->params.lora_count;
+    }
     if (!status)
         status = df_model_generate(model, &request, &result, &error);
+    if (lora_paths) {
+        /* A LoRA file that does not read (damaged since the request was
+         * checked) is the request's choice, as a LoRA for another model
+         * is: a client error, not the server's. */
+        if (status && status != DF_ERR_CANCELLED &&
+            name_loras(error.message, sizeof error.message, &job->params, lora_paths)) {
+            if (status == DF_ERR_FORMAT || status == DF_ERR_IO)
+                status = DF_ERR_INVALID_ARGUMENT;
+            df_error_prefix(&error, "loras: ");
+        }
+        free(lora_paths);
+    }
+    /* A1111's infotext of a LoRA image: the set as prompt tags, and the
+     * files' hashes. */
+    for (int i = 0; !status && job->params.lora_count && result.infotexts && i < result.count;
+         i++)
+        if (result.infotexts[i])
+            status = df_loras_infotext(jobs->config.loras, job->params.prompt, job->params.loras,
+                                       job->params.lora_count, &result.infotexts[i], &error);
     /* Back to --max-loaded once the pair is no longer needed. */
     if (job->params.refiner)
         df_models_trim(jobs->config.models);

@@ -21,6 +21,15 @@
  * skips steps rather than falling behind. One condition variable is
  * broadcast on every change; readers wait on it with timeouts.
  *
+ * LoRAs: a job names its LoRAs; the worker resolves the names to files of
+ * the LoRA directory when the job starts (a LoRA removed since it was
+ * submitted fails the job, saying so) and hands them to the engine, which
+ * keeps one applied LoRA set per model and switches sets between calls.
+ * That needs no lock in the engine because of the one worker above: no two
+ * jobs ever run at once, on one model or on two (df_models_estimate works
+ * on separate handles that never generate, so never hold a LoRA set). A
+ * second worker would need a lock per model around df_model_generate.
+ *
  * Ownership: the table holds a reference to every queued/running job; each
  * df_jobs_find/df_jobs_submit caller gets its own and gives it back with
  * df_job_release. A finished job leaves the table (the store answers for it
@@ -33,6 +42,7 @@
 
 #include "diffuse.h"
 #include "server/keys.h"
+#include "server/loras.h"
 #include "server/metrics.h"
 #include "server/models.h"
 #include "server/request.h"
@@ -62,6 +72,7 @@ typedef struct df_jobs_config {
     int queue_size;        /* queued jobs at most (running one excluded) */
     df_metrics *metrics;   /* may be NULL: job and step timings */
     df_keys *keys;         /* may be NULL: per-key usage of each finished job */
+    df_loras *loras;       /* may be NULL (no --lora-dir): the LoRA names of jobs */
 } df_jobs_config;
 
 /* Creates the queue, re-queues the store's pending jobs (oldest first; they

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "io/image.h"
+#include "pipeline/lora_prompt.h"
 #include "pipeline/scheduler.h"
 #include "runtime/precision.h"
 #include "server/limits.h"
@@ -36,6 +37,7 @@ static const char *const known_fields[] = {
     "prompt_2", "negative_prompt_2", "original_width", "original_height", "target_width",
     "target_height", "crop_top", "crop_left", "aesthetic_score", "negative_aesthetic_score",
     "refiner", "refiner_start",
+    "loras",
     NULL};
 
 /* The engine's defaults (df_generate_request_init): a stored request leaves
@@ -284,6 +286,150 @@ static df_status parse_sdxl(const json_t *body, const df_request_limits *limits,
     return DF_OK;
 }
 
+/* One LoRA name of the request (`field` names where it came from):
+ * resolved into *out (malloc'ed). A path is refused before the resolver
+ * sees it, so the message says what to send instead. */
+static df_status resolve_lora(const df_request_limits *limits, const char *param,
+                              const char *tag, const char *name, char **out,
+                              df_request_error *error)
+{
+    /* A tag's messages quote the tag; the loras field's name the entry. */
+    char where[160] = "";
+    if (tag)
+        snprintf(where, sizeof where, "LoRA tag '%.120s': ", tag);
+    if (!limits->resolve_lora)
+        return fail(error, param, "%sthis server offers no LoRAs (start it with --lora-dir DIR)",
+                    where);
+    if (strchr(name, '/') || strchr(name, '\\'))
+        return fail(error, param, "%s'%.200s' is a path: name a LoRA as GET /v1/loras lists it "
+                    "(its file name in the LoRA directory, without .safetensors)", where, name);
+    char canonical[256], message[768];
+    if (limits->resolve_lora(limits->lora_user, name, canonical, sizeof canonical, message,
+                             sizeof message))
+        return fail(error, param, "%s%s", where, message);
+    if (!(*out = strdup(canonical)))
+        return fail(error, param, "out of memory");
+    return DF_OK;
+}
+
+/* A scale of a "loras" entry: finite, within the limit. */
+static df_status lora_scale(const json_t *entry, const char *key, const char *where,
+                            double *value, df_request_error *error)
+{
+    const json_t *v = field(entry, key);
+    if (!v)
+        return DF_OK;
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s", where, key);
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!isfinite(x) || fabs(x) > DF_REQUEST_MAX_LORA_SCALE)
+        return fail(error, name, "expected a number in [%g, %g]", -DF_REQUEST_MAX_LORA_SCALE,
+                    DF_REQUEST_MAX_LORA_SCALE);
+    *value = x;
+    return DF_OK;
+}
+
+static df_status add_lora(df_request_params *p, char *name, double unet, double text,
+                          df_request_error *error, const char *param)
+{
+    if (p->lora_count == DF_REQUEST_MAX_LORAS) {
+        free(name);
+        return fail(error, param, "more than %d LoRAs (the loras field and prompt tags "
+                    "together)", DF_REQUEST_MAX_LORAS);
+    }
+    if (!p->loras && !(p->loras = calloc(DF_REQUEST_MAX_LORAS, sizeof *p->loras))) {
+        free(name);
+        return fail(error, param, "out of memory");
+    }
+    p->loras[p->lora_count++] = (df_request_lora){name, unet, text};
+    return DF_OK;
+}
+
+/* "loras": [{"name", "scale", "unet_scale", "text_scale"}], then (with
+ * weighting) the prompt's <lora:...> tags, which leave the prompt. */
+static df_status parse_loras(const json_t *body, const df_request_limits *limits,
+                             df_request_params *p, df_request_error *error)
+{
+    const json_t *list = field(body, "loras");
+    if (list && !json_is_array(list))
+        return fail(error, "loras", "expected an array of {\"name\", \"scale\"} objects (at "
+                    "most %d)", DF_REQUEST_MAX_LORAS);
+    if (list && json_array_size(list) > DF_REQUEST_MAX_LORAS)
+        return fail(error, "loras", "%zu LoRAs is more than the limit of %d",
+                    json_array_size(list), DF_REQUEST_MAX_LORAS);
+    df_status status;
+    size_t i;
+    const json_t *entry;
+    json_array_foreach(list, i, entry) {
+        char where[32], name_field[48];
+        snprintf(where, sizeof where, "loras[%zu]", i);
+        snprintf(name_field, sizeof name_field, "%s.name", where);
+        if (!json_is_object(entry))
+            return fail(error, where, "expected an object {\"name\", \"scale\"}");
+        const char *key;
+        const json_t *value;
+        json_object_foreach((json_t *)entry, key, value) {
+            if (strcmp(key, "name") && strcmp(key, "scale") && strcmp(key, "unet_scale") &&
+                strcmp(key, "text_scale")) {
+                char unknown[64];
+                snprintf(unknown, sizeof unknown, "%s.%.24s", where, key);
+                return fail(error, unknown, "unknown field (accepted: name, scale, unet_scale, "
+                            "text_scale)");
+            }
+            (void)value;
+        }
+        const json_t *name = field(entry, "name");
+        if (!json_is_string(name) || !json_string_length(name))
+            return fail(error, name_field, "required: a LoRA name (GET /v1/loras lists them)");
+        if (memchr(json_string_value(name), 0, json_string_length(name)))
+            return fail(error, name_field, "contains a NUL character");
+        double scale = 1, unet, text;
+        if ((status = lora_scale(entry, "scale", where, &scale, error)))
+            return status;
+        unet = text = scale;
+        if ((status = lora_scale(entry, "unet_scale", where, &unet, error)) ||
+            (status = lora_scale(entry, "text_scale", where, &text, error)))
+            return status;
+        char *resolved = NULL;
+        if ((status = resolve_lora(limits, name_field, NULL, json_string_value(name), &resolved,
+                                   error)) ||
+            (status = add_lora(p, resolved, unet, text, error, "loras")))
+            return status;
+    }
+    if (!p->weighting)
+        return DF_OK;
+    df_lora_prompt parsed;
+    df_error parse_error = {0};
+    if (df_lora_prompt_parse(p->prompt, &parsed, &parse_error))
+        return fail(error, "prompt", "%s", parse_error.message);
+    status = DF_OK;
+    for (int t = 0; t < parsed.count && !status; t++) {
+        const df_lora_prompt_tag *tag = &parsed.tags[t];
+        char text[300];
+        if (tag->unet_scale == tag->text_scale)
+            snprintf(text, sizeof text, "<lora:%.200s:%g>", tag->name, tag->text_scale);
+        else
+            snprintf(text, sizeof text, "<lora:%.200s:%g:%g>", tag->name, tag->text_scale,
+                     tag->unet_scale);
+        char *resolved = NULL;
+        if (fabs(tag->unet_scale) > DF_REQUEST_MAX_LORA_SCALE ||
+            fabs(tag->text_scale) > DF_REQUEST_MAX_LORA_SCALE)
+            status = fail(error, "prompt", "LoRA tag '%s': scales are numbers in [%g, %g]", text,
+                          -DF_REQUEST_MAX_LORA_SCALE, DF_REQUEST_MAX_LORA_SCALE);
+        if (!status)
+            status = resolve_lora(limits, "prompt", text, tag->name, &resolved, error);
+        if (!status)
+            status = add_lora(p, resolved, tag->unet_scale, tag->text_scale, error, "prompt");
+    }
+    if (!status && parsed.count) {
+        free(p->prompt);
+        p->prompt = parsed.prompt; /* the prompt without its tags */
+        parsed.prompt = NULL;
+    }
+    df_lora_prompt_free(&parsed);
+    return status;
+}
+
 static df_status parse_fields(const json_t *body, const df_request_limits *limits,
                               df_request_params *p, df_request_error *error)
 {
@@ -302,7 +448,7 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
                                     "negative_prompt_2, original_width, original_height, "
                                     "target_width, target_height, crop_top, crop_left, "
                                     "aesthetic_score, negative_aesthetic_score, refiner, "
-                                    "refiner_start)");
+                                    "refiner_start, loras)");
         (void)value;
     }
     if (field(body, "batch") && field(body, "n"))
@@ -491,7 +637,8 @@ static df_status parse_fields(const json_t *body, const df_request_limits *limit
     if (p->prediction && strcmp(p->prediction, "epsilon") && strcmp(p->prediction, "v_prediction"))
         return fail(error, "prediction", "expected \"epsilon\" or \"v_prediction\"");
     if ((status = parse_precision(body, limits, model_precision, p, error)) ||
-        (status = parse_sdxl(body, limits, &resolved, p, error)))
+        (status = parse_sdxl(body, limits, &resolved, p, error)) ||
+        (status = parse_loras(body, limits, p, error)))
         return status;
     return DF_OK;
 }
@@ -574,6 +721,22 @@ json_t *df_request_to_json(const df_request_params *p)
         failed |= set(o, "negative_aesthetic_score", json_real(p->negative_aesthetic_score));
     if (p->refiner)
         failed |= set(o, "refiner_start", json_real(p->refiner_start));
+    /* Every LoRA, the prompt's tags included (the prompt is stored without
+     * them), so the stored request does not depend on "weighting" to find
+     * them again. */
+    if (p->lora_count) {
+        json_t *loras = json_array();
+        failed |= loras ? 0 : -1;
+        for (int i = 0; loras && i < p->lora_count; i++) {
+            const df_request_lora *l = &p->loras[i];
+            json_t *entry = l->unet_scale == l->text_scale
+                                ? json_pack("{s:s, s:f}", "name", l->name, "scale", l->unet_scale)
+                                : json_pack("{s:s, s:f, s:f}", "name", l->name, "unet_scale",
+                                            l->unet_scale, "text_scale", l->text_scale);
+            failed |= entry ? json_array_append_new(loras, entry) : -1;
+        }
+        failed |= set(o, "loras", loras);
+    }
     if (failed) {
         json_decref(o);
         return NULL;
@@ -644,6 +807,9 @@ void df_request_params_free(df_request_params *p)
     free(p->prompt_2);
     free(p->negative_prompt_2);
     free(p->refiner);
+    for (int i = 0; i < p->lora_count; i++)
+        free(p->loras[i].name);
+    free(p->loras);
     memset(p, 0, sizeof *p);
 }
 

@@ -13,6 +13,15 @@
  * keeps and what a restart re-runs. A field that cannot apply to the
  * request's model (prompt_2 on SD 1.x, a refiner after a non-SDXL base, an
  * aesthetic score without a refiner) is refused naming it, never dropped.
+ *
+ * LoRAs: "loras" names LoRAs of the server's LoRA directory (a resolver,
+ * df_request_limits.resolve_lora, says which names are offered), never
+ * paths. With "weighting" on, AUTOMATIC1111's <lora:NAME:...> tags in the
+ * prompt are LoRAs too (pipeline/lora_prompt.h): the parse deletes them
+ * from the prompt and appends them to `loras`, so the normalized request
+ * (prompt without tags, every LoRA in "loras") parses again to the same
+ * generation. Names become files only when the job runs (jobs.c), so a
+ * LoRA removed meanwhile fails the job, saying so.
  */
 #ifndef DF_SERVER_REQUEST_H
 #define DF_SERVER_REQUEST_H
@@ -47,6 +56,24 @@ typedef int (*df_request_model_fn)(void *user, const char *name, df_request_mode
 
 typedef struct df_request_params df_request_params;
 
+/* Resolves a LoRA name of a request to an offered LoRA, its catalogue name
+ * into `canonical`. Returns 0, or -1 with a message (an unknown name; the
+ * message lists the offered ones). */
+typedef int (*df_request_lora_fn)(void *user, const char *name, char *canonical,
+                                  size_t canonical_size, char *message, size_t message_size);
+
+/* LoRAs per request at most ("loras" and prompt tags together), and the
+ * largest scale magnitude a request may ask for (the engine takes up to
+ * 100; past 10 a LoRA only burns the image). */
+#define DF_REQUEST_MAX_LORAS 16
+#define DF_REQUEST_MAX_LORA_SCALE 10.0
+
+/* One LoRA of a request: an offered name (resolved) and its scales. */
+typedef struct df_request_lora {
+    char *name;
+    double unet_scale, text_scale;
+} df_request_lora;
+
 /* Limits a request is checked against (issue 6 makes them configurable). */
 typedef struct df_request_limits {
     int size_multiple;     /* the model's (64 for SD) */
@@ -73,6 +100,10 @@ typedef struct df_request_limits {
      * none of its own (`diffuse serve --precision`): "f32", "bf16" or
      * "int8", or NULL for f32. */
     const char *default_precision;
+    /* The LoRA directory's names (NULL: the server offers no LoRAs, and
+     * "loras" or a prompt tag is refused). */
+    df_request_lora_fn resolve_lora;
+    void *lora_user;
 } df_request_limits;
 
 /* Defaults for a model of this multiple and default size. */
@@ -119,6 +150,10 @@ struct df_request_params {
     double aesthetic_score, negative_aesthetic_score;
     char *refiner;
     double refiner_start;
+    /* "loras" (and, with weighting, the prompt's tags after them), names
+     * resolved; NULL / 0: none. */
+    df_request_lora *loras;
+    int lora_count;
 };
 
 /* A validation failure: the field at fault ("" for the body as a whole) and
@@ -143,7 +178,8 @@ json_t *df_request_to_json(const df_request_params *params);
 
 /* A df_generate_request pointing into `params` (which must outlive it);
  * progress callback and preview cadence are the caller's to set, and so is
- * the refiner's df_model (params->refiner only names it). */
+ * the refiner's df_model (params->refiner only names it) and the LoRA
+ * files (params->loras only names them: loras stays NULL here). */
 void df_request_to_generate(const df_request_params *params, df_generate_request *out);
 
 void df_request_params_free(df_request_params *params);

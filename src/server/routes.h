@@ -18,6 +18,7 @@ extern const df_http_route df_routes_predict[];
 extern const df_http_route df_routes_a1111[];
 extern const df_http_route df_routes_admin[];   /* /metrics, /v1/usage */
 extern const df_http_route df_routes_web[]; /* GET /: the web page (routes_web.c) */
+extern const df_http_route df_routes_loras[]; /* GET /v1/loras (routes_loras.c) */
 
 /* Seconds a client is asked to wait after a 429. */
 #define DF_ROUTES_RETRY_AFTER "2"
@@ -35,6 +36,11 @@ int df_routes_parse_params(df_http_request *request, const json_t *body,
  * filled, or 0 after answering 400. */
 int df_routes_parse_body(df_http_request *request, df_request_params *params,
                          enum MHD_Result *answered);
+
+/* The field a failed job's stored message blames ("loras" for one that
+ * starts "loras: ", the worker's LoRA failures), or NULL: the synchronous
+ * routes answer it as the param of their 400. */
+const char *df_routes_failed_param(const char *message);
 
 /* Submits; on failure answers (429 + Retry-After when the queue is full, 503
  * when stopping, 500 when the store failed) and returns NULL. On success the

@@ -7,6 +7,7 @@
  *   GET  /sdapi/v1/samplers, /schedulers, /sd-models
  *   GET/POST /sdapi/v1/options                   sd_model_checkpoint = the default model
  *   POST /sdapi/v1/png-info                      infotext of an image, parsed
+ *   GET  /sdapi/v1/loras, POST /sdapi/v1/refresh-loras  --lora-dir's LoRAs
  *
  * With API keys, A1111's single-user model is cut per key: /progress,
  * /interrupt and /skip see and stop only the caller's jobs (admin keys:
@@ -21,6 +22,15 @@
  * per-image mode) on the CPU generator unless override_settings (or the
  * options) set "randn_source" to "GPU"/"NV" (the Philox generator).
  *
+ * LoRAs: the prompt's <lora:NAME:SCALE> tags (pipeline/lora_prompt.h; A1111
+ * parses them whatever its options, and so do we) leave the prompt and
+ * become the native "loras"; a name is one GET /sdapi/v1/loras lists
+ * (--lora-dir). The infotext then carries them as A1111 writes it (tags in
+ * the prompt, Lora hashes). GET /sdapi/v1/loras lists them in A1111's
+ * shape (the path relative to the LoRA directory, never the server's
+ * absolute one; metadata {}), POST /sdapi/v1/refresh-loras reads the
+ * directory again (A1111 answers null).
+ *
  * SDXL: refiner_checkpoint and refiner_switch_at are the native refiner and
  * refiner_start; an empty negative prompt is sent as none, so an SDXL model
  * gets zero negative conditioning as in A1111 (see translate).
@@ -33,6 +43,7 @@
  * FastAPI's 422 {"detail": [{"loc": ["body", FIELD], "msg", "type"}]} for a
  * bad field, and {"error", "detail", "body", "errors"} for the rest.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +52,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "pipeline/lora_prompt.h"
 #include "pipeline/scheduler.h"
 #include "runtime/error.h"
 #include "server/auth.h"
@@ -263,7 +275,7 @@ static const field_rule fields[] = {
     {"hr_additional_modules", WITH_HR, NULL},
     {"refiner_checkpoint", MAPPED, NULL},
     {"refiner_switch_at", MAPPED, NULL},
-    {"disable_extra_networks", IGNORED, NULL},
+    {"disable_extra_networks", MAPPED, NULL}, /* true: LoRA tags leave the prompt, unused */
     {"firstpass_image", OFF_EMPTY, "a first-pass image is not supported"},
     {"comments", IGNORED, NULL},
     {"infotext", OFF_EMPTY, "infotext parameters are not supported"},
@@ -338,6 +350,8 @@ static const char *a1111_name(const char *native)
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (!strcmp(native, map[i][0]))
             return map[i][1];
+    if (!strncmp(native, "loras", 5)) /* every LoRA came from a prompt tag */
+        return "prompt";
     return native;
 }
 
@@ -384,6 +398,48 @@ static int scheduler_name(const char *name, const char **schedule)
     return -1;
 }
 
+/* The prompt's LoRA tags into the native body `n`: the prompt without
+ * them, and "loras" (names are checked by the native parse). 0, or -1
+ * after answering 422 naming the prompt. */
+static int lora_tags(df_http_request *request, const char *prompt, int disabled, json_t *n,
+                     enum MHD_Result *answered)
+{
+    df_lora_prompt parsed;
+    df_error error = {0};
+    if (df_lora_prompt_parse(prompt, &parsed, &error)) {
+        *answered = invalid(request, "prompt", "prompt: %s", error.message);
+        return -1;
+    }
+    json_t *loras = parsed.count ? json_array() : NULL;
+    for (int i = 0; i < parsed.count; i++) {
+        const df_lora_prompt_tag *tag = &parsed.tags[i];
+        if (fabs(tag->unet_scale) > DF_REQUEST_MAX_LORA_SCALE ||
+            fabs(tag->text_scale) > DF_REQUEST_MAX_LORA_SCALE) {
+            *answered = invalid(request, "prompt", "prompt: LoRA '%s': scales %g (text "
+                                "encoder) and %g (UNet) must be within [%g, %g]", tag->name,
+                                tag->text_scale, tag->unet_scale, -DF_REQUEST_MAX_LORA_SCALE,
+                                DF_REQUEST_MAX_LORA_SCALE);
+            json_decref(loras);
+            df_lora_prompt_free(&parsed);
+            return -1;
+        }
+        json_array_append_new(loras, json_pack("{s:s, s:f, s:f}", "name", tag->name,
+                                               "unet_scale", tag->unet_scale, "text_scale",
+                                               tag->text_scale));
+    }
+    if (loras) {
+        json_object_set_new(n, "prompt", json_string(parsed.prompt));
+        /* A1111 deletes the tags either way; disable_extra_networks only
+         * stops it applying them. */
+        if (!disabled)
+            json_object_set_new(n, "loras", loras);
+        else
+            json_decref(loras);
+    }
+    df_lora_prompt_free(&parsed);
+    return 0;
+}
+
 typedef struct translated {
     json_t *native;       /* the one request model's body */
     int send_images, include_init_images, batch_size, n_iter;
@@ -412,6 +468,13 @@ static int translate(df_http_request *request, const json_t *body, int img2img, 
         json_object_set(n, "prompt", prompt);
     else
         json_object_set_new(n, "prompt", json_string(""));
+    int no_networks = 0;
+    if (get_bool_field(request, body, "disable_extra_networks", 0, &no_networks, answered))
+        return -1;
+    if (json_is_string(prompt) &&
+        !memchr(json_string_value(prompt), 0, json_string_length(prompt)) &&
+        lora_tags(request, json_string_value(prompt), no_networks, n, answered))
+        return -1;
     json_t *negative = json_object_get(body, "negative_prompt");
     if (negative && !json_is_null(negative) &&
         !(json_is_string(negative) && !json_string_length(negative)))
@@ -705,9 +768,30 @@ static char *image_base64(df_server *server, const char *name)
     return text;
 }
 
+/* The value of an infotext's Lora hashes: "..." (jobs.c writes it; a JSON
+ * string, as A1111 quotes it), or NULL. */
+static json_t *lora_hashes(const char *infotext)
+{
+    const char *line = infotext ? strrchr(infotext, '\n') : NULL;
+    const char *at = infotext ? strstr(line ? line : infotext, "Lora hashes: \"") : NULL;
+    if (!at)
+        return NULL;
+    const char *start = at + 13, *end = start + 1;
+    while (*end && *end != '"')
+        end += end[0] == '\\' && end[1] ? 2 : 1;
+    if (!*end)
+        return NULL;
+    json_error_t error;
+    json_t *value = json_loadb(start, (size_t)(end + 1 - start), JSON_DECODE_ANY, &error);
+    if (json_is_string(value))
+        return value;
+    json_decref(value);
+    return NULL;
+}
+
 /* A1111's "info": a JSON string (processed.js()). */
 static char *info_text(const json_t *params, const json_t *result, const translated *t,
-                       int img2img, int interrupted)
+                       int img2img, int interrupted, json_t *prompt)
 {
     json_t *seeds = json_object_get(result, "seeds");
     json_t *infotexts = json_object_get(result, "infotexts");
@@ -718,8 +802,11 @@ static char *info_text(const json_t *params, const json_t *result, const transla
     json_t *empty = json_string("");
     if (!negative)
         negative = empty;
+    /* The prompt as sent, its LoRA tags included (A1111's "prompt"). */
+    if (!json_is_string(prompt))
+        prompt = json_object_get(params, "prompt");
     for (size_t i = 0; i < count; i++) {
-        json_array_append(all_prompts, json_object_get(params, "prompt"));
+        json_array_append(all_prompts, prompt);
         json_array_append(all_negative, negative);
     }
     char stamp[32];
@@ -736,7 +823,7 @@ static char *info_text(const json_t *params, const json_t *result, const transla
     json_t *info = json_pack(
         "{s:O?, s:o, s:O?, s:o, s:O?, s:O?, s:i, s:O?, s:f, s:O?, s:O?, s:O?, s:O?, s:O?, s:i, s:b, "
         "s:n, s:s, s:n, s:n, s:n, s:i, s:i, s:{}, s:i, s:O?, s:[], s:s, s:O?, s:b, s:s, s:b}",
-        "prompt", json_object_get(params, "prompt"), "all_prompts", all_prompts,
+        "prompt", prompt, "all_prompts", all_prompts,
         "negative_prompt", negative, "all_negative_prompts",
         all_negative, "seed", json_object_get(params, "seed"), "all_seeds", seeds, "subseed", -1,
         "all_subseeds", seeds, "subseed_strength", 0.0, "width", json_object_get(result, "width"),
@@ -751,12 +838,17 @@ static char *info_text(const json_t *params, const json_t *result, const transla
     json_decref(empty);
     if (!info)
         return NULL;
-    /* A1111 lists the refiner among the extra parameters, as its infotext. */
+    /* A1111 lists the refiner and the LoRAs' hashes among the extra
+     * parameters, as its infotext. */
+    json_t *extra = json_object_get(info, "extra_generation_params");
     json_t *refiner = json_object_get(params, "refiner");
-    if (json_is_string(refiner))
-        json_object_set_new(info, "extra_generation_params",
-                            json_pack("{s:O, s:O}", "Refiner", refiner, "Refiner switch at",
-                                      json_object_get(params, "refiner_start")));
+    if (json_is_string(refiner)) {
+        json_object_set(extra, "Refiner", refiner);
+        json_object_set(extra, "Refiner switch at", json_object_get(params, "refiner_start"));
+    }
+    json_t *hashes = lora_hashes(json_string_value(json_array_get(infotexts, 0)));
+    if (hashes)
+        json_object_set_new(extra, "Lora hashes", hashes);
     json_object_set(info, "denoising_strength",
                     img2img ? json_object_get(params, "strength") : json_null());
     json_object_set_new(info, "n_iter", json_integer(t->n_iter));
@@ -824,10 +916,15 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
             json_object_get(json_object_get(record, "error"), "message"));
         const char *type = json_string_value(json_object_get(json_object_get(record, "error"), "type"));
         int client = type && !strcmp(type, "invalid_request_error");
-        enum MHD_Result r = client ? invalid(request, "__root__", "%s", message ? message : "invalid")
-                                   : df_http_send_error(request, 500, "server_error",
-                                                        "generation_failed", NULL, NULL, "%s",
-                                                        message ? message : "generation failed");
+        /* A LoRA of the prompt's tags ("loras: ..." from the worker). */
+        const char *blamed = client ? df_routes_failed_param(message) : NULL;
+        if (blamed)
+            message += strlen(blamed) + 2;
+        enum MHD_Result r =
+            blamed   ? invalid(request, "prompt", "prompt: %s", message)
+            : client ? invalid(request, "__root__", "%s", message ? message : "invalid")
+                     : df_http_send_error(request, 500, "server_error", "generation_failed", NULL,
+                                          NULL, "%s", message ? message : "generation failed");
         json_decref(record);
         json_decref(body);
         return r;
@@ -864,7 +961,8 @@ static enum MHD_Result generate(df_http_request *request, int img2img)
     }
     if (img2img && !t.include_init_images)
         json_object_set_new(parameters, "init_images", json_null());
-    char *info = info_text(params_json, result, &t, img2img, state == DF_JOB_CANCELLED);
+    char *info = info_text(params_json, result, &t, img2img, state == DF_JOB_CANCELLED,
+                           json_object_get(body, "prompt"));
     json_t *response = json_pack("{s:o, s:o, s:s}", "images", images, "parameters", parameters,
                                  "info", info ? info : "{}");
     free(info);
@@ -1251,6 +1349,48 @@ static enum MHD_Result png_info(df_http_request *request)
     return df_http_send_json(request, 200, out, NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* LoRAs                                                                    */
+
+static enum MHD_Result loras(df_http_request *request)
+{
+    df_server *server = request->context;
+    json_t *out = json_array();
+    df_lora_entry *entries = NULL;
+    int count = 0;
+    df_error error = {0};
+    if (server->loras && df_loras_list(server->loras, &entries, &count, &error)) {
+        json_decref(out);
+        return df_http_send_error(request, 500, "server_error", "out_of_memory", NULL, NULL,
+                                  "%s", error.message);
+    }
+    for (int i = 0; out && i < count; i++) {
+        char file[DF_LORA_NAME_SIZE + 16];
+        snprintf(file, sizeof file, "%s.safetensors", entries[i].name);
+        /* alias: A1111's is the file's ss_output_name when its option says
+         * so; requests here name the file, so the name is the alias. */
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:{}}", "name", entries[i].name,
+                                             "alias", entries[i].name, "path", file,
+                                             "metadata"));
+    }
+    free(entries);
+    return df_http_send_json(request, 200, out ? out : json_array(), NULL);
+}
+
+static enum MHD_Result refresh_loras(df_http_request *request)
+{
+    df_server *server = request->context;
+    df_error error = {0};
+    int added = 0, removed = 0;
+    if (server->loras && df_loras_rescan(server->loras, &added, &removed, &error))
+        return df_http_send_error(request, 500, "server_error", "rescan_failed", NULL, NULL,
+                                  "%s", error.message);
+    char *null_body = strdup("null"); /* A1111 answers null */
+    if (!null_body)
+        return MHD_NO;
+    return df_http_send_bytes(request, 200, "application/json", null_body, 4, NULL);
+}
+
 const df_http_route df_routes_a1111[] = {
     {"POST", "/sdapi/v1/txt2img", txt2img, a1111_error},
     {"POST", "/sdapi/v1/img2img", img2img, a1111_error},
@@ -1263,5 +1403,7 @@ const df_http_route df_routes_a1111[] = {
     {"GET", "/sdapi/v1/options", get_options, a1111_error},
     {"POST", "/sdapi/v1/options", set_options, a1111_error},
     {"POST", "/sdapi/v1/png-info", png_info, a1111_error},
+    {"GET", "/sdapi/v1/loras", loras, a1111_error},
+    {"POST", "/sdapi/v1/refresh-loras", refresh_loras, a1111_error},
     {NULL, NULL, NULL, NULL},
 };

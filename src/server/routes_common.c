@@ -51,6 +51,11 @@ int df_routes_parse_body(df_http_request *request, df_request_params *params,
     return ok;
 }
 
+const char *df_routes_failed_param(const char *message)
+{
+    return message && !strncmp(message, "loras: ", 7) ? "loras" : NULL;
+}
+
 df_job *df_routes_submit(df_http_request *request, df_request_params *params,
                          enum MHD_Result *answered)
 {

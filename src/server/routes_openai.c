@@ -9,7 +9,7 @@
  *
  * Translation: size "WxH" -> width/height, n -> batch, partial_images ->
  * preview_every; our extensions (negative_prompt, steps, guidance_scale,
- * seed, sampler and the other generation fields of request.h, except
+ * seed, sampler, loras and the other generation fields of request.h, except
  * width/height/batch/preview_every, which OpenAI's names cover) go through
  * as they are. OpenAI fields that do not apply to a diffusion model
  * (quality, style, moderation, background other than "transparent") are
@@ -93,7 +93,8 @@ json_t *df_routes_finished_record(df_http_request *request, const char *id, df_j
                     : df_http_send_error(request, client_error ? 400 : 500,
                                          client_error ? "invalid_request_error" : "server_error",
                                          client_error ? "invalid_parameter" : "generation_failed",
-                                         NULL, NULL, "%s", message ? message : "generation failed");
+                                         client_error ? df_routes_failed_param(message) : NULL,
+                                         NULL, "%s", message ? message : "generation failed");
     json_decref(record);
     return NULL;
 }
@@ -330,7 +331,7 @@ static const char *const extension_fields[] = {
     "decoder", "preset", "precision",
     "prompt_2", "negative_prompt_2", "original_width", "original_height", "target_width",
     "target_height", "crop_top", "crop_left", "aesthetic_score", "negative_aesthetic_score",
-    "refiner", "refiner_start", NULL};
+    "refiner", "refiner_start", "loras", NULL};
 static const char *const accepted_text =
     "prompt, n, size, response_format, output_format, output_compression, model, user, stream, "
     "partial_images, quality, style, background, moderation; and negative_prompt, steps, "
@@ -339,7 +340,7 @@ static const char *const accepted_text =
     ", decoder, preset, precision"
     ", prompt_2, negative_prompt_2, original_width, original_height, target_width, "
     "target_height, crop_top, crop_left, aesthetic_score, negative_aesthetic_score, refiner, "
-    "refiner_start";
+    "refiner_start, loras";
 
 static int in_list(const char *const *list, const char *key)
 {

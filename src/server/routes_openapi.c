@@ -1,7 +1,7 @@
 /*
  * routes_openapi.c — GET /openapi.json: an OpenAPI 3.0.3 document of every
  * route (health, the web page, /metrics, usage, /predict, native jobs,
- * OpenAI, Vertex AI, AUTOMATIC1111 /sdapi/v1, itself), with request and
+ * LoRAs, OpenAI, Vertex AI, AUTOMATIC1111 /sdapi/v1, itself), with request and
  * response schemas, every status a route can answer (in its family's error
  * shape), the API-key security schemes, and examples.
  *
@@ -81,7 +81,7 @@
  * table; init_images and denoising_strength differ and are added by each).
  * Fields marked "accepted only when off" are refused with 422 otherwise. */
 #define A1111_FIELDS \
-"    'prompt': {'type': 'string', 'nullable': true, 'default': '', 'description': 'At most --max-prompt-bytes bytes of UTF-8'}," \
+"    'prompt': {'type': 'string', 'nullable': true, 'default': '', 'description': 'At most --max-prompt-bytes bytes of UTF-8. <lora:NAME:SCALE> (or <lora:NAME:TE:UNET>) tags apply LoRAs of GET /sdapi/v1/loras and leave the prompt; an unknown name or a malformed tag: 422'}," \
 "    'negative_prompt': {'type': 'string', 'nullable': true, 'default': ''}," \
 "    'steps': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 1000, 'default': 50}," \
 "    'cfg_scale': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 100, 'default': 7}," \
@@ -128,7 +128,7 @@
 "    'hr_additional_modules': {'type': 'array', 'nullable': true, 'items': {'type': 'string'}}," \
 "    'refiner_checkpoint': {'type': 'string', 'nullable': true, 'description': 'An SDXL refiner GET /sdapi/v1/sd-models lists (refiner true) that takes over from the SDXL base model at refiner_switch_at; empty, None or null: none. Unknown, or not a refiner after an SDXL base: 422'}," \
 "    'refiner_switch_at': {'type': 'number', 'nullable': true, 'description': 'With refiner_checkpoint: the fraction of the steps the base model runs, between 0 and 1 (default 0.8); 1 or more: no refiner'}," \
-"    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'description': 'Ignored'}," \
+"    'disable_extra_networks': {'type': 'boolean', 'nullable': true, 'default': false, 'description': 'true: <lora:...> tags leave the prompt without being applied (A1111)'}," \
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'diffuse extension: the arithmetic of the linear layers and convolutions (absent: the model --model-precision, else the server --precision, f32 by default); bf16 needs AVX512-BF16, int8 AVX512-VNNI or AVX-VNNI, else f32'}," \
 "    'firstpass_image': {'type': 'string', 'nullable': true, 'maxLength': 0, 'description': 'Accepted only when empty or null'}," \
 "    'comments': {'type': 'object', 'nullable': true, 'description': 'Ignored'}," \
@@ -262,7 +262,15 @@ static const char document[] =
 "    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}},"
 "  '/sdapi/v1/png-info': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the generation parameters an image carries, parsed', 'operationId': 'a1111PngInfo', " A1111_SECURITY
 "    'requestBody': " JSON_BODY("A1111PngInfoRequest", "{'image': " EXAMPLE_PNG "}") ","
-"    'responses': {'200': " JSON_OK("A1111PngInfoResponse") ", " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}}"
+"    'responses': {'200': " JSON_OK("A1111PngInfoResponse") ", " TOO_LARGE ", '422': " A1111_422 ", " A1111_AUTH "}}},"
+"  '/sdapi/v1/loras': {'get': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: the LoRAs of --lora-dir (empty without one), for <lora:NAME:SCALE> prompt tags', 'operationId': 'a1111Loras', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK', 'content': {'application/json': {'schema': {'type': 'array', 'items': " SCHEMA("A1111Lora") "}}}}, '500': " A1111_ERR("Out of memory") ", " A1111_AUTH "}}},"
+"  '/sdapi/v1/refresh-loras': {'post': {'tags': ['a1111'], 'summary': 'AUTOMATIC1111: read --lora-dir again (new files join, removed ones leave; SIGHUP does the same)', 'operationId': 'a1111RefreshLoras', " A1111_SECURITY
+"    'responses': {'200': {'description': 'OK (null, as A1111)', 'content': {'application/json': {'schema': {'type': 'object', 'nullable': true, 'enum': [null]}}}}, '500': " A1111_ERR("The directory cannot be read (the list is unchanged)") ", " A1111_AUTH "}}},"
+"  '/v1/loras': {'get': {'tags': ['loras'], 'summary': 'The LoRAs of --lora-dir (empty without one): names for the loras field, sizes and hashes', 'operationId': 'listLoras',"
+"    'description': 'hash is the AUTOMATIC1111 autov3 hash (SHA-256 of the safetensors data after the header), shorthash its first 12 digits as the Lora hashes infotext field carries them; computed once per file version (the first listing reads every file), null for a file that cannot be read.',"
+"    'parameters': [{'name': 'hashes', 'in': 'query', 'required': false, 'schema': {'type': 'string', 'enum': ['true', 'false'], 'default': 'true'}, 'description': 'false: read no file (hashes not yet computed are null)'}],"
+"    'responses': {'200': " JSON_OK("LoraList") ", '400': " ERR_WHY("hashes is neither true nor false", "Error") ", '500': " ERR_WHY("Out of memory", "Error") ", " NATIVE_AUTH "}}}"
 " },"
 " 'components': {'schemas': {"
 "  'Status': {'type': 'object', 'required': ['status'], 'properties': {'status': {'type': 'string', 'enum': ['ok']}}},"
@@ -300,7 +308,7 @@ static const char document[] =
 "    'batch': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16},"
 "    'n': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 16, 'description': 'Alias of batch'},"
 "    'clip_skip': {'type': 'integer', 'nullable': true, 'minimum': 1, 'maximum': 12},"
-"    'weighting': {'type': 'boolean', 'nullable': true, 'description': 'A1111 emphasis syntax'},"
+"    'weighting': {'type': 'boolean', 'nullable': true, 'description': 'A1111 emphasis syntax, and its <lora:NAME:SCALE> prompt tags (LoRAs of --lora-dir, as the loras field)'},"
 "    'eta': {'type': 'number', 'nullable': true, 'minimum': 0, 'maximum': 1},"
 "    'prediction': {'type': 'string', 'nullable': true, 'enum': ['epsilon', 'v_prediction']},"
 "    'preview_every': {'type': 'integer', 'nullable': true, 'minimum': 0, 'maximum': 1000, 'description': 'TAESD previews every N steps (needs --taesd)'},"
@@ -320,7 +328,18 @@ static const char document[] =
 "    'negative_aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000, 'default': 2.5},"
 "    'refiner': {'type': 'string', 'nullable': true, 'description': 'An SDXL refiner GET /v1/models lists (refiner true) that takes over from the SDXL base model at refiner_start (base + refiner in one job). Unknown, not a refiner, or after another family: 400'},"
 "    'refiner_start': {'type': 'number', 'nullable': true, 'minimum': 0, 'exclusiveMinimum': true, 'maximum': 1, 'exclusiveMaximum': true, 'default': 0.8, 'description': 'Only with refiner: the fraction of the schedule the base model runs (diffusers denoising_end)'},"
+"    'loras': {'type': 'array', 'nullable': true, 'maxItems': 16, 'items': " SCHEMA("LoraUse") ", 'description': 'LoRAs of --lora-dir applied to this request only (GET /v1/loras lists them); with weighting, the prompt <lora:NAME:SCALE> tags are more (at most 16 in all). A server without --lora-dir: 400'},"
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8'], 'description': 'Arithmetic of the linear layers and convolutions: f32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI or AVX-VNNI); a CPU without them computes in f32. Absent: the model --model-precision, else the server --precision (f32 by default); GET /v1/models shows it per model'}}},"
+"  'LoraUse': {'type': 'object', 'additionalProperties': false, 'required': ['name'], 'description': 'A LoRA of --lora-dir and its strength; unet_scale and text_scale override scale for the UNet and the text encoders',"
+"   'properties': {'name': {'type': 'string', 'minLength': 1, 'description': 'A name GET /v1/loras lists (the file name without .safetensors); a path, or an unknown name: 400'},"
+"    'scale': {'type': 'number', 'nullable': true, 'minimum': -10, 'maximum': 10, 'default': 1}, 'unet_scale': {'type': 'number', 'nullable': true, 'minimum': -10, 'maximum': 10},"
+"    'text_scale': {'type': 'number', 'nullable': true, 'minimum': -10, 'maximum': 10}}},"
+"  'Lora': {'type': 'object', 'required': ['object', 'name', 'size', 'modified', 'hash', 'shorthash'], 'properties': {"
+"    'object': {'type': 'string', 'enum': ['lora']}, 'name': {'type': 'string'}, 'size': {'type': 'integer', 'description': 'Bytes'}, 'modified': {'type': 'number', 'description': 'Unix time of the file'},"
+"    'hash': {'type': 'string', 'nullable': true, 'pattern': '^[0-9a-f]{64}$'}, 'shorthash': {'type': 'string', 'nullable': true, 'pattern': '^[0-9a-f]{12}$'}}},"
+"  'LoraList': {'type': 'object', 'required': ['object', 'data'], 'properties': {'object': {'type': 'string', 'enum': ['list']}, 'data': {'type': 'array', 'items': {'$ref': '#/components/schemas/Lora'}}}},"
+"  'A1111Lora': {'type': 'object', 'required': ['name', 'alias', 'path', 'metadata'], 'properties': {"
+"    'name': {'type': 'string'}, 'alias': {'type': 'string'}, 'path': {'type': 'string', 'description': 'The file name in --lora-dir, never a server path'}, 'metadata': {'type': 'object'}}},"
 "  'JobImage': {'type': 'object', 'required': ['index', 'url'], 'properties': {'index': {'type': 'integer'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'Job': {'type': 'object', 'required': ['id', 'object', 'url', 'state', 'created_at', 'started_at', 'finished_at', 'parameters', 'queue_position', 'progress', 'timings', 'images', 'error'], 'properties': {"
 "    'id': {'type': 'string'}, 'object': {'type': 'string', 'enum': ['job']}, 'url': {'type': 'string'},"
@@ -368,6 +387,7 @@ static const char document[] =
 "    'aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000}, 'negative_aesthetic_score': {'type': 'number', 'nullable': true, 'minimum': -1000, 'maximum': 1000},"
 "    'refiner': {'type': 'string', 'nullable': true, 'description': 'As GenerationParameters'},"
 "    'refiner_start': {'type': 'number', 'nullable': true, 'minimum': 0, 'exclusiveMinimum': true, 'maximum': 1, 'exclusiveMaximum': true},"
+"    'loras': {'type': 'array', 'nullable': true, 'maxItems': 16, 'items': " SCHEMA("LoraUse") ", 'description': 'As GenerationParameters'},"
 "    'precision': {'type': 'string', 'nullable': true, 'enum': ['f32', 'bf16', 'int8']}}},"
 "  'OpenAIImage': {'type': 'object', 'description': 'b64_json or url, as response_format asked', 'properties': {'b64_json': {'type': 'string'}, 'url': {'type': 'string'}, 'seed': {'type': 'integer', 'format': 'int64'}}},"
 "  'OpenAIImagesResponse': {'type': 'object', 'required': ['created', 'data', 'output_format', 'size'], 'properties': {"

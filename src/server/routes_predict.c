@@ -79,7 +79,8 @@ static enum MHD_Result predict(df_http_request *request)
                 : df_http_send_error(request, client_error ? 400 : 500,
                                      client_error ? "invalid_request_error" : "server_error",
                                      client_error ? "invalid_parameter" : "generation_failed",
-                                     NULL, NULL, "%s", message ? message : "generation failed");
+                                     client_error ? df_routes_failed_param(message) : NULL,
+                                     NULL, "%s", message ? message : "generation failed");
         json_decref(record);
         return result;
     }

@@ -126,8 +126,12 @@ static int instance_params(df_http_request *request, const json_t *core,
     const char *message = error.message + strlen(error.param);
     if (*message == ':')
         message += 2;
-    if (*error.param && parameters && json_object_get(parameters, error.param) &&
-        !(json_is_object(instance) && json_object_get(instance, error.param)))
+    /* The top-level field of a nested one ("loras" of "loras[1].name"):
+     * what "parameters" or the instance holds. */
+    char top[64];
+    snprintf(top, sizeof top, "%.*s", (int)strcspn(error.param, "[."), error.param);
+    if (*error.param && parameters && json_object_get(parameters, top) &&
+        !(json_is_object(instance) && json_object_get(instance, top)))
         snprintf(field, sizeof field, "parameters.%s", error.param);
     else if (*error.param)
         snprintf(field, sizeof field, "instances[%zu].%s", index, error.param);

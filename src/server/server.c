@@ -244,6 +244,30 @@ static int resolve_model(void *user, const char *name, df_request_model *out, ch
     return 0;
 }
 
+/* The request model's LoRA resolver (request.h): a name of --lora-dir. */
+static int resolve_lora(void *user, const char *name, char *canonical, size_t canonical_size,
+                        char *message, size_t message_size)
+{
+    const df_server *server = user;
+    char why[256];
+    if (df_loras_name_check(name, why, sizeof why)) {
+        snprintf(message, message_size, "'%.200s': %s", name, why);
+        return -1;
+    }
+    if (df_loras_find(server->loras, name, canonical, canonical_size)) {
+        /* A damaged file: refused now, not a failed job later. */
+        df_error error = {0};
+        if (!df_loras_check(server->loras, canonical, &error))
+            return 0;
+        snprintf(message, message_size, "%s", error.message);
+        return -1;
+    }
+    char names[512];
+    df_loras_names(server->loras, names, sizeof names);
+    snprintf(message, message_size, "unknown LoRA '%.200s' (offered: %s)", name, names);
+    return -1;
+}
+
 /* "HOST:PORT" or "[V6]:PORT" to a socket address (numeric or resolvable). */
 static df_status resolve(const char *listen, struct sockaddr_storage *out, df_error *error)
 {
@@ -289,6 +313,7 @@ static df_http_route *all_routes(void)
     const df_http_route *tables[] = {df_routes_vertex_aip(), /* first: may be "/predict" */
                                      df_routes_health, df_routes_admin, df_routes_jobs,
                                      df_routes_predict,
+                                     df_routes_loras,
                                      df_routes_a1111,
                                      df_routes_openai,
                                      df_routes_vertex,
@@ -379,7 +404,8 @@ static void refused(void *context, const char *reason)
     df_metrics_connection_refused(server->metrics, reason);
 }
 
-/* SIGHUP: the keys and the models directory again, without a restart. */
+/* SIGHUP: the keys, the models directory and the LoRA directory again,
+ * without a restart. */
 static void reload(df_server *server)
 {
     df_error error = {0};
@@ -401,6 +427,14 @@ static void reload(df_server *server)
             df_log_info("SIGHUP: %d model(s) offered",
                         df_models_count(server->models));
         warn_unoffered_precisions(server);
+    }
+    if (server->loras) {
+        int added = 0, removed = 0;
+        if (df_loras_rescan(server->loras, &added, &removed, &error))
+            df_log_warning("SIGHUP: LoRAs: %s (the list is unchanged)", error.message);
+        else
+            df_log_info("SIGHUP: %d LoRA(s) offered (%d added, %d removed)",
+                        df_loras_count(server->loras), added, removed);
     }
 }
 
@@ -509,6 +543,14 @@ int df_server_run(const df_server_config *config)
         df_log_error("%s", error.message);
         goto done;
     }
+    if (config->lora_dir) {
+        if (df_loras_create(config->lora_dir, &server.loras, &error)) {
+            df_log_error("%s", error.message);
+            goto done;
+        }
+        df_log_info("--lora-dir %s: %d LoRA(s) offered", config->lora_dir,
+                    df_loras_count(server.loras));
+    }
     const df_model_entry *first = df_models_entry(server.models, 0);
     df_request_limits_default(&server.limits, first->size_multiple, first->default_size);
     server.limits.max_side = config->max_side;
@@ -521,6 +563,10 @@ int df_server_run(const df_server_config *config)
     server.limits.check_request = check_memory;
     server.limits.check_user = &server;
     server.limits.default_precision = config->precision;
+    if (server.loras) {
+        server.limits.resolve_lora = resolve_lora;
+        server.limits.lora_user = &server;
+    }
     warn_unoffered_precisions(&server);
     server.max_memory = config->max_memory ? config->max_memory : df_server_default_max_memory();
     char max_memory[32];
@@ -528,7 +574,7 @@ int df_server_run(const df_server_config *config)
     df_log_info("a request may use up to %s of working memory (--max-memory)",
             max_memory);
     df_jobs_config jobs_config = {server.models, server.store, server.limits, config->queue_size,
-                                  server.metrics, server.keys};
+                                  server.metrics, server.keys, server.loras};
     if (df_jobs_create(&jobs_config, &server.jobs, &error)) {
         df_log_error("%s", error.message);
         goto done;
@@ -629,6 +675,7 @@ done:
     flush_usage(&server);
     df_keys_close(server.keys);
     df_models_free(server.models);
+    df_loras_free(server.loras);
     df_runtime_free(server.runtime);
     df_store_close(server.store);
     df_ratelimit_free(server.ratelimit);

@@ -24,6 +24,7 @@
 #include "server/http.h"
 #include "server/jobs.h"
 #include "server/keys.h"
+#include "server/loras.h"
 #include "server/metrics.h"
 #include "server/models.h"
 #include "server/ratelimit.h"
@@ -48,6 +49,7 @@ df_status df_server_model_precision_parse(const char *text, df_server_model_prec
 typedef struct df_server_config {
     const char *model_path;   /* -m; the default model (NULL: the first of models_dir) */
     const char *models_dir;   /* NULL: model_path alone */
+    const char *lora_dir;     /* --lora-dir: the LoRAs offered; NULL: none */
     int max_loaded;           /* models in memory at most (>= 1) */
     const char *taesd_path;   /* NULL: no previews */
     const char *listen;       /* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
@@ -95,6 +97,7 @@ typedef struct df_server {
     const df_server_config *config;
     df_runtime *runtime;
     df_models *models;        /* the offered models; the worker loads them */
+    df_loras *loras;          /* --lora-dir's LoRAs; NULL without one */
     df_store *store;
     df_jobs *jobs;
     df_request_limits limits;

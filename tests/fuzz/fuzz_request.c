@@ -1,10 +1,11 @@
 /*
  * fuzz_request.c — libFuzzer target: the bytes are an HTTP request body.
  * Parsed as JSON (any value, duplicate keys rejected, as the routes do) and
- * validated by df_request_parse under two servers' limits (one model; a
- * catalogue with a resolver, previews, and a server and a per-model default
- * precision that differ, with SD 1.x, SDXL base and SDXL refiner models so
- * the SDXL fields and the refiner are checked against each family), it must
+ * validated by df_request_parse under two servers' limits (one model and no
+ * LoRAs; a catalogue with a resolver, previews, and a server and a
+ * per-model default precision that differ, with SD 1.x, SDXL base and SDXL
+ * refiner models so the SDXL fields and the refiner are checked against
+ * each family, and a LoRA directory of two names), it must
  * give DF_OK or an error, never a crash, a leak or an out-of-bounds access
  * (ASan/UBSan are on).
  *
@@ -15,7 +16,12 @@
  *    again as the job store does on restart, parses under the same limits to
  *    the same generation, precision and the SDXL fields (prompt_2, sizes,
  *    aesthetic scores, refiner) included (request.h states this), and an
- *    absent negative prompt stays absent (on SDXL it is not "");
+ *    absent negative prompt stays absent (on SDXL it is not ""); so do the
+ *    LoRAs, the prompt's <lora:...> tags included (with weighting they move
+ *    into "loras": the stored prompt has none left);
+ *  - LoRAs fit the limits: at most DF_REQUEST_MAX_LORAS, finite scales
+ *    within DF_REQUEST_MAX_LORA_SCALE, names the directory's own (none at
+ *    all without a directory);
  *  - a success fits its model: no prompt_2 or refiner on an SD 1.x model, no
  *    refiner on a refiner, no text to image on a refiner;
  *  - df_request_base64_decode of the raw bytes never reads or writes outside
@@ -26,11 +32,14 @@
  * (random seeds would make runs unrepeatable) and the request defaults.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/lora_prompt.h"
 #include "server/request.h"
 
 int64_t df_random_seed(void) { return 1234; }
@@ -76,6 +85,24 @@ static int resolve(void *user, const char *name, df_request_model *out, char *me
     return -1;
 }
 
+/* The LoRA directory of the second server: "style" and "detail" (a name
+ * may carry ".safetensors"). */
+static int resolve_lora(void *user, const char *name, char *canonical, size_t canonical_size,
+                        char *message, size_t message_size)
+{
+    (void)user;
+    const char *known[] = {"style", "detail"};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(known[i]);
+        if (!strncmp(name, known[i], n) && (!name[n] || !strcmp(name + n, ".safetensors"))) {
+            snprintf(canonical, canonical_size, "%s", known[i]);
+            return 0;
+        }
+    }
+    snprintf(message, message_size, "unknown LoRA '%.200s' (offered: style, detail)", name);
+    return -1;
+}
+
 static void check_utf8(const char *text)
 {
     json_t *string = json_string(text);
@@ -89,10 +116,22 @@ static int same_text(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+static int same_loras(const df_request_params *a, const df_request_params *b)
+{
+    if (a->lora_count != b->lora_count)
+        return 0;
+    for (int i = 0; i < a->lora_count; i++)
+        if (strcmp(a->loras[i].name, b->loras[i].name) ||
+            a->loras[i].unet_scale != b->loras[i].unet_scale ||
+            a->loras[i].text_scale != b->loras[i].text_scale)
+            return 0;
+    return 1;
+}
+
 /* The fields that decide what is generated. */
 static int same_generation(const df_request_params *a, const df_request_params *b)
 {
-    return same_text(a->prompt, b->prompt) && same_text(a->negative_prompt, b->negative_prompt) &&
+    return same_loras(a, b) && same_text(a->prompt, b->prompt) && same_text(a->negative_prompt, b->negative_prompt) &&
            same_text(a->sampler, b->sampler) && same_text(a->schedule, b->schedule) &&
            same_text(a->spacing, b->spacing) && same_text(a->rng, b->rng) &&
            same_text(a->prediction, b->prediction) && same_text(a->model, b->model) &&
@@ -149,6 +188,16 @@ static void parse_round_trip(const json_t *body, const df_request_limits *limits
     const json_t *negative = json_object_get(body, "negative_prompt");
     if ((!negative || json_is_null(negative)) != !params.negative_prompt)
         abort();
+    /* LoRAs (request.h): within the limits, the directory's names, and with
+     * weighting no tag left in the prompt. */
+    if (params.lora_count > DF_REQUEST_MAX_LORAS || (params.lora_count && !limits->resolve_lora) ||
+        (params.weighting && df_lora_prompt_has_tags(params.prompt)))
+        abort();
+    for (int i = 0; i < params.lora_count; i++)
+        if (!(fabs(params.loras[i].unet_scale) <= DF_REQUEST_MAX_LORA_SCALE) ||
+            !(fabs(params.loras[i].text_scale) <= DF_REQUEST_MAX_LORA_SCALE) ||
+            (strcmp(params.loras[i].name, "style") && strcmp(params.loras[i].name, "detail")))
+            abort();
     json_t *normalized = df_request_to_json(&params);
     char *text = normalized ? json_dumps(normalized, JSON_COMPACT) : NULL;
     json_decref(normalized);
@@ -209,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     catalogue.previews = 1;
     catalogue.resolve_model = resolve;
     catalogue.default_precision = "bf16";
+    catalogue.resolve_lora = resolve_lora;
     parse_round_trip(body, &catalogue);
     json_decref(body);
     return 0;

@@ -67,6 +67,10 @@ request_seeds() {
     body refiner '{"prompt":"a","model":"xl","refiner":"xl-refiner","refiner_start":0.7,"aesthetic_score":7.5,"negative_aesthetic_score":2}'
     body refiner-misfit '{"prompt":"a","model":"tiny","prompt_2":"b","refiner":"xl"}'
     body refiner-img2img "{\"prompt\":\"x\",\"model\":\"xl-refiner\",\"init_image\":\"$png64\",\"aesthetic_score\":5}"
+    body loras '{"prompt":"a","loras":[{"name":"style","scale":0.7},{"name":"detail.safetensors","unet_scale":-1,"text_scale":0.5}]}'
+    body lora-tags '{"prompt":"a <lora:style:0.5>, <lyco:detail:1:0.2> <lora:detail:te=2:unet=-1> <hypernet:x:1>","weighting":true,"loras":[{"name":"style"}]}'
+    body lora-tags-text '{"prompt":"a <lora:style:0.5>","weighting":false}'
+    body lora-bad '{"prompt":"a <lo<lora:style>ra:detail> <lora::1> <lora:x:1:2:3>","weighting":true,"loras":[{"name":"../style","scale":11},"x"]}'
 }
 
 status=0

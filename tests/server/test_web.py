@@ -306,3 +306,49 @@ def test_api_key_prompt(make_server, browser, tmp_path):
     forget.click()
     assert js(browser, "return localStorage.getItem('diffuse_api_key')") is None
     assert not forget.is_displayed()
+
+
+def test_lora_picker(make_server, browser, tmp_path):
+    """With --lora-dir the page offers its LoRAs: one added with a scale is
+    sent as "loras", shown with the result, and a gallery card brings it
+    back; without --lora-dir the picker stays hidden."""
+    from test_lora import FILES, FIXTURES  # the LoRA fixtures, found as test_lora finds them
+    if FIXTURES is None:
+        pytest.skip("no LoRA fixtures: tests/fixtures/lora/ (or DF_LORA_FIXTURES) holds none")
+    import shutil
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    shutil.copy(os.path.join(FIXTURES, FILES["style"]), loras / "style.safetensors")
+    shutil.copy(os.path.join(FIXTURES, FILES["loha"]), loras / "loha.safetensors")
+    data = tmp_path / "data"
+    data.mkdir()
+    server = make_server(["--lora-dir", str(loras)], data=data)
+    open_page(browser, server.url)
+    wait(browser, models_loaded)
+    wait(browser, lambda d: d.find_element(By.ID, "lora-fields").is_displayed(),
+         message="the LoRA picker is hidden")
+    names = js(browser, "return [...document.querySelectorAll('#lora-name option')]"
+                        ".map(o => o.value)")
+    assert names == ["loha", "style"]
+    fill(browser, **{"lora-name": "style", "lora-scale": "0.7"})
+    browser.find_element(By.ID, "lora-add").click()
+    assert "style × 0.7" in browser.find_element(By.ID, "lora-list").text
+    job_id, _ = generate(browser, prompt="a lora test", steps=3, seed=5)
+    job = server.get("/v1/jobs/" + job_id).json()
+    assert job["parameters"]["loras"] == [{"name": "style", "scale": 0.7}]
+    assert "style × 0.7" in browser.find_element(By.ID, "result-params").text
+    # Removed, then brought back by the job's gallery card.
+    browser.find_element(By.CSS_SELECTOR, "#lora-list button").click()
+    assert browser.find_element(By.ID, "lora-list").text == ""
+    card = "#gallery .card[data-job-id='%s']" % job_id
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, card),
+         message="the job is not in the gallery")
+    browser.find_element(By.CSS_SELECTOR, card).click()
+    assert "style × 0.7" in browser.find_element(By.ID, "lora-list").text
+    assert severe_logs(browser, allow=("status of 400",)) == []
+
+    plain = make_server(data=tmp_path)
+    open_page(browser, plain.url)
+    wait(browser, models_loaded)
+    wait(browser, lambda d: js(d, "return document.body.dataset.loaded") == "true")
+    assert not browser.find_element(By.ID, "lora-fields").is_displayed()
