@@ -56,6 +56,10 @@ static void usage(FILE *out)
             "                            <lora:NAME:SCALE> prompt syntax); read again on\n"
             "                            SIGHUP and POST /sdapi/v1/refresh-loras\n"
             "                            (default: none: requests with LoRAs get 400)\n"
+            "      --embeddings-dir DIR  textual-inversion embeddings (.safetensors) loaded\n"
+            "                            into every model opened; a prompt names one by\n"
+            "                            its file name (files another model family's are\n"
+            "                            skipped for that model, with a log line)\n"
             "      --taesd PATH          TAESD decoder: enables previews in step events\n"
             "                            and requests with \"decoder\": \"taesd\"\n"
             "      --precision NAME      f32, bf16 or int8: what requests that do not set\n"
@@ -150,11 +154,12 @@ int df_cli_serve(int argc, char **argv)
     /* OPT_LIMIT + i: the flag of df_limits[i] (limits.c). */
     enum { OPT_TAESD = 256, OPT_LISTEN, OPT_DATA, OPT_RETENTION, OPT_MODELS_DIR, OPT_MAX_LOADED,
            OPT_NO_AUTH, OPT_CORS, OPT_ACCESS_LOG, OPT_SHUTDOWN_TIMEOUT, OPT_PER_ADDRESS, OPT_TRUST_PROXY, OPT_MAX_MEMORY,
-           OPT_PRECISION, OPT_MODEL_PRECISION, OPT_NO_WINOGRAD, OPT_LORA_DIR,
+           OPT_PRECISION, OPT_MODEL_PRECISION, OPT_NO_WINOGRAD, OPT_LORA_DIR, OPT_EMBEDDINGS_DIR,
            OPT_LIMIT = 1024 };
     static const struct option fixed_options[] = {
         {"model", required_argument, 0, 'm'},
         {"taesd", required_argument, 0, OPT_TAESD},
+        {"embeddings-dir", required_argument, 0, OPT_EMBEDDINGS_DIR},
         {"precision", required_argument, 0, OPT_PRECISION},
         {"model-precision", required_argument, 0, OPT_MODEL_PRECISION},
         {"no-winograd", no_argument, 0, OPT_NO_WINOGRAD},
@@ -201,6 +206,7 @@ int df_cli_serve(int argc, char **argv)
             config.max_loaded = (int)value;
             break;
         case OPT_TAESD: config.taesd_path = optarg; break;
+        case OPT_EMBEDDINGS_DIR: config.embeddings_dir = optarg; break;
         case OPT_NO_WINOGRAD: df_set_winograd(0); break;
         case OPT_PRECISION:
             if (strcmp(optarg, "f32") && strcmp(optarg, "bf16") && strcmp(optarg, "int8")) {

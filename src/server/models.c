@@ -20,6 +20,7 @@
 #include "server/log.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,37 @@ static df_status probe(df_models *models, const char *name, const char *path,
     models->all[models->all_count++] = entry;
     *out = entry;
     return DF_OK;
+}
+
+/* --embeddings-dir: every *.safetensors of the directory as an embedding
+ * of `model`, in name order; one that does not fit it (another family's
+ * width, not an embedding, a name loaded already) is skipped with a log
+ * line, as a directory may serve several families. */
+static void load_embeddings(df_model *model, const char *model_name, const char *dir)
+{
+    struct dirent **names = NULL;
+    int count = scandir(dir, &names, NULL, alphasort);
+    if (count < 0) {
+        df_log_error("--embeddings-dir %s: %s", dir, strerror(errno));
+        return;
+    }
+    int loaded = 0;
+    for (int i = 0; i < count; i++) {
+        const char *name = names[i]->d_name;
+        size_t n = strlen(name);
+        if (name[0] != '.' && n > 12 && !strcmp(name + n - 12, ".safetensors")) {
+            char path[4096];
+            df_error error = {0};
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            if (df_model_load_embedding(model, path, NULL, &error))
+                df_log_info("model %s: embedding skipped: %s", model_name, error.message);
+            else
+                loaded++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    df_log_info("model %s: %d embedding(s) from %s", model_name, loaded, dir);
 }
 
 /* Index in `list` of the entry `name` (exact, then "x" for "x.safetensors":
@@ -448,6 +480,8 @@ static df_status acquire(df_models *models, const char *name, const catalogue_en
     df_status status = df_model_open(models->config.runtime, entry->public.path, &model, error);
     if (!status && models->config.taesd_path)
         status = df_model_load_taesd(model, models->config.taesd_path, error);
+    if (!status && models->config.embeddings_dir)
+        load_embeddings(model, entry->public.name, models->config.embeddings_dir);
     df_metrics_model_load(models->config.metrics, !status, seconds_now() - started);
     if (status) {
         df_model_free(model);

@@ -50,6 +50,8 @@ typedef struct df_models_config {
     const char *taesd_path;   /* loaded into every model opened; NULL: none */
     int max_loaded;           /* >= 1 */
     df_metrics *metrics;      /* model loads are counted here; NULL: not counted */
+    const char *embeddings_dir; /* every embedding in it loaded into each model opened;
+                                   NULL: none */
 } df_models_config;
 
 /* Builds the catalogue and opens the default model (so /readyz means what it

@@ -538,7 +538,8 @@ int df_server_run(const df_server_config *config)
         goto done;
     }
     df_models_config models_config = {server.runtime, config->models_dir, config->model_path,
-                                      config->taesd_path, config->max_loaded, server.metrics};
+                                      config->taesd_path, config->max_loaded, server.metrics,
+                                      config->embeddings_dir};
     if (df_models_create(&models_config, &server.models, &error)) {
         df_log_error("%s", error.message);
         goto done;

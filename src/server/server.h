@@ -52,6 +52,7 @@ typedef struct df_server_config {
     const char *lora_dir;     /* --lora-dir: the LoRAs offered; NULL: none */
     int max_loaded;           /* models in memory at most (>= 1) */
     const char *taesd_path;   /* NULL: no previews */
+    const char *embeddings_dir; /* --embeddings-dir, or NULL */
     const char *listen;       /* "HOST:PORT", "[V6]:PORT"; port 0 picks a free one */
     const char *data_dir;
     int queue_size;

@@ -512,3 +512,33 @@ def test_lora_dir_must_exist(tmp_path):
                           capture_output=True, timeout=TIMEOUT)
     assert proc.returncode == 1
     assert b"--lora-dir" in proc.stderr
+
+
+# -- textual inversion (--embeddings-dir) ----------------------------------------
+
+def test_embeddings_dir_serves_embeddings_as_the_cli(tmp_path, tmp_path_factory):
+    """Every model opened gets the directory's embeddings: a prompt naming one
+    gives `diffuse generate --embedding`'s image in the native API and in
+    A1111's; the directory's SDXL embedding does not fit the SD 1.x model
+    and is skipped with a log line, not a failure."""
+    d = tmp_path / "embeddings"
+    d.mkdir()
+    for name in ("sd1style.safetensors", "sdxlstyle.safetensors"):
+        shutil.copy(os.path.join(FIXTURES, name), d / name)
+    (tmp_path / "data").mkdir()
+    s = Server(str(tmp_path / "data"), ["--embeddings-dir", str(d)]).start()
+    try:
+        prompt = "a photograph of sd1style riding a horse"
+        expected = cli(str(d), tmp_path_factory, "--embedding", "@sd1style.safetensors",
+                       prompt=prompt)
+        plain = cli(str(d), tmp_path_factory, prompt=prompt)
+        assert expected != plain
+        assert job_pixels(s, job(s, prompt=prompt, seed=7)) == expected
+        r = s.post("/sdapi/v1/txt2img", json={"prompt": prompt, "steps": STEPS, "seed": 7,
+                                              "sampler_name": "Euler", "cfg_scale": 7.5})
+        assert r.status_code == 200, r.text
+        assert decode(base64.b64decode(r.json()["images"][0])).size
+    finally:
+        assert s.stop() == 0
+    log = open(os.path.join(s.data, "server.log"), errors="replace").read()
+    assert "embedding skipped" in log and "sdxlstyle" in log
