@@ -731,7 +731,7 @@ static df_status preview(df_model *model, const plan *p, run_buffers *b, int bat
 static df_status run_batch(df_model *model, const df_generate_request *request, const plan *p,
                            const condition *c, int batch, df_rng *rng_state,
                            const float *start_latents, progress_state *progress_state,
-                           uint8_t *pixels, float *final_latents, df_error *error)
+                           uint8_t *pixels, float *final_latents, int last_run, df_error *error)
 {
     const int dim = c->dim;
     const size_t tokens = c->tokens;
@@ -893,9 +893,12 @@ static df_status run_batch(df_model *model, const df_generate_request *request, 
     }
     progress_state->offset += df_sampler_run_steps(sampler);
     memcpy(final_latents, b.latents, latent_count * sizeof(float));
-    /* This run's last UNet evaluation is done: its mapped weights need not
-     * stay resident through the decode (or the refiner's stage). */
-    df_checkpoint_release_pages(model->checkpoint, DF_COMPONENT_UNET);
+    /* The generation's last UNet evaluation on this model is done: its
+     * mapped weights need not stay resident through the decode (or the
+     * refiner's stage). Not after earlier runs of a per-image batch, which
+     * would read them back at once. */
+    if (last_run)
+        df_checkpoint_release_pages(model->checkpoint, DF_COMPONENT_UNET);
     if (!pixels)
         goto done;
 
@@ -1096,11 +1099,13 @@ static df_status generate(df_model *model, const df_generate_request *request,
             df_rng_seed(&rng, p.rng, seed + (uint64_t)run);
             /* The refiner continues on the base's generator (one generator
              * passed to both of diffusers' pipelines). */
+            const int last = run == runs - 1;
             status = run_batch(model, request, &p, &c, run_batch_size, &rng, NULL, &progress,
-                               refiner ? NULL : pixels, refiner ? handover : latents, error);
+                               refiner ? NULL : pixels, refiner ? handover : latents, last,
+                               error);
             if (!status && refiner)
                 status = run_batch(refiner, request, &refiner_plan, &refiner_c, run_batch_size,
-                                   &rng, handover, &progress, pixels, latents, error);
+                                   &rng, handover, &progress, pixels, latents, last, error);
         }
         for (int i = 0; i < batch && !status; i++) {
             /* A batch image reproduces from the batch seed (diffusers) or

@@ -307,10 +307,9 @@ df_status df_model_tokenize(df_model *model, const char *text, unsigned flags,
 
 /* `windows` grown to `count` windows with the empty prompt's (A1111's
  * padding of the shorter of two prompts). */
-static df_status extend_windows(df_model *model, const df_tokenizer *tokenizer, int32_t pad,
+static df_status extend_windows(const df_tokenizer *tokenizer, int32_t pad,
                                 df_token_windows *windows, size_t count, df_error *error)
 {
-    (void)model;
     if (windows->window_count >= count)
         return DF_OK;
     df_token_windows empty;
@@ -359,10 +358,10 @@ df_status df_model_encode_condition(df_model *model, const char *prompt, const c
     if (!status && separate) {
         size_t count = windows.window_count > windows_2.window_count ? windows.window_count
                                                                      : windows_2.window_count;
-        status = extend_windows(model, model->tokenizer, df_model_pad_token(model), &windows,
+        status = extend_windows(model->tokenizer, df_model_pad_token(model), &windows,
                                 count, error);
         if (!status)
-            status = extend_windows(model, model->tokenizer_2, 0, &windows_2, count, error);
+            status = extend_windows(model->tokenizer_2, 0, &windows_2, count, error);
     }
     const int dim = df_model_text_dim(model);
     size_t tokens = windows.window_count * DF_CLIP_WINDOW;

@@ -1,23 +1,15 @@
 # lora.sh — `diffuse generate` with LoRAs: --lora FILE[:S[:T]], --lora-dir
 # DIR with NAMEs, and (with --weighting) AUTOMATIC1111's <lora:NAME:...>
 # prompt tags; bad values exit 2 with a message before anything is loaded.
-# The LoRA files are the tiny SD 1.x fixtures: tests/fixtures/lora/, else
-# $DF_LORA_FIXTURES, else the fixtures worktree (skipped when none exists).
+# The LoRA files are the committed tiny SD 1.x fixtures,
+# tests/fixtures/lora/.
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$last_stdout" "$last_stderr"' EXIT
 sd1=tests/fixtures/tiny-sd1
 gen() { "$DIFFUSE" generate -m $sd1 --steps 3 --seed 11 -q "$@"; }
 
-fixtures=
-for dir in tests/fixtures/lora "${DF_LORA_FIXTURES:-}" /work/wt-lora-fixtures/tests/fixtures/lora \
-           /work/main/tests/fixtures/lora; do
-  if [ -n "$dir" ] && [ -f "$dir/sd1_lora_kohya.safetensors" ]; then fixtures=$dir; break; fi
-done
-if [ -z "$fixtures" ]; then
-  echo "skip: no LoRA fixtures (tests/fixtures/lora/ or DF_LORA_FIXTURES)"
-  exit 0
-fi
+fixtures=tests/fixtures/lora
 # A LoRA directory of copies, under names a prompt tag can use.
 loras=$tmp/loras
 mkdir "$loras"

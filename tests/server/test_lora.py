@@ -5,9 +5,9 @@ listings (GET /v1/loras, GET /sdapi/v1/loras, POST /sdapi/v1/refresh-loras)
 and the errors. Every image is checked against `diffuse generate --lora`
 on the same files, pixel for pixel.
 
-The LoRA files are the tiny SD 1.x fixtures (tests/fixtures/lora/, else
-$DF_LORA_FIXTURES, else the fixtures worktree); each test copies the ones it
-needs into a LoRA directory of its own, under short names."""
+The LoRA files are the committed tiny fixtures (tests/fixtures/lora/); each
+test copies the ones it needs into a LoRA directory of its own, under short
+names."""
 import base64
 import hashlib
 import io
@@ -29,18 +29,8 @@ STEPS = 4
 PROMPT = "a photograph of an astronaut riding a horse"
 
 
-def fixtures_dir():
-    for d in (os.path.join(ROOT, "tests", "fixtures", "lora"), os.environ.get("DF_LORA_FIXTURES"),
-              "/work/wt-lora-fixtures/tests/fixtures/lora", "/work/main/tests/fixtures/lora"):
-        if d and os.path.isfile(os.path.join(d, "sd1_lora_kohya.safetensors")):
-            return d
-    return None
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "lora")
 
-
-FIXTURES = fixtures_dir()
-pytestmark = pytest.mark.skipif(
-    FIXTURES is None, reason="no LoRA fixtures: tests/fixtures/lora/ (or DF_LORA_FIXTURES) "
-                             "holds none")
 
 # name in the LoRA directory -> fixture file
 FILES = {"style": "sd1_lora_kohya.safetensors", "peft": "sd1_lora_peft.safetensors",

@@ -8,10 +8,8 @@ the misuses of a refiner are 4xx naming the field; the model listings say
 family and refiner. Every generation is a few steps at 32 px: the file runs
 in seconds.
 
-The tiny SDXL models are random-weight diffusers folders: the committed
-fixtures (tests/fixtures/tiny-sdxl, tests/fixtures/tiny-sdxl-refiner) when
-present, else /tmp/tiny-sdxl and /tmp/tiny-refiner; without them the file is
-skipped."""
+The tiny SDXL models are the committed random-weight diffusers folders
+tests/fixtures/tiny-sdxl and tests/fixtures/tiny-sdxl-refiner."""
 import base64
 import io
 import json
@@ -24,14 +22,8 @@ from PIL import Image
 from conftest import BINARY, ROOT, TIMEOUT, Server
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-
-
-def first_dir(*paths):
-    return next((p for p in paths if os.path.isdir(p)), None)
-
-
-SDXL = first_dir(os.path.join(FIXTURES, "tiny-sdxl"), "/tmp/tiny-sdxl")
-REFINER = first_dir(os.path.join(FIXTURES, "tiny-sdxl-refiner"), "/tmp/tiny-refiner")
+SDXL = os.path.join(FIXTURES, "tiny-sdxl")
+REFINER = os.path.join(FIXTURES, "tiny-sdxl-refiner")
 SD1 = "tiny-sd1"  # conftest's -m model: the server's default
 STEPS = 3
 PROMPT = "a lighthouse on a cliff"
@@ -49,9 +41,7 @@ def default_size(model):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    if not (SDXL and REFINER):
-        pytest.skip("no tiny SDXL models: tests/fixtures/tiny-sdxl and tiny-sdxl-refiner, "
-                    "or /tmp/tiny-sdxl and /tmp/tiny-refiner")
+    assert os.path.isdir(SDXL) and os.path.isdir(REFINER), "tiny SDXL fixtures missing"
     d = tmp_path_factory.mktemp("models")
     os.symlink(SDXL, d / "xl")
     os.symlink(REFINER, d / "xl-refiner")
